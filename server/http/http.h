@@ -1,0 +1,88 @@
+/*
+ * http.h - the libcurl multi client the dispatcher thread drives.
+ *
+ * One http_client owns one CURLM handle and every easy handle on it. It is used by
+ * exactly one thread (the dispatcher's "loop thread"): submit, cancel and poll happen
+ * there, and completion callbacks run there, inside http_client_poll. Only
+ * http_client_wakeup may be called from other threads (curl_multi_wakeup).
+ *
+ * Keep-alive connections are reused, HTTP/2 is negotiated where offered (ALPN), TLS
+ * verification is always on (a CA file can be configured for tests), each transfer has a
+ * total timeout, and response bodies are bounded: a body beyond max_response_bytes ends
+ * the transfer with HTTP_ERR_TOO_LARGE.
+ */
+#ifndef SLUICE_HTTP_H
+#define SLUICE_HTTP_H
+
+#include "server/providers/provider.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_client http_client;
+typedef struct http_request http_request;
+
+typedef struct http_config {
+    const char *ca_file;           /* PEM CA bundle; NULL = system default */
+    size_t max_response_bytes;     /* 0 = 16 MiB */
+    long max_connections_per_host; /* 0 = no cap */
+    long max_total_connections;    /* 0 = no cap */
+} http_config;
+
+typedef enum http_error {
+    HTTP_OK = 0,             /* a complete response arrived (any status) */
+    HTTP_ERR_TIMEOUT,        /* the per-transfer timeout passed */
+    HTTP_ERR_CONNECT,        /* DNS, connect or TLS handshake failed */
+    HTTP_ERR_RESET,          /* the connection broke (reset, closed, send/recv error) */
+    HTTP_ERR_TRUNCATED,      /* the body ended early (partial response) */
+    HTTP_ERR_TOO_LARGE,      /* the body exceeded max_response_bytes */
+    HTTP_ERR_OTHER,          /* any other libcurl failure */
+} http_error;
+
+typedef struct http_header {
+    char *name;  /* lowercased */
+    char *value; /* trimmed */
+} http_header;
+
+/* What a transfer produced. Owned by the client; valid only during the done callback. */
+typedef struct http_response {
+    http_error error;
+    char error_text[256];  /* libcurl's message when error != HTTP_OK */
+    int status;            /* HTTP status, 0 when none arrived */
+    const http_header *headers;
+    size_t n_headers;
+    const char *body;      /* NUL-terminated; "" when empty */
+    size_t body_len;
+    uint32_t elapsed_ms;
+} http_response;
+
+/* Called on the loop thread when a transfer ends (never after http_client_cancel). */
+typedef void (*http_done_fn)(void *ud, const http_response *resp);
+
+/* Creates a client (curl_global_init must have run in main before any thread).
+ * Returns SLUICE_OK or SLUICE_EINVAL/SLUICE_ENOMEM with a message. */
+int http_client_new(const http_config *cfg, http_client **out, char *err, size_t errlen);
+/* Aborts every transfer (no callbacks) and frees the client. NULL-safe. Loop thread. */
+void http_client_free(http_client *c);
+
+/* Starts a transfer of `req` (POST of req->body, or GET when body is NULL). Takes
+ * ownership of *req's contents (req is cleaned up). timeout_ms covers connect to last
+ * byte. Returns a handle valid until the callback runs or http_client_cancel. Loop
+ * thread. */
+http_request *http_client_submit(http_client *c, provider_request *req, uint32_t timeout_ms,
+                                 http_done_fn done, void *ud);
+/* Aborts a transfer; its callback will not run. Loop thread. */
+void http_client_cancel(http_client *c, http_request *r);
+/* Waits up to timeout_ms (0 = don't wait) for network activity or a wakeup, advances
+ * transfers and runs the callbacks of finished ones. Returns the number of callbacks
+ * run. Loop thread. */
+int http_client_poll(http_client *c, int timeout_ms);
+/* Interrupts a poll in progress (or makes the next one return at once). Any thread. */
+void http_client_wakeup(http_client *c);
+/* Transfers in progress. Loop thread. */
+size_t http_client_in_flight(const http_client *c);
+
+/* Case-insensitive header lookup in a response; NULL when absent. */
+const char *http_response_header(const http_response *r, const char *name);
+
+#endif

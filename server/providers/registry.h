@@ -1,0 +1,105 @@
+/*
+ * registry.h - the model registry and upstream keys, loaded from JSON (jansson).
+ *
+ * A registry maps model names (what sessions ask for) to a provider, the upstream model
+ * id, a base URL, prices and a context window, and names the upstream API key each model
+ * uses. Keys carry the provider account's limits (requests/min, tokens/min, concurrency)
+ * that the dispatcher paces to. Secrets are read once at load from an environment variable
+ * or a file and are never logged or copied into messages.
+ *
+ * JSON form (every unknown key is an error naming it; see registry_default_json() for the
+ * built-in registry of current OpenAI and Anthropic models):
+ *   {
+ *     "keys": {
+ *       "<key name>": { "provider": "openai"|"anthropic",
+ *                       "env": "OPENAI_API_KEY"   (and/or)   "file": "/path/to/secret",
+ *                       "requests_per_minute": 5000, "tokens_per_minute": 2000000,
+ *                       "max_concurrent": 500 }, ...
+ *     },
+ *     "models": {
+ *       "<model name>": { "provider": "openai"|"anthropic", "upstream": "<provider model id>",
+ *                         "base_url": "https://api.openai.com/v1", "key": "<key name>",
+ *                         "input_price": 0.4, "output_price": 1.6,
+ *                         "cached_input_price": 0.1, "cache_write_price": 0,
+ *                         "context_window": 1047576, "max_output_tokens": 32768,
+ *                         "reasoning": false, "json_schema": true, "images": true }, ...
+ *     }
+ *   }
+ * Prices are USD per million tokens.
+ *
+ * Thread safety: a loaded registry is immutable; any thread may read it.
+ */
+#ifndef SLUICE_PROVIDERS_REGISTRY_H
+#define SLUICE_PROVIDERS_REGISTRY_H
+
+#include "server/common/llm.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum provider_kind {
+    PROVIDER_OPENAI = 1,    /* OpenAI-compatible chat completions */
+    PROVIDER_ANTHROPIC = 2, /* Anthropic messages */
+} provider_kind;
+
+typedef struct upstream_key {
+    char *name;
+    provider_kind provider;
+    char *secret;         /* NULL when neither env nor file provided one; never log */
+    char *secret_source;  /* "env OPENAI_API_KEY" / "file /run/secrets/x", for messages */
+    uint32_t requests_per_minute;
+    uint32_t tokens_per_minute;
+    uint32_t max_concurrent;
+} upstream_key;
+
+typedef struct model_info {
+    char *name;
+    provider_kind provider;
+    char *upstream_model;
+    char *base_url;          /* without trailing slash */
+    size_t key_index;        /* into registry.keys */
+    double input_price;      /* USD per million tokens */
+    double output_price;
+    double cached_input_price;
+    double cache_write_price;
+    uint32_t context_window;
+    uint32_t max_output_tokens; /* 0 = unknown */
+    bool reasoning;          /* accepts reasoning effort / thinking */
+    bool json_schema;        /* supports structured output natively */
+    bool images;             /* accepts image parts */
+} model_info;
+
+typedef struct registry {
+    model_info *models;
+    size_t n_models;
+    upstream_key *keys;
+    size_t n_keys;
+} registry;
+
+/* Builds a registry from parsed JSON. Secrets are resolved now (env first, then file).
+ * Returns SLUICE_OK, or SLUICE_EINVAL with a message naming the offending key path
+ * ("models.gpt-x.key: unknown key 'foo'") in err. Caller frees with registry_free. */
+int registry_from_json(const json_t *root, registry **out, char *err, size_t errlen);
+/* Reads and parses a JSON file, then registry_from_json. Errors name the file. */
+int registry_load_file(const char *path, registry **out, char *err, size_t errlen);
+/* The built-in registry (current OpenAI and Anthropic models) as JSON text. Static. */
+const char *registry_default_json(void);
+/* Frees a registry. NULL-safe. */
+void registry_free(registry *r);
+
+/* Finds a model by name; NULL when unknown. */
+const model_info *registry_find(const registry *r, const char *name);
+/* The key a model uses. */
+const upstream_key *registry_model_key(const registry *r, const model_info *m);
+/* True when the model's key has a secret. */
+bool registry_model_available(const registry *r, const model_info *m);
+/* Cost in USD of an answer with this usage, lm-deluge's formula: Anthropic input tokens
+ * exclude cache reads, OpenAI input tokens include them. Pure. */
+double registry_cost(const model_info *m, const llm_usage *u);
+/* "openai" / "anthropic"; parse returns 0 or -1. */
+const char *provider_kind_name(provider_kind k);
+int provider_kind_parse(const char *name, provider_kind *out);
+
+#endif

@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 typedef struct sluice_rpc_method {
-    const char *path;  /* "/package.Service/Method", as sent on the wire */
-    const char *name;  /* "Method" */
+    const char *path; /* "/package.Service/Method", as sent on the wire */
+    const char *name; /* "Method" */
     const ProtobufCMessageDescriptor *input;
     const ProtobufCMessageDescriptor *output;
     bool client_streaming;
@@ -26,13 +26,13 @@ typedef struct sluice_rpc_method {
 } sluice_rpc_method;
 
 typedef struct sluice_rpc_service {
-    const char *name;  /* "package.Service" */
+    const char *name; /* "package.Service" */
     size_t n_methods;
     const sluice_rpc_method *methods;
 } sluice_rpc_service;
 
 /* Finds a method by its wire path in a service table; NULL when absent. Any thread. */
-const sluice_rpc_method *sluice_rpc_service_find(const sluice_rpc_service *svc,
-                                                 const char *path, size_t path_len);
+const sluice_rpc_method *sluice_rpc_service_find(const sluice_rpc_service *svc, const char *path,
+                                                 size_t path_len);
 
 #endif

@@ -85,4 +85,11 @@ size_t http_client_in_flight(const http_client *c);
 /* Case-insensitive header lookup in a response; NULL when absent. */
 const char *http_response_header(const http_response *r, const char *name);
 
+/* Raises this process's RLIMIT_NOFILE soft limit to its hard limit (10,000 concurrent
+ * transfers need 10,000+ descriptors). Returns the soft limit now in effect (> 0), or
+ * SLUICE_EIO when it cannot be read. Any thread; meant for start-up (main, tests). */
+int http_raise_fd_limit(void);
+/* Short static name of an http_error ("timeout", "connect", ...). Any thread. */
+const char *http_error_name(http_error e);
+
 #endif

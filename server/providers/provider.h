@@ -45,7 +45,8 @@ typedef struct provider_ops {
     /* Parses a 2xx body into `out`: content parts (text, tool calls, thinking), completion,
      * finish_reason, thinking and usage (cached tokens included). Does not set cost,
      * models, attempts or errors. Returns SLUICE_OK, or SLUICE_EPROTO with a message for
-     * a body that is not the expected JSON (a retryable failure, never a success). */
+     * a body that is not the expected JSON (a retryable failure, never a success); on
+     * failure out's content, completion, finish_reason, thinking and usage are left empty. */
     int (*parse_success)(const model_info *m, const char *body, size_t len, llm_response *out,
                          char *err, size_t errlen);
 

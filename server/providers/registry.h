@@ -26,6 +26,15 @@
  *     }
  *   }
  * Prices are USD per million tokens.
+ * Required: keys.*.provider and env or file; models.*.provider, upstream, key, input_price,
+ * output_price, context_window. Defaults: base_url https://api.openai.com/v1 or
+ * https://api.anthropic.com/v1 by provider (trailing slashes dropped); requests_per_minute
+ * 500, tokens_per_minute 200000, max_concurrent 100; cached_input_price and
+ * cache_write_price = input_price; max_output_tokens 0; reasoning, json_schema, images
+ * false. A key whose env variable is unset or empty and that names no file has no secret
+ * (its models are unavailable, not an error); a named file that cannot be read, or a
+ * secret that is empty after trimming trailing whitespace or holds control characters, is
+ * an error naming the variable or file, never the secret.
  *
  * Thread safety: a loaded registry is immutable; any thread may read it.
  */

@@ -44,6 +44,7 @@ typedef struct store_config {
     uint32_t sweep_interval_ms;   /* 0 = 10000 */
     store_clock_fn clock;         /* NULL = clock_wall_ms */
     void *clock_ctx;
+    size_t block_cache_bytes;     /* RocksDB block cache (uncompressed blocks); 0 = 64 MiB */
 } store_config;
 
 /* Opens (creating if needed) the store and starts its writer thread. Returns SLUICE_OK or
@@ -52,18 +53,20 @@ typedef struct store_config {
 int store_open(const store_config *cfg, store **out, char *err, size_t errlen);
 /* Applies every queued write, stops the writer and closes the database. NULL-safe. */
 void store_close(store *s);
-/* Blocks until every write queued before the call is applied. For tests and shutdown. */
+/* Blocks until every write queued before the call is applied. For tests and shutdown.
+ * Must not be called from a done callback (the writer thread would wait for itself). */
 void store_flush(store *s);
 
 /* ---- response cache ----------------------------------------------------------------- */
 
 /* Looks up an answer. Returns SLUICE_OK with *out (caller frees with llm_response_free),
  * or SLUICE_ENOTFOUND for a miss, an expired entry, or a corrupt entry (which is deleted
- * and logged once). Inline point read. */
+ * and logged once). Inline point read. *out is NULL on every miss. */
 int store_cache_get(store *s, const cache_key *key, llm_response **out);
 /* Queues storing an answer under `key` (the answering model's key). The response is
  * copied. Returns SLUICE_OK, or SLUICE_ELIMIT when the write queue is full (the entry is
- * dropped: the cache is best effort). */
+ * dropped: the cache is best effort). SLUICE_EINVAL for a NULL resp. The copy is the
+ * encoded value, made on the calling thread (~5 us for a 1 KB answer). */
 int store_cache_put(store *s, const cache_key *key, const llm_response *resp);
 
 /* ---- durable tasks ------------------------------------------------------------------ */
@@ -98,18 +101,28 @@ typedef void (*store_done_fn)(void *ud, int status);
 
 /* Queues new tasks as one atomic batch; `done` (may be NULL) runs when they are durable.
  * The records are copied. Returns SLUICE_OK or SLUICE_ELIMIT (queue full: nothing was
- * queued, done will not run). */
+ * queued, done will not run). The batch takes n queue slots, so n > write_queue_max is
+ * always SLUICE_ELIMIT. SLUICE_EINVAL when n == 0 or a task has no request or a bad state.
+ * A task put in a finished state is stored finished (with its result and finished_ms). */
 int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_done_fn done,
                     void *ud);
-/* Queues a state change of an unfinished task. */
+/* Queues a state change of an unfinished task. A finished state is a store_task_finish
+ * without result. The change is ignored (logged at debug) when the task is unknown or
+ * already finished by the time it is applied. */
 int store_task_set_state(store *s, uint64_t id, store_task_state state);
-/* Queues the final state and result of a task (copied). */
-int store_task_finish(store *s, uint64_t id, store_task_state state, const llm_response *result);
+/* Queues the final state and result of a task (copied; result may be NULL). SLUICE_EINVAL
+ * for an unfinished state. The first finish wins: a later one is ignored, so a stored answer
+ * is never overwritten. finished_ms is the store clock at the call. `done` (may be NULL)
+ * runs on the writer thread once the result is durable (not when this returns an error). */
+int store_task_finish(store *s, uint64_t id, store_task_state state, const llm_response *result,
+                      store_done_fn done, void *ud);
 /* Reads one task. SLUICE_OK with *out (free with store_task_free) or SLUICE_ENOTFOUND
- * (unknown, or deleted after retention). */
+ * (unknown, or deleted after retention); SLUICE_EIO when its record cannot be read or
+ * decoded (logged). *out is NULL on failure. */
 int store_task_get(store *s, uint64_t id, store_task **out);
-/* Visits every unfinished task (start-up resume). fn takes ownership of t; a non-zero
- * return stops the scan and is returned. */
+/* Visits every unfinished task (start-up resume), in id order. fn takes ownership of t; a
+ * non-zero return stops the scan and is returned. Unreadable records are logged and
+ * skipped. */
 typedef int (*store_task_visit_fn)(void *ud, store_task *t);
 int store_tasks_scan_unfinished(store *s, store_task_visit_fn fn, void *ud);
 
@@ -129,7 +142,8 @@ int store_sessions_scan(store *s, store_session_visit_fn fn, void *ud);
 
 /* Reserves `n` consecutive ids from the persistent counter `name` ("task", "session")
  * with a synchronous write, so ids are never reused across restarts. *first receives the
- * first id (ids start at 1). Returns SLUICE_OK or SLUICE_EIO. */
+ * first id (ids start at 1). Returns SLUICE_OK or SLUICE_EIO; SLUICE_EINVAL for n == 0 or
+ * a name that is empty or longer than 64 bytes. */
 int store_reserve_ids(store *s, const char *name, uint64_t n, uint64_t *first);
 
 typedef struct store_stats {
@@ -144,7 +158,8 @@ typedef struct store_stats {
 /* Snapshot of the counters. */
 void store_get_stats(store *s, store_stats *out);
 
-/* Runs one sweep now (retention and cache cap) on the calling thread. For tests. */
+/* Runs one full sweep now (retention, cache TTL and cap) on the calling thread, in bounded
+ * passes that let queued writes through in between. For tests. */
 void store_sweep(store *s);
 
 #endif

@@ -1,0 +1,62 @@
+/*
+ * cli.h - the sluice command-line tool's internal interfaces.
+ */
+#ifndef SLUICE_CLI_H
+#define SLUICE_CLI_H
+
+#include "sluice/sluice.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes (documented in README "Command-line tool"). */
+enum {
+    CLI_OK = 0,          /* every prompt succeeded */
+    CLI_PROMPT_FAILED = 1, /* the run finished but some prompt failed (or a line was bad) */
+    CLI_USAGE = 2,       /* bad command line or unreadable input */
+    CLI_CONNECTION = 3,  /* the server could not be reached, or refused the credentials */
+    CLI_ERROR = 4,       /* any other failure (server-side error, ...) */
+};
+
+#define MAX_MODELS 16
+
+/* Parsed command line. */
+
+typedef struct cli_opts {
+    const char *server, *token, *ca_file, *tls_name, *output, *session;
+    bool tls, quiet, completions_only, as_completed;
+    sluice_model models[MAX_MODELS];
+    char *model_names[MAX_MODELS];
+    size_t n_models;
+    sluice_client_options copts;
+    uint32_t wait_timeout_ms;
+    char *ca_pem;
+} cli_opts;
+
+/* Maps an SDK status to an exit code. */
+int cli_exit_code(int status);
+
+/* The commands. Each returns an exit code. */
+int cli_run(cli_opts *o, sluice_client *c, const char *input, bool start_only);
+int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n);
+int cli_status(sluice_client *c, const char *session);
+int cli_models(sluice_client *c);
+
+/* Parses one JSONL line into a prompt; NULL with a message in err. */
+sluice_prompt *cli_parse_line(const char *line, size_t len, char *err, size_t errlen);
+
+/* Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(bool quiet, uint64_t total);
+void cli_progress_update(cli_progress *p, const sluice_tracker *t, uint64_t done,
+                         uint64_t expected, double rate);
+void cli_progress_finish(cli_progress *p, const sluice_tracker *final);
+void cli_progress_free(cli_progress *p);
+/* How often the server should send snapshots for this kind of output, in ms. */
+uint32_t cli_progress_interval_ms(const cli_progress *p);
+
+/* One result as a JSON object (new reference). */
+json_t *cli_result_json(const sluice_response *r, bool completions_only);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * Batches over the BatchProcess bidi stream, driven event by event: one write and one read
+ * are kept pending at all times, so the client reads results while it sends prompts and a
+ * server applying backpressure never deadlocks with us. Results arrive in completion order
+ * and carry the prompt's index; the blocking forms put them back in input order.
+ */
+#include "sdk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A running batch, shared with sluice_batch_cancel. */
+typedef struct run {
+    pthread_mutex_t mu;
+    sluice_rpc_call *call;
+    bool cancelled;
+} run;
+
+typedef struct stream_state {
+    size_t next;       /* next prompt to send */
+    bool header_sent, end_sent;
+    bool write_pending, read_pending, eof;
+} stream_state;
+
+static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_batch_options *o,
+                        bool completions_only, size_t n, const char *session) {
+    Sluice__V1__BatchHeader h = SLUICE__V1__BATCH_HEADER__INIT;
+    if (session)
+        h.session_id = (char *)session;
+    else
+        h.config = c->config;
+    h.show_progress = o && (o->show_progress || o->on_progress);
+    h.progress_interval_ms = o ? o->progress_interval_ms : 0;
+    h.return_completions_only = completions_only;
+    h.expected_prompts = n;
+    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
+    req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_HEADER;
+    req.header = &h;
+    return sluice__v1__sluice__batch_process__start_write(call, &req);
+}
+
+static int write_next(sluice_client *c, sluice_rpc_call *call, stream_state *s,
+                      sluice_prompt *const *prompts, size_t n, const sluice_batch_options *o,
+                      bool completions_only, const char *session) {
+    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
+    Sluice__V1__BatchEnd end = SLUICE__V1__BATCH_END__INIT;
+    int rc;
+    if (!s->header_sent) {
+        rc = write_header(c, call, o, completions_only, n, session);
+        s->header_sent = true;
+    } else if (s->next < n) {
+        Sluice__V1__Prompt *p = prompts[s->next]->msg;
+        uint64_t saved = p->index;
+        p->index = s->next++; /* packed now, so restoring right after is safe */
+        req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_PROMPT;
+        req.prompt = p;
+        rc = sluice__v1__sluice__batch_process__start_write(call, &req);
+        p->index = saved;
+    } else {
+        req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_END;
+        req.end = &end;
+        rc = sluice__v1__sluice__batch_process__start_write(call, &req);
+        s->end_sent = true;
+    }
+    s->write_pending = rc == 0;
+    return rc;
+}
+
+static void deliver_progress(const sluice_batch_options *o, const Sluice__V1__ProgressSnapshot *p) {
+    if (!o || !o->on_progress)
+        return;
+    sluice_tracker t;
+    sdk_tracker_from(&t, p->status);
+    o->on_progress(o->progress_ud, &t, p->batch_done, p->batch_expected, p->rate_per_s);
+}
+
+/* Turns a result event into a response handed to cb. Returns SLUICE_ENOMEM or 0. */
+static int deliver_result(Sluice__V1__BatchResult *res, sluice_result_fn cb, void *ud) {
+    Sluice__V1__Response *msg = res->response;
+    res->response = NULL; /* the response takes it */
+    sluice_response *r = sdk_response_new(msg, res->task_id, res->custom_id, res->index);
+    if (!r)
+        return SLUICE_ENOMEM;
+    if (!msg) {
+        /* completions only: the text (or nothing) and whether it failed */
+        r->msg->is_error = res->is_error;
+        if (res->completion) {
+            r->msg->completion = sdk_strdup(res->completion->value);
+            if (!r->msg->completion) {
+                sluice_response_free(r);
+                return SLUICE_ENOMEM;
+            }
+        }
+    }
+    cb(ud, r);
+    return 0;
+}
+
+static int handle_read(sluice_rpc_event *ev, stream_state *s, const sluice_batch_options *o,
+                       sluice_result_fn cb, void *ud) {
+    s->read_pending = false;
+    if (!ev->msg) {
+        s->eof = true;
+        return 0;
+    }
+    Sluice__V1__BatchEvent *e = (Sluice__V1__BatchEvent *)ev->msg;
+    int rc = 0;
+    if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_RESULT)
+        rc = deliver_result(e->result, cb, ud);
+    else if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_PROGRESS)
+        deliver_progress(o, e->progress);
+    protobuf_c_message_free_unpacked(ev->msg, NULL);
+    return rc;
+}
+
+/* The event loop of one batch call. */
+static int pump(sluice_client *c, sluice_rpc_call *call, sluice_prompt *const *prompts, size_t n,
+                const sluice_batch_options *o, bool completions_only, const char *session,
+                sluice_result_fn cb, void *ud) {
+    stream_state s;
+    memset(&s, 0, sizeof s);
+    bool send_open = true;
+    while (!s.eof) {
+        if (send_open && !s.write_pending && !s.end_sent &&
+            write_next(c, call, &s, prompts, n, o, completions_only, session) != 0)
+            send_open = false; /* the call is over: read until its end */
+        if (send_open && s.end_sent && !s.write_pending) {
+            sluice_rpc_call_close_send(call);
+            send_open = false;
+        }
+        if (!s.read_pending) {
+            if (sluice_rpc_call_start_read(call) != 0)
+                break;
+            s.read_pending = true;
+        }
+        sluice_rpc_event ev;
+        int rc = sluice_rpc_call_next(call, -1, &ev);
+        if (rc)
+            return rc;
+        if (ev.kind == SLUICE_RPC_EVENT_WRITE_DONE) {
+            s.write_pending = false;
+            if (!ev.ok)
+                send_open = false;
+        } else if (ev.kind == SLUICE_RPC_EVENT_READ_DONE &&
+                   (rc = handle_read(&ev, &s, o, cb, ud)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int run_batch(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                     const sluice_batch_options *o, bool completions_only, sluice_result_fn cb,
+                     void *ud, run *r) {
+    sdk_clear_error();
+    if (n == 0)
+        return sdk_fail(SLUICE_EINVAL, "prompts: at least one prompt is required");
+    for (size_t i = 0; i < n; i++)
+        if (!prompts[i])
+            return sdk_fail(SLUICE_EINVAL, "prompts[%zu] is NULL", i);
+    pthread_mutex_lock(&c->mu);
+    char *session = c->session_id ? sdk_strdup(c->session_id) : NULL;
+    bool nomem = c->session_id && !session;
+    pthread_mutex_unlock(&c->mu);
+    if (nomem)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    sluice_rpc_call_opts copts = {o ? o->timeout_ms : 0};
+    sluice_rpc_call *call = NULL;
+    int rc = sluice__v1__sluice__batch_process__start(c->ch, &copts, &call);
+    if (rc) {
+        free(session);
+        return sdk_fail(rc, "BatchProcess: could not start the call");
+    }
+    if (r) {
+        pthread_mutex_lock(&r->mu);
+        r->call = call;
+        if (r->cancelled)
+            sluice_rpc_call_cancel(call);
+        pthread_mutex_unlock(&r->mu);
+    }
+    int prc = pump(c, call, prompts, n, o, completions_only, session, cb, ud);
+    sluice_rpc_status st;
+    rc = sluice_rpc_call_finish(call, NULL, &st);
+    if (r) {
+        pthread_mutex_lock(&r->mu);
+        r->call = NULL;
+        pthread_mutex_unlock(&r->mu);
+    }
+    sluice_rpc_call_free(call);
+    free(session);
+    if (prc == SLUICE_ENOMEM)
+        return sdk_fail(prc, "out of memory");
+    if (rc)
+        return sdk_rpc_fail(rc, &st, "BatchProcess");
+    return prc ? sdk_fail(prc, "BatchProcess: %s", sluice_strerror(prc)) : 0;
+}
+
+/* ---- the blocking forms ------------------------------------------------------------- */
+
+typedef struct ordered {
+    sluice_response **out;
+    size_t n;
+} ordered;
+
+static void place(void *ud, sluice_response *r) {
+    ordered *o = ud;
+    if (r->index < o->n && !o->out[r->index])
+        o->out[r->index] = r;
+    else
+        sluice_response_free(r); /* a duplicate or an index we never sent */
+}
+
+int sluice_process_prompts(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                           const sluice_batch_options *opts, sluice_response ***out) {
+    ordered o = {calloc(n ? n : 1, sizeof(sluice_response *)), n};
+    if (!o.out)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    int rc = run_batch(c, prompts, n, opts, false, place, &o, NULL);
+    *out = o.out;
+    return rc;
+}
+
+int sluice_process_prompts_completions(sluice_client *c, sluice_prompt *const *prompts,
+                                       size_t n, const sluice_batch_options *opts, char ***out) {
+    ordered o = {calloc(n ? n : 1, sizeof(sluice_response *)), n};
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    if (!o.out || !texts) {
+        free(o.out);
+        free(texts);
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    }
+    int rc = run_batch(c, prompts, n, opts, true, place, &o, NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (o.out[i] && !sluice_response_is_error(o.out[i]))
+            texts[i] = o.out[i]->msg->completion ? sdk_strdup(o.out[i]->msg->completion) : NULL;
+        sluice_response_free(o.out[i]);
+    }
+    free(o.out);
+    *out = texts;
+    return rc;
+}
+
+void sluice_completions_free(char **completions, size_t n) {
+    if (!completions)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(completions[i]);
+    free(completions);
+}
+
+int sluice_process_prompts_cb(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                              const sluice_batch_options *opts, sluice_result_fn on_result,
+                              void *ud) {
+    if (!on_result)
+        return sdk_fail(SLUICE_EINVAL, "on_result is required");
+    return run_batch(c, prompts, n, opts, false, on_result, ud, NULL);
+}
+
+/* ---- the background form ------------------------------------------------------------ */
+
+struct sluice_batch {
+    run r;
+    pthread_t thread;
+    bool joined;
+    int status;
+    sluice_client *c;
+    sluice_prompt **prompts;
+    size_t n;
+    sluice_batch_options opts;
+    sluice_result_fn cb;
+    void *ud;
+};
+
+static void *batch_thread(void *arg) {
+    sluice_batch *b = arg;
+    b->status = run_batch(b->c, b->prompts, b->n, &b->opts, false, b->cb, b->ud, &b->r);
+    return NULL;
+}
+
+static void free_prompts(sluice_prompt **ps, size_t n) {
+    for (size_t i = 0; ps && i < n; i++)
+        sluice_prompt_free(ps[i]);
+    free(ps);
+}
+
+int sluice_process_prompts_async(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                                 const sluice_batch_options *opts, sluice_result_fn on_result,
+                                 void *ud, sluice_batch **out) {
+    sdk_clear_error();
+    if (!on_result || n == 0)
+        return sdk_fail(SLUICE_EINVAL, "need prompts and on_result");
+    sluice_batch *b = calloc(1, sizeof *b);
+    sluice_prompt **copies = calloc(n, sizeof *copies);
+    bool ok = b && copies;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = prompts[i] && (copies[i] = calloc(1, sizeof *copies[i])) &&
+             (copies[i]->msg = sdk_prompt_copy(prompts[i]->msg));
+    }
+    if (!ok) {
+        free_prompts(copies, n);
+        free(b);
+        return sdk_fail(SLUICE_ENOMEM, "out of memory (or a NULL prompt)");
+    }
+    pthread_mutex_init(&b->r.mu, NULL);
+    b->c = c;
+    b->prompts = copies;
+    b->n = n;
+    if (opts)
+        b->opts = *opts;
+    b->cb = on_result;
+    b->ud = ud;
+    if (pthread_create(&b->thread, NULL, batch_thread, b) != 0) {
+        free_prompts(copies, n);
+        pthread_mutex_destroy(&b->r.mu);
+        free(b);
+        return sdk_fail(SLUICE_EINTERNAL, "could not start a thread");
+    }
+    *out = b;
+    return 0;
+}
+
+int sluice_batch_wait(sluice_batch *b) {
+    if (!b->joined) {
+        pthread_join(b->thread, NULL);
+        b->joined = true;
+    }
+    return b->status;
+}
+
+void sluice_batch_cancel(sluice_batch *b) {
+    pthread_mutex_lock(&b->r.mu);
+    b->r.cancelled = true;
+    if (b->r.call)
+        sluice_rpc_call_cancel(b->r.call);
+    pthread_mutex_unlock(&b->r.mu);
+}
+
+void sluice_batch_free(sluice_batch *b) {
+    if (!b)
+        return;
+    sluice_batch_wait(b);
+    free_prompts(b->prompts, b->n);
+    pthread_mutex_destroy(&b->r.mu);
+    free(b);
+}

@@ -1,0 +1,203 @@
+/*
+ * Start / Wait / AsCompleted / Cancel. start_nowait opens a session on first use (like
+ * lm-deluge's auto-opened tracker); the others need one only when no ids are given.
+ * Waits are unary RPCs whose deadline is the wait's timeout plus a margin, so a slow task
+ * never turns into a transport error.
+ */
+#include "sdk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WAIT_MARGIN_MS 10000u
+
+int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id) {
+    sdk_clear_error();
+    if (!prompt || !task_id)
+        return sdk_fail(SLUICE_EINVAL, "prompt and task_id are required");
+    int rc;
+    char *session = sdk_session(c, true, &rc);
+    if (!session)
+        return rc;
+    Sluice__V1__Prompt *p = prompt->msg;
+    Sluice__V1__StartRequest req = SLUICE__V1__START_REQUEST__INIT;
+    req.session_id = session;
+    req.n_prompts = 1;
+    req.prompts = &p;
+    Sluice__V1__StartResponse *resp = NULL;
+    sluice_rpc_status st;
+    sluice_rpc_call_opts o = sdk_call_opts(c);
+    rc = sluice__v1__sluice__start__rpc(c->ch, &req, &resp, &o, &st);
+    free(session);
+    if (rc)
+        return sdk_rpc_fail(rc, &st, "Start");
+    if (resp->n_task_ids != 1) {
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return sdk_fail(SLUICE_EPROTO, "Start answered %zu ids for one prompt", resp->n_task_ids);
+    }
+    *task_id = sdk_strdup(resp->task_ids[0]);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return *task_id ? 0 : sdk_fail(SLUICE_ENOMEM, "out of memory");
+}
+
+/* Takes the response out of a task result (finished tasks only). */
+static sluice_response *from_result(Sluice__V1__TaskResult *tr) {
+    if (!tr->response)
+        return NULL;
+    Sluice__V1__Response *msg = tr->response;
+    tr->response = NULL;
+    return sdk_response_new(msg, tr->task_id, tr->custom_id, tr->index);
+}
+
+static int wait_rpc(sluice_client *c, char **ids, size_t n, const char *session,
+                    uint32_t timeout_ms, Sluice__V1__WaitResponse **resp) {
+    Sluice__V1__WaitRequest req = SLUICE__V1__WAIT_REQUEST__INIT;
+    req.task_ids = ids;
+    req.n_task_ids = n;
+    if (session)
+        req.session_id = (char *)session;
+    req.timeout_ms = timeout_ms;
+    sluice_rpc_status st;
+    sluice_rpc_call_opts o = {timeout_ms ? timeout_ms + WAIT_MARGIN_MS : 0};
+    int rc = sluice__v1__sluice__wait__rpc(c->ch, &req, resp, &o, &st);
+    return rc ? sdk_rpc_fail(rc, &st, "Wait") : 0;
+}
+
+int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
+                        uint32_t timeout_ms, sluice_response ***out, size_t *n_out) {
+    sdk_clear_error();
+    int rc = 0;
+    char *session = NULL;
+    if (n == 0 && !(session = sdk_session(c, false, &rc)))
+        return rc;
+    Sluice__V1__WaitResponse *resp = NULL;
+    rc = wait_rpc(c, (char **)task_ids, n, session, timeout_ms, &resp);
+    free(session);
+    if (rc)
+        return rc;
+    sluice_response **rs = calloc(resp->n_results ? resp->n_results : 1, sizeof *rs);
+    if (!rs) {
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    }
+    bool all = true;
+    for (size_t i = 0; i < resp->n_results; i++) {
+        rs[i] = from_result(resp->results[i]);
+        all &= rs[i] != NULL;
+    }
+    *n_out = resp->n_results;
+    *out = rs;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return all ? 0 : sdk_fail(SLUICE_ETIMEDOUT, "some tasks were still running at the timeout");
+}
+
+int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t timeout_ms,
+                    sluice_response **out) {
+    if (!task_id)
+        return sdk_fail(SLUICE_EINVAL, "task_id is required");
+    sluice_response **rs = NULL;
+    size_t n = 0;
+    int rc = sluice_wait_for_all(c, &task_id, 1, timeout_ms, &rs, &n);
+    *out = n == 1 ? rs[0] : NULL;
+    free(rs);
+    return rc;
+}
+
+int sluice_start(sluice_client *c, const sluice_prompt *prompt, sluice_response **out) {
+    char *id = NULL;
+    int rc = sluice_start_nowait(c, prompt, &id);
+    if (rc)
+        return rc;
+    rc = sluice_wait_for(c, id, 0, out);
+    free(id);
+    return rc;
+}
+
+int sluice_cancel(sluice_client *c, const char *const *task_ids, size_t n, size_t *cancelled) {
+    sdk_clear_error();
+    int rc;
+    char *session = sdk_session(c, false, &rc);
+    if (!session)
+        return rc;
+    Sluice__V1__CancelRequest req = SLUICE__V1__CANCEL_REQUEST__INIT;
+    req.session_id = session;
+    req.task_ids = (char **)task_ids;
+    req.n_task_ids = n;
+    Sluice__V1__CancelResponse *resp = NULL;
+    sluice_rpc_status st;
+    sluice_rpc_call_opts o = sdk_call_opts(c);
+    rc = sluice__v1__sluice__cancel__rpc(c->ch, &req, &resp, &o, &st);
+    free(session);
+    if (rc)
+        return sdk_rpc_fail(rc, &st, "Cancel");
+    if (cancelled)
+        *cancelled = resp->cancelled;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+/* ---- as_completed ------------------------------------------------------------------- */
+
+struct sluice_iter {
+    sluice_rpc_call *call;
+    bool done;
+};
+
+int sluice_as_completed(sluice_client *c, const char *const *task_ids, size_t n,
+                        sluice_iter **out) {
+    sdk_clear_error();
+    int rc = 0;
+    char *session = NULL;
+    if (n == 0 && !(session = sdk_session(c, false, &rc)))
+        return rc;
+    sluice_iter *it = calloc(1, sizeof *it);
+    if (!it) {
+        free(session);
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    }
+    Sluice__V1__AsCompletedRequest req = SLUICE__V1__AS_COMPLETED_REQUEST__INIT;
+    req.task_ids = (char **)task_ids;
+    req.n_task_ids = n;
+    if (session)
+        req.session_id = session;
+    sluice_rpc_call_opts o = {0};
+    rc = sluice__v1__sluice__as_completed__start(c->ch, &req, &o, &it->call);
+    free(session);
+    if (rc) {
+        free(it);
+        return sdk_fail(rc, "AsCompleted: could not start the call");
+    }
+    *out = it;
+    return 0;
+}
+
+int sluice_iter_next(sluice_iter *it, sluice_response **out) {
+    sdk_clear_error();
+    if (it->done)
+        return SLUICE_EEOF;
+    for (;;) {
+        Sluice__V1__TaskResult *tr = NULL;
+        int rc = sluice__v1__sluice__as_completed__read(it->call, &tr);
+        if (rc == SLUICE_EEOF || rc != 0) {
+            it->done = true;
+            sluice_rpc_status st;
+            int frc = sluice_rpc_call_finish(it->call, NULL, &st);
+            if (frc)
+                return sdk_rpc_fail(frc, &st, "AsCompleted");
+            return rc == SLUICE_EEOF ? SLUICE_EEOF : sdk_fail(rc, "AsCompleted: bad message");
+        }
+        sluice_response *r = from_result(tr);
+        protobuf_c_message_free_unpacked(&tr->base, NULL);
+        if (r) {
+            *out = r;
+            return 0;
+        }
+    }
+}
+
+void sluice_iter_free(sluice_iter *it) {
+    if (!it)
+        return;
+    sluice_rpc_call_free(it->call);
+    free(it);
+}

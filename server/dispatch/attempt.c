@@ -1,0 +1,319 @@
+/*
+ * Attempts: launching one HTTP attempt of a task, reading its outcome, and deciding -
+ * through the retry table (retry.c), the task's attempts left and its time budget - whether
+ * the task is done, fails, or goes round again (same model after a backoff, another model
+ * at once, or the same key after its cooldown). This is the only retry loop in sluice.
+ * Loop thread only.
+ */
+#include "internal.h"
+
+#include "server/common/alloc.h"
+#include "server/common/clock.h"
+#include "server/common/log.h"
+#include "server/dispatch/feedback.h"
+#include "server/dispatch/models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A provider that says "retry after 0" still gets a short pause. */
+#define MIN_COOLDOWN_MS 1000u
+
+static void on_http_done(void *ud, const http_response *resp);
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
+                           const char *error, int64_t retry_after_ms);
+
+static const model_info *cur_model(const dtask *t) {
+    return t->sess->models[t->model];
+}
+
+static void record_attempt(dtask *t, int status, uint32_t retry_after_ms, const char *error) {
+    uint32_t latency = (uint32_t)((dispatch_now_us() - t->attempt_start_us) / 1000);
+    llm_response_add_attempt(t->resp, t->sess->cfg.models[t->model].name, status, latency,
+                             retry_after_ms, error);
+}
+
+/* The attempt's HTTP timeout: the session's, cut to what is left of the task budget. */
+static uint32_t attempt_timeout_ms(const dtask *t, uint64_t now_us) {
+    uint64_t left_ms = t->deadline_us > now_us ? (t->deadline_us - now_us) / 1000 : 1;
+    uint32_t timeout = t->sess->cfg.request_timeout_ms;
+    return left_ms < timeout ? (uint32_t)(left_ms ? left_ms : 1) : timeout;
+}
+
+void task_launch(dispatcher *d, dtask *t, keystate *k) {
+    uint64_t now = dispatch_now_us();
+    if (t->attempts++ == 0) {
+        t->deadline_us = now + (uint64_t)t->sess->cfg.task_timeout_ms * 1000;
+        sched_note_first_attempt(d, k);
+    } else {
+        atomic_fetch_add(&d->retries, 1);
+    }
+    t->attempt_start_us = now;
+    t->flight_key = k;
+    t->is_retry = false;
+    t->charged_retry = false;
+    task_track_start(t);
+    task_track_counts(t, 1, 0);
+
+    const model_info *m = cur_model(t);
+    provider_request preq;
+    memset(&preq, 0, sizeof preq);
+    char err[256];
+    if (provider_get(m->provider)->build(m, k->key->secret, t->req, &t->eff, &preq, err,
+                                         sizeof err) != 0) {
+        provider_request_cleanup(&preq);
+        sched_release(d, t);
+        record_attempt(t, 0, 0, err);
+        retry_verdict v = {RETRY_OTHER_OR_FAIL, "request not expressible", false, false};
+        handle_failure(d, t, v, 0, err, -1);
+        return;
+    }
+    task_set_state(d, t, DTASK_IN_FLIGHT);
+    atomic_fetch_add(&d->upstream_requests, 1);
+    t->http = http_client_submit(d->http, &preq, attempt_timeout_ms(t, now), on_http_done, t);
+}
+
+void task_on_timer(dispatcher *d, dtask *t) {
+    sched_enqueue_retry(d, t);
+}
+
+static retry_failure failure_of(http_error e) {
+    switch (e) {
+    case HTTP_OK:
+        return RETRY_FAILURE_NONE;
+    case HTTP_ERR_TIMEOUT:
+        return RETRY_FAILURE_TIMEOUT;
+    case HTTP_ERR_CONNECT:
+        return RETRY_FAILURE_CONNECT;
+    case HTTP_ERR_RESET:
+        return RETRY_FAILURE_RESET;
+    case HTTP_ERR_TRUNCATED:
+        return RETRY_FAILURE_TRUNCATED;
+    case HTTP_ERR_TOO_LARGE:
+        return RETRY_FAILURE_TOO_LARGE;
+    default:
+        return RETRY_FAILURE_OTHER;
+    }
+}
+
+/* Reconciles the token estimate with the input the provider counted. Output stays charged
+ * at max_new_tokens, which is how OpenAI meters tokens/min. */
+static void reconcile_tokens(dtask *t, keystate *k, const llm_usage *u) {
+    uint64_t actual_in = u->input_tokens;
+    if (cur_model(t)->provider == PROVIDER_ANTHROPIC)
+        actual_in += u->cache_read_tokens + u->cache_write_tokens;
+    if (actual_in == 0)
+        return;
+    double delta = ((double)t->est_tokens - (double)t->eff.max_new_tokens) - (double)actual_in;
+    uint64_t now = dispatch_now_us();
+    rl_bucket_adjust(&k->tpm, delta, now);
+    rl_bucket_adjust(&t->sess->tpm, delta, now);
+}
+
+/* What the provider's limit headers say: stop before it has to send a 429. */
+static void apply_feedback(dispatcher *d, keystate *k, const feedback *fb) {
+    uint64_t now = dispatch_now_us();
+    if (fb->remaining_requests >= 0) {
+        rl_bucket_clamp(&k->rpm, (double)fb->remaining_requests, now);
+        if (fb->remaining_requests == 0 && fb->requests_reset_ms > 0)
+            sched_cooldown(d, k, now + (uint64_t)fb->requests_reset_ms * 1000);
+    }
+    if (fb->remaining_tokens >= 0) {
+        rl_bucket_clamp(&k->tpm, (double)fb->remaining_tokens, now);
+        if (fb->remaining_tokens == 0 && fb->tokens_reset_ms > 0)
+            sched_cooldown(d, k, now + (uint64_t)fb->tokens_reset_ms * 1000);
+    }
+}
+
+static void count_status(dispatcher *d, const http_response *r) {
+    if (r->error != HTTP_OK)
+        atomic_fetch_add(&d->upstream_failures, 1);
+    else if (r->status >= 200 && r->status < 300)
+        atomic_fetch_add(&d->upstream_2xx, 1);
+    else if (r->status == 429 || r->status == 529)
+        atomic_fetch_add(&d->upstream_429, 1);
+    else if (r->status >= 500)
+        atomic_fetch_add(&d->upstream_5xx, 1);
+    else
+        atomic_fetch_add(&d->upstream_other, 1);
+}
+
+static void on_http_done(void *ud, const http_response *r) {
+    dtask *t = ud;
+    dispatcher *d = t->d;
+    keystate *k = t->flight_key;
+    t->http = NULL;
+    sched_release(d, t);
+    count_status(d, r);
+    feedback fb;
+    feedback_parse(r->headers, r->n_headers, clock_wall_ms(), &fb);
+    apply_feedback(d, k, &fb);
+    const model_info *m = cur_model(t);
+    const provider_ops *ops = provider_get(m->provider);
+    char msg[1024] = "";
+    retry_failure failure = failure_of(r->error);
+    if (failure != RETRY_FAILURE_NONE) {
+        snprintf(msg, sizeof msg, "%s", r->error_text[0] ? r->error_text : "no answer");
+    } else if (r->status >= 200 && r->status < 300) {
+        if (ops->parse_success(m, r->body, r->body_len, t->resp, msg, sizeof msg) == 0) {
+            t->resp->status_code = r->status;
+            reconcile_tokens(t, k, &t->resp->usage);
+            record_attempt(t, r->status, 0, NULL);
+            task_finish_success(d, t);
+            return;
+        }
+        failure = RETRY_FAILURE_MALFORMED;
+    } else {
+        ops->parse_error(r->status, r->body, r->body_len, msg, sizeof msg);
+    }
+    retry_verdict v = retry_classify(m->provider, failure, r->status, msg);
+    int64_t ra = fb.retry_after_ms;
+    char full[1200];
+    snprintf(full, sizeof full, "%s: %s", v.why, msg);
+    record_attempt(t, r->status, ra > 0 ? (uint32_t)(ra > UINT32_MAX ? UINT32_MAX : ra) : 0,
+                   full);
+    if (v.rate_limited)
+        task_track_counts(t, 0, 1);
+    handle_failure(d, t, v, r->status, full, ra);
+}
+
+/* ---- deciding what comes next ------------------------------------------------------- */
+
+/* Another usable model: not blocklisted, not t's current one and, when `max_cool_us` is
+ * set, on a key whose cooldown ends within it. -1 when none. */
+static int other_model(dispatcher *d, dtask *t, uint64_t max_cool_us) {
+    dsession *s = t->sess;
+    bool mask[DSESSION_MAX_MODELS];
+    uint64_t now = dispatch_now_us();
+    for (size_t i = 0; i < s->cfg.n_models; i++) {
+        const keystate *k = &d->keys[s->key_of_model[i]];
+        uint64_t cool = k->cooldown_until_us > now ? k->cooldown_until_us - now : 0;
+        mask[i] = s->blocked[i] || (max_cool_us && cool > max_cool_us);
+    }
+    return models_choose(s->weights, mask, s->cfg.n_models, t->model, &d->rng);
+}
+
+static void schedule_retry(dispatcher *d, dtask *t, uint32_t delay_ms) {
+    t->is_retry = true;
+    if (delay_ms == 0) {
+        sched_enqueue_retry(d, t);
+        return;
+    }
+    task_set_state(d, t, DTASK_RETRY_WAIT);
+    theap_schedule(&d->timers, &t->timer, dispatch_now_us() + (uint64_t)delay_ms * 1000);
+}
+
+static uint32_t backoff(dispatcher *d, dtask *t) {
+    return retry_backoff_ms(++t->same_retries, d->cfg.backoff_base_ms, d->cfg.backoff_max_ms,
+                            &d->rng);
+}
+
+static void blocklist(dtask *t) {
+    if (t->sess->blocked[t->model])
+        return;
+    t->sess->blocked[t->model] = true;
+    LOG_WARN("dispatch", "session '%s': model '%s' blocklisted", t->sess->cfg.name,
+             t->sess->cfg.models[t->model].name);
+}
+
+/* Cools t's key down after a 429: for the provider's Retry-After, or the default. */
+static void cool_key(dispatcher *d, dtask *t, int64_t retry_after_ms) {
+    keystate *k = &d->keys[t->sess->key_of_model[t->model]];
+    uint64_t wait_ms = retry_after_ms >= 0 ? (uint64_t)retry_after_ms : d->cfg.default_cooldown_ms;
+    if (wait_ms < MIN_COOLDOWN_MS)
+        wait_ms = MIN_COOLDOWN_MS;
+    sched_cooldown(d, k, dispatch_now_us() + wait_ms * 1000);
+}
+
+/* After a 429 (key already cooling): wait for the key if the task's budget allows, else
+ * move to a model whose key is free soon enough, else fail. Returns the model index, or
+ * -1 after failing the task. */
+static int after_rate_limit(dispatcher *d, dtask *t, const char *error) {
+    keystate *k = &d->keys[t->sess->key_of_model[t->model]];
+    uint64_t now = dispatch_now_us();
+    uint64_t cool = k->cooldown_until_us > now ? k->cooldown_until_us - now : 0;
+    uint64_t left = t->deadline_us > now ? t->deadline_us - now : 0;
+    if (cool <= left)
+        return t->model;
+    int o = other_model(d, t, left ? left : 1);
+    if (o >= 0)
+        return o;
+    char msg[1400];
+    snprintf(msg, sizeof msg,
+             "rate limited: the provider asked to wait %.1f s, more than the %.1f s left of "
+             "the task's time budget, and no other model is available (%s)",
+             (double)cool / 1e6, (double)left / 1e6, error);
+    task_fail(d, t, LLM_ERR_RATE_LIMITED, 429, msg);
+    return -1;
+}
+
+/* Picks the next model for an action, or fails the task (returns -1). `delay` gets the
+ * backoff to wait first. */
+static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
+                      uint32_t *delay) {
+    llm_error_kind kind = status ? LLM_ERR_PROVIDER : LLM_ERR_TRANSPORT;
+    int o;
+    switch (v.action) {
+    case RETRY_RATE_LIMITED:
+        return after_rate_limit(d, t, error);
+    case RETRY_OTHER:
+        if ((o = other_model(d, t, 0)) >= 0)
+            return o;
+        *delay = backoff(d, t);
+        return t->model;
+    case RETRY_OTHER_OR_FAIL:
+        if ((o = other_model(d, t, 0)) >= 0)
+            return o;
+        task_fail(d, t, kind, status, error);
+        return -1;
+    case RETRY_BLOCKLIST:
+        if ((o = other_model(d, t, 0)) >= 0)
+            return o;
+        task_fail(d, t, LLM_ERR_NO_MODEL, status, error);
+        return -1;
+    default: /* RETRY_SAME */
+        if (t->sess->blocked[t->model] && (o = other_model(d, t, 0)) >= 0)
+            return o;
+        *delay = backoff(d, t);
+        return t->model;
+    }
+}
+
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
+                           const char *error, int64_t retry_after_ms) {
+    llm_error_kind kind = v.rate_limited ? LLM_ERR_RATE_LIMITED
+                          : status      ? LLM_ERR_PROVIDER
+                                        : LLM_ERR_TRANSPORT;
+    if (v.action == RETRY_BLOCKLIST)
+        blocklist(t);
+    if (v.action == RETRY_RATE_LIMITED)
+        cool_key(d, t, retry_after_ms);
+    if (v.action == RETRY_FAIL) {
+        task_fail(d, t, v.context_exceeded ? LLM_ERR_INVALID_REQUEST : kind, status, error);
+        return;
+    }
+    char msg[1400];
+    if (t->attempts >= t->sess->cfg.max_attempts) {
+        snprintf(msg, sizeof msg, "giving up after %u attempts; last: %s", t->attempts, error);
+        task_fail(d, t, kind, status, msg);
+        return;
+    }
+    if (dispatch_now_us() >= t->deadline_us) {
+        snprintf(msg, sizeof msg, "the task's time budget of %.0f s ran out after %u attempts; "
+                 "last: %s", t->sess->cfg.task_timeout_ms / 1000.0, t->attempts, error);
+        task_fail(d, t, LLM_ERR_TIMEOUT, status, msg);
+        return;
+    }
+    uint32_t delay = 0;
+    int next = next_model(d, t, v, status, error, &delay);
+    if (next < 0)
+        return;
+    if (next != t->model) {
+        t->same_retries = 0;
+        task_use_model(t, next);
+        if (task_never_fits(d, t))
+            return;
+    }
+    schedule_retry(d, t, delay);
+}

@@ -1,0 +1,508 @@
+/*
+ * BatchProcess: the streaming batch path.
+ *
+ * Header first (a named session, or a config for a session of the batch's own that is
+ * closed at the end), then prompts, then end or half-close. Each prompt becomes one
+ * dispatcher task whose sink streams its result back with the caller's index; an invalid
+ * prompt gets an error result of its own (nothing accepted before it is lost). Progress
+ * snapshots go out every interval when asked for, and a summary ends the stream.
+ *
+ * Backpressure: the transport reads the next prompt only when asked (tcall_read_next),
+ * and the batch asks only while fewer than max_batch_in_flight of its prompts are inside
+ * sluiced (in the dispatcher or queued for sending). A client that stops reading results
+ * therefore stops being read; nothing buffers without bound. When the dispatcher is full,
+ * the one prompt in hand is held and retried as results free room.
+ *
+ * Client cancel or deadline cancels the batch's tasks; the batch is freed when the call
+ * and every task have let go of it (refs).
+ */
+#include "svc_internal.h"
+
+#include "server/common/alloc.h"
+#include "server/common/clock.h"
+#include "server/common/log.h"
+#include "sluice/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum batch_state {
+    BATCH_HEADER = 0, /* waiting for the header */
+    BATCH_RUNNING,    /* reading prompts */
+    BATCH_ENDED,      /* the client sent everything; results still coming */
+    BATCH_DONE,       /* summary sent or call over */
+} batch_state;
+
+typedef struct batch {
+    service *s;
+    tcall *call;
+    pthread_mutex_t mu;
+    int refs;
+    batch_state state;
+    svc_session *ss;
+    bool own_session;
+    Sluice__V1__BatchHeader *header;
+    uint64_t received, done, succeeded, failed, cached, cancelled;
+    size_t in_dispatcher;
+    bool read_pending;
+    dispatcher_task_spec held; /* a prompt waiting for dispatcher room */
+    bool has_held;
+    u64map live;
+    uint64_t started_ms;
+    uint64_t progress_timer;
+    dispatcher_sink sink;
+} batch;
+
+static void batch_set_state(batch *b, batch_state s) {
+    b->state = s;
+}
+
+static void batch_unref(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    bool last = --b->refs == 0;
+    pthread_mutex_unlock(&b->mu);
+    if (!last)
+        return;
+    if (b->has_held)
+        llm_request_free(b->held.request);
+    if (b->header)
+        protobuf_c_message_free_unpacked(&b->header->base, NULL);
+    svc_session_put(b->s, b->ss);
+    u64map_cleanup(&b->live);
+    pthread_mutex_destroy(&b->mu);
+    tcall_unref(b->call);
+    free(b);
+}
+
+static void send_event(batch *b, Sluice__V1__BatchEvent *ev) {
+    int rc = tcall_send(b->call, &ev->base);
+    if (rc == SLUICE_ELIMIT)
+        LOG_WARN("service", "batch outbound queue full: an event was dropped");
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+
+static Sluice__V1__BatchResult *result_event(batch *b, uint64_t id, uint64_t index,
+                                             const char *custom_id, const llm_response *r) {
+    Sluice__V1__BatchResult *res = XNEW(Sluice__V1__BatchResult);
+    sluice__v1__batch_result__init(res);
+    res->index = index;
+    res->custom_id = xstrdup(custom_id ? custom_id : "");
+    res->task_id = id ? convert_format_id(b->s->cfg.node_id, 't', id) : xstrdup("");
+    if (b->header->return_completions_only) {
+        res->is_error = r->is_error;
+        if (!r->is_error) {
+            res->completion = XNEW(Google__Protobuf__StringValue);
+            google__protobuf__string_value__init(res->completion);
+            res->completion->value = xstrdup(r->completion ? r->completion : "");
+        }
+    } else {
+        res->response = convert_response(r);
+    }
+    return res;
+}
+
+static void emit_result(batch *b, uint64_t id, uint64_t index, const char *custom_id,
+                        const llm_response *r) {
+    Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+    ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_RESULT;
+    ev.result = result_event(b, id, index, custom_id, r);
+    send_event(b, &ev);
+    protobuf_c_message_free_unpacked(&ev.result->base, NULL);
+}
+
+static void count_result(batch *b, dtask_state final, const llm_response *r) {
+    b->done++;
+    if (final == DTASK_DONE)
+        b->succeeded++;
+    else if (final == DTASK_CANCELLED)
+        b->cancelled++;
+    else
+        b->failed++;
+    b->cached += r && r->local_cache_hit;
+}
+
+/* ---- flow control ------------------------------------------------------------------- */
+
+static bool try_submit_held(batch *b);
+
+/* Under b->mu: whether to ask the transport for the next prompt now. */
+static bool want_read(batch *b) {
+    if (b->state != BATCH_RUNNING || b->read_pending || b->has_held)
+        return false;
+    size_t inside = b->in_dispatcher + tcall_outbound_pending(b->call);
+    if (inside >= b->s->cfg.max_batch_in_flight)
+        return false;
+    b->read_pending = true;
+    return true;
+}
+
+static void send_summary(batch *b) {
+    dsession_status st;
+    dsession_status_get(b->ss->ds, clock_now_ms(), &st);
+    Sluice__V1__BatchSummary sum = SLUICE__V1__BATCH_SUMMARY__INIT;
+    sum.status = convert_status(&st, b->ss->id_str, dsession_get_config(b->ss->ds)->name);
+    sum.prompts = b->received;
+    sum.succeeded = b->succeeded;
+    sum.failed = b->failed;
+    sum.cached = b->cached;
+    sum.cancelled = b->cancelled;
+    sum.elapsed_s = (double)(clock_now_ms() - b->started_ms) / 1000.0;
+    Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+    ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_SUMMARY;
+    ev.summary = &sum;
+    send_event(b, &ev);
+    protobuf_c_message_free_unpacked(&sum.status->base, NULL);
+}
+
+static void close_own_session(batch *b) {
+    service *s = b->s;
+    pthread_mutex_lock(&s->mu);
+    bool first = !b->ss->closed;
+    if (first) {
+        b->ss->closed = true;
+        u64map_del(&s->sessions, b->ss->id);
+        svc_tenant(s, b->ss->tenant)->sessions--;
+        svc_session_put_locked(s, b->ss); /* the table's reference */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (first)
+        dispatcher_session_close(s->d, b->ss->ds, NULL, NULL);
+}
+
+/* Called without b->mu: finishes the call once everything is answered. */
+static void maybe_finish(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    bool finish = b->state == BATCH_ENDED && b->in_dispatcher == 0 && !b->has_held;
+    if (finish)
+        batch_set_state(b, BATCH_DONE);
+    pthread_mutex_unlock(&b->mu);
+    if (!finish)
+        return;
+    if (b->progress_timer && timers_cancel(b->s->tm, b->progress_timer))
+        batch_unref(b);
+    send_summary(b);
+    tcall_finish(b->call, GRPC_STATUS_OK, NULL);
+    if (b->own_session)
+        close_own_session(b);
+}
+
+static void pump(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    bool held = b->has_held;
+    pthread_mutex_unlock(&b->mu);
+    if (held)
+        try_submit_held(b);
+    pthread_mutex_lock(&b->mu);
+    bool read = want_read(b);
+    pthread_mutex_unlock(&b->mu);
+    if (read && tcall_read_next(b->call) != 0) {
+        pthread_mutex_lock(&b->mu);
+        b->read_pending = false;
+        pthread_mutex_unlock(&b->mu);
+    }
+    maybe_finish(b);
+}
+
+/* ---- the sink (dispatcher thread) --------------------------------------------------- */
+
+typedef struct prompt_ref {
+    uint64_t index;
+    char *custom_id;
+} prompt_ref;
+
+static void batch_task_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
+                            llm_response *resp) {
+    batch *b = ctx;
+    prompt_ref *p = task_ctx;
+    pthread_mutex_lock(&b->mu);
+    b->in_dispatcher--;
+    u64map_del(&b->live, id);
+    bool live_call = b->state != BATCH_DONE;
+    if (final != DTASK_ABANDONED)
+        count_result(b, final, resp);
+    pthread_mutex_unlock(&b->mu);
+    if (live_call && resp)
+        emit_result(b, id, p->index, p->custom_id, resp);
+    llm_response_free(resp);
+    free(p->custom_id);
+    free(p);
+    pump(b);
+    batch_unref(b);
+}
+
+/* Submits the held prompt if the dispatcher has room. Returns true when it went. */
+static bool try_submit_held(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    if (!b->has_held || b->state == BATCH_DONE) {
+        pthread_mutex_unlock(&b->mu);
+        return false;
+    }
+    dispatcher_task_spec spec = b->held;
+    b->refs++;
+    b->in_dispatcher++;
+    u64map_put(&b->live, spec.id, (void *)1);
+    b->has_held = false;
+    pthread_mutex_unlock(&b->mu);
+    int rc = dispatcher_submit(b->s->d, b->ss->ds, &spec, 1, &b->sink);
+    if (rc == 0)
+        return true;
+    pthread_mutex_lock(&b->mu);
+    b->refs--;
+    b->in_dispatcher--;
+    u64map_del(&b->live, spec.id);
+    b->held = spec;
+    b->has_held = true;
+    pthread_mutex_unlock(&b->mu);
+    return false;
+}
+
+/* ---- handlers ----------------------------------------------------------------------- */
+
+static void fail_call(batch *b, grpc_status_code code, const char *msg) {
+    pthread_mutex_lock(&b->mu);
+    bool already = b->state == BATCH_DONE;
+    batch_set_state(b, BATCH_DONE);
+    pthread_mutex_unlock(&b->mu);
+    if (!already)
+        tcall_finish(b->call, code, msg);
+}
+
+/* Sets up the batch's session from the header. Returns 0 or fails the call. */
+static int take_header(batch *b, Sluice__V1__BatchHeader *h) {
+    service *s = b->s;
+    const char *tenant = tcall_tenant(b->call);
+    char err[600];
+    if (h->session_id && *h->session_id) {
+        b->ss = svc_session_get(s, h->session_id, tenant);
+        if (!b->ss) {
+            snprintf(err, sizeof err, "header.session_id: session '%s' not found", h->session_id);
+            fail_call(b, GRPC_STATUS_NOT_FOUND, err);
+            return -1;
+        }
+        return 0;
+    }
+    dsession_config cfg;
+    dsession *ds = NULL;
+    char why[512];
+    int rc = convert_session_config(h->config, tenant, &cfg, why, sizeof why);
+    if (!rc) {
+        rc = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, why, sizeof why);
+        dsession_config_cleanup(&cfg);
+    }
+    uint64_t id = 0;
+    if (!rc && store_reserve_ids(s->st, "session", 1, &id) != 0) {
+        snprintf(why, sizeof why, "could not allocate a session id");
+        rc = SLUICE_EIO;
+    }
+    if (rc) {
+        dsession_unref(ds);
+        snprintf(err, sizeof err, "header.%s", why);
+        fail_call(b, rc == SLUICE_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
+                  err);
+        return -1;
+    }
+    svc_session *ss = XNEW(svc_session);
+    ss->id = id;
+    ss->id_str = convert_format_id(s->cfg.node_id, 's', id);
+    ss->tenant = xstrdup(tenant);
+    ss->ds = ds;
+    ss->refs = 2; /* the table and the batch */
+    dlist_init(&ss->tasks);
+    pthread_mutex_lock(&s->mu);
+    u64map_put(&s->sessions, id, ss);
+    svc_tenant(s, tenant)->sessions++;
+    pthread_mutex_unlock(&s->mu);
+    b->ss = ss;
+    b->own_session = true;
+    return 0;
+}
+
+static void progress_tick(void *arg);
+
+static void schedule_progress(batch *b) {
+    uint32_t every = b->header->progress_interval_ms ? b->header->progress_interval_ms : 1000;
+    pthread_mutex_lock(&b->mu);
+    if (b->state != BATCH_DONE) {
+        b->refs++;
+        b->progress_timer = timers_add(b->s->tm, every, progress_tick, b);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void progress_tick(void *arg) {
+    batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    b->progress_timer = 0;
+    bool send = b->state != BATCH_DONE &&
+                tcall_outbound_pending(b->call) < b->s->cfg.max_batch_in_flight / 2;
+    Sluice__V1__ProgressSnapshot snap = SLUICE__V1__PROGRESS_SNAPSHOT__INIT;
+    snap.batch_received = b->received;
+    snap.batch_done = b->done;
+    snap.batch_expected =
+        b->header->expected_prompts > b->received ? b->header->expected_prompts : b->received;
+    double elapsed = (double)(clock_now_ms() - b->started_ms) / 1000.0;
+    snap.rate_per_s = elapsed > 0 ? (double)b->done / elapsed : 0;
+    pthread_mutex_unlock(&b->mu);
+    if (send) {
+        dsession_status st;
+        dsession_status_get(b->ss->ds, clock_now_ms(), &st);
+        snap.status = convert_status(&st, b->ss->id_str, dsession_get_config(b->ss->ds)->name);
+        Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+        ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_PROGRESS;
+        ev.progress = &snap;
+        send_event(b, &ev);
+        protobuf_c_message_free_unpacked(&snap.status->base, NULL);
+        schedule_progress(b);
+    }
+    batch_unref(b);
+}
+
+static void on_header(batch *b, Sluice__V1__BatchHeader *h) {
+    if (b->state != BATCH_HEADER) {
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "header: sent twice");
+        return;
+    }
+    b->header = h;
+    if (take_header(b, h) != 0)
+        return;
+    b->started_ms = clock_now_ms();
+    pthread_mutex_lock(&b->mu);
+    batch_set_state(b, BATCH_RUNNING);
+    pthread_mutex_unlock(&b->mu);
+    if (h->show_progress)
+        schedule_progress(b);
+}
+
+/* Queues one prompt: an error result when it is invalid, a task otherwise. */
+static void on_prompt(batch *b, Sluice__V1__Prompt *p) {
+    service *s = b->s;
+    pthread_mutex_lock(&b->mu);
+    uint64_t n = ++b->received;
+    pthread_mutex_unlock(&b->mu);
+    if (n > s->cfg.max_batch_prompts) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "limit max_batch_prompts=%llu reached",
+                 (unsigned long long)s->cfg.max_batch_prompts);
+        fail_call(b, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        return;
+    }
+    char err[512];
+    llm_request *req = NULL;
+    uint64_t id = 0;
+    if (convert_prompt(p, b->header, &req, err, sizeof err) != 0 ||
+        svc_next_task_ids(s, 1, &id) != 0) {
+        llm_request_free(req);
+        llm_response *r = llm_response_new();
+        llm_response_set_error(r, LLM_ERR_INVALID_REQUEST, 0, "invalid prompt %llu: %s",
+                               (unsigned long long)p->index, req ? "no task id" : err);
+        pthread_mutex_lock(&b->mu);
+        count_result(b, DTASK_FAILED, r);
+        pthread_mutex_unlock(&b->mu);
+        emit_result(b, 0, p->index, p->custom_id, r);
+        llm_response_free(r);
+        return;
+    }
+    prompt_ref *ref = XNEW(prompt_ref);
+    ref->index = p->index;
+    ref->custom_id = *p->custom_id ? xstrdup(p->custom_id) : NULL;
+    pthread_mutex_lock(&b->mu);
+    b->held.id = id;
+    b->held.request = req;
+    b->held.task_ctx = ref;
+    b->has_held = true;
+    pthread_mutex_unlock(&b->mu);
+    try_submit_held(b);
+}
+
+static void batch_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    batch *b = tcall_user(call);
+    Sluice__V1__BatchRequest *req = (Sluice__V1__BatchRequest *)msg;
+    pthread_mutex_lock(&b->mu);
+    b->read_pending = false;
+    batch_state st = b->state;
+    pthread_mutex_unlock(&b->mu);
+    if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_HEADER) {
+        on_header(b, req->header);
+        req->header = NULL; /* kept by the batch */
+        req->kind_case = SLUICE__V1__BATCH_REQUEST__KIND__NOT_SET;
+    } else if (st == BATCH_HEADER) {
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be a header");
+    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPT && st == BATCH_RUNNING) {
+        on_prompt(b, req->prompt);
+    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_END && st == BATCH_RUNNING) {
+        pthread_mutex_lock(&b->mu);
+        batch_set_state(b, BATCH_ENDED);
+        pthread_mutex_unlock(&b->mu);
+    } else if (st == BATCH_RUNNING) {
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "a message with no kind");
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+    pump(b);
+}
+
+static void batch_half_close(tcall *call, void *ctx) {
+    batch *b = tcall_user(call);
+    pthread_mutex_lock(&b->mu);
+    batch_state st = b->state;
+    if (st == BATCH_RUNNING)
+        batch_set_state(b, BATCH_ENDED);
+    pthread_mutex_unlock(&b->mu);
+    if (st == BATCH_HEADER)
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "the stream ended before a header");
+    else
+        maybe_finish(b);
+}
+
+static void batch_writable(tcall *call, void *ctx) {
+    pump(tcall_user(call));
+}
+
+static void batch_start(tcall *call, void *ctx) {
+    batch *b = XNEW(batch);
+    b->s = ctx;
+    b->call = call;
+    tcall_ref(call);
+    pthread_mutex_init(&b->mu, NULL);
+    b->refs = 1; /* the call */
+    u64map_init(&b->live);
+    b->sink.on_done = batch_task_done;
+    b->sink.ctx = b;
+    tcall_set_user(call, b);
+}
+
+/* The call is over: cancel whatever of the batch still runs. */
+static void batch_done(tcall *call, bool cancelled, void *ctx) {
+    batch *b = tcall_user(call);
+    pthread_mutex_lock(&b->mu);
+    batch_set_state(b, BATCH_DONE);
+    size_t n = 0;
+    uint64_t *ids = XNEWV(uint64_t, b->live.len);
+    for (size_t i = 0; i < b->live.cap; i++)
+        if (b->live.vals[i])
+            ids[n++] = b->live.keys[i];
+    uint64_t timer = b->progress_timer;
+    b->progress_timer = 0;
+    pthread_mutex_unlock(&b->mu);
+    if (n)
+        dispatcher_cancel_tasks(b->s->d, ids, n);
+    free(ids);
+    if (timer && timers_cancel(b->s->tm, timer))
+        batch_unref(b);
+    if (b->own_session && b->ss)
+        close_own_session(b);
+    batch_unref(b);
+}
+
+void svc_batch_register(service *s, transport_handler *h, size_t *n) {
+    transport_handler *x = &h[(*n)++];
+    x->method = &sluice__v1__sluice__batch_process__method;
+    x->on_start = batch_start;
+    x->on_message = batch_message;
+    x->on_half_close = batch_half_close;
+    x->on_writable = batch_writable;
+    x->on_done = batch_done;
+    x->ctx = s;
+}

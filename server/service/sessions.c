@@ -1,0 +1,452 @@
+/*
+ * Session RPCs (OpenSession, CloseSession, ResetTracker, GetStatus, ListModels) and the
+ * persistence of sessions: a session's config and tracker counters are stored as one JSON
+ * record, written at open, every persist interval, and at shutdown; start-up restores them
+ * before unfinished tasks resume.
+ */
+#include "svc_internal.h"
+
+#include "server/common/alloc.h"
+#include "server/common/clock.h"
+#include "server/common/log.h"
+#include "server/store/codec.h"
+#include "sluice/status.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- persistence -------------------------------------------------------------------- */
+
+static json_t *config_to_json(const dsession_config *c) {
+    json_t *models = json_array();
+    for (size_t i = 0; i < c->n_models; i++)
+        json_array_append_new(models, json_pack("{s:s, s:f, s:o}", "name", c->models[i].name,
+                                                "weight", c->models[i].weight, "sampling",
+                                                codec_sampling_to_json(&c->models[i].sampling)));
+    return json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name",
+                     c->name ? c->name : "", "models", models, "sampling",
+                     codec_sampling_to_json(&c->sampling), "rpm",
+                     (json_int_t)c->max_requests_per_minute, "tpm",
+                     (json_int_t)c->max_tokens_per_minute, "concurrent",
+                     (json_int_t)c->max_concurrent, "max_attempts",
+                     (json_int_t)c->max_attempts, "request_timeout_ms",
+                     (json_int_t)c->request_timeout_ms, "task_timeout_ms",
+                     (json_int_t)c->task_timeout_ms, "cache_mode", (int)c->cache_mode);
+}
+
+static int models_from_json(const json_t *models, dsession_config *c, char *err,
+                            size_t errlen) {
+    c->n_models = json_array_size(models);
+    c->models = XNEWV(dsession_model, c->n_models);
+    for (size_t i = 0; i < c->n_models; i++) {
+        const char *mn = "";
+        double w = 0;
+        json_t *ms = NULL;
+        if (json_unpack(json_array_get(models, i), "{s:s, s:F, s:o}", "name", &mn, "weight", &w,
+                        "sampling", &ms)) {
+            snprintf(err, errlen, "session record: models[%zu] malformed", i);
+            return SLUICE_EPROTO;
+        }
+        c->models[i].name = xstrdup(mn);
+        c->models[i].weight = w;
+        int rc = codec_sampling_from_json(ms, &c->models[i].sampling, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int config_from_json(const json_t *j, const char *tenant, dsession_config *c,
+                            char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    const char *name = "";
+    json_t *models = NULL, *sampling = NULL;
+    json_int_t rpm, tpm, conc, att, rto, tto;
+    int mode;
+    json_error_t je;
+    if (!j || json_unpack_ex((json_t *)j, &je, 0,
+                             "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", &name,
+                             "models", &models, "sampling", &sampling, "rpm", &rpm, "tpm", &tpm,
+                             "concurrent", &conc, "max_attempts", &att, "request_timeout_ms",
+                             &rto, "task_timeout_ms", &tto, "cache_mode", &mode) != 0 ||
+        !json_is_array(models)) {
+        snprintf(err, errlen, "session record: %s", j ? je.text : "no config");
+        return SLUICE_EPROTO;
+    }
+    c->tenant = xstrdup(tenant);
+    c->name = *name ? xstrdup(name) : NULL;
+    c->max_requests_per_minute = (uint32_t)rpm;
+    c->max_tokens_per_minute = (uint32_t)tpm;
+    c->max_concurrent = (uint32_t)conc;
+    c->max_attempts = (uint32_t)att;
+    c->request_timeout_ms = (uint32_t)rto;
+    c->task_timeout_ms = (uint32_t)tto;
+    c->cache_mode = (cache_mode)mode;
+    int rc = codec_sampling_from_json(sampling, &c->sampling, err, errlen);
+    if (!rc)
+        rc = models_from_json(models, c, err, errlen);
+    if (rc)
+        dsession_config_cleanup(c);
+    return rc;
+}
+
+static json_t *status_to_json(const dsession_status *st) {
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+                     "total", (json_int_t)st->total, "succeeded", (json_int_t)st->succeeded,
+                     "failed", (json_int_t)st->failed, "cached", (json_int_t)st->cached,
+                     "cancelled", (json_int_t)st->cancelled, "rate_limit_errors",
+                     (json_int_t)st->rate_limit_errors, "attempts", (json_int_t)st->attempts,
+                     "deduplicated", (json_int_t)st->deduplicated, "input_tokens",
+                     (json_int_t)st->input_tokens, "output_tokens",
+                     (json_int_t)st->output_tokens, "cache_read_tokens",
+                     (json_int_t)st->cache_read_tokens, "cache_write_tokens",
+                     (json_int_t)st->cache_write_tokens, "cost", st->cost, "cost_saved",
+                     st->cost_saved);
+}
+
+static void status_from_json(const json_t *j, dsession_status *st) {
+    memset(st, 0, sizeof *st);
+    json_int_t v[12] = {0};
+    json_unpack((json_t *)j,
+                "{s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?F, s?F}",
+                "total", &v[0], "succeeded", &v[1], "failed", &v[2], "cached", &v[3],
+                "cancelled", &v[4], "rate_limit_errors", &v[5], "attempts", &v[6],
+                "deduplicated", &v[7], "input_tokens", &v[8], "output_tokens", &v[9],
+                "cache_read_tokens", &v[10], "cache_write_tokens", &v[11], "cost", &st->cost,
+                "cost_saved", &st->cost_saved);
+    uint64_t *dst[12] = {&st->total,         &st->succeeded,    &st->failed,
+                         &st->cached,        &st->cancelled,    &st->rate_limit_errors,
+                         &st->attempts,      &st->deduplicated, &st->input_tokens,
+                         &st->output_tokens, &st->cache_read_tokens, &st->cache_write_tokens};
+    for (int i = 0; i < 12; i++)
+        *dst[i] = (uint64_t)v[i];
+    st->started = st->succeeded + st->failed;
+}
+
+int svc_session_persist(service *s, svc_session *ss) {
+    dsession_status st;
+    dsession_status_get(ss->ds, clock_now_ms(), &st);
+    json_t *rec = json_pack("{s:o, s:o}", "config", config_to_json(dsession_get_config(ss->ds)),
+                            "tracker", status_to_json(&st));
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    /* Under mu so a put can never land after CloseSession's delete (the store only queues
+     * here: it neither blocks nor calls back). */
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (!ss->closed)
+        rc = store_session_put(s->st, ss->id, ss->tenant, text, strlen(text));
+    pthread_mutex_unlock(&s->mu);
+    free(text);
+    return rc;
+}
+
+static svc_session *session_new(service *s, uint64_t id, const char *tenant, dsession *ds) {
+    svc_session *ss = XNEW(svc_session);
+    ss->id = id;
+    ss->id_str = convert_format_id(s->cfg.node_id, 's', id);
+    ss->tenant = xstrdup(tenant);
+    ss->ds = ds;
+    ss->refs = 1;
+    dlist_init(&ss->tasks);
+    return ss;
+}
+
+typedef struct restore_ctx {
+    service *s;
+    size_t restored, dropped;
+} restore_ctx;
+
+/* Rebuilds one session from its record; a record that no longer validates (a model was
+ * removed from the registry, ...) is logged and skipped. */
+static int restore_one(void *ud, uint64_t id, const char *tenant, const char *data, size_t len) {
+    restore_ctx *rc = ud;
+    service *s = rc->s;
+    json_error_t je;
+    json_t *rec = json_loadb(data, len, 0, &je);
+    dsession_config cfg;
+    char err[512];
+    snprintf(err, sizeof err, "%s", rec ? "" : je.text);
+    dsession *ds = NULL;
+    bool ok = rec && config_from_json(json_object_get(rec, "config"), tenant, &cfg, err,
+                                      sizeof err) == 0;
+    if (ok) {
+        ok = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, err, sizeof err) == 0;
+        dsession_config_cleanup(&cfg);
+    }
+    if (!ok) {
+        LOG_WARN("service", "session %llu could not be restored (%s); its tasks will fail",
+                 (unsigned long long)id, err);
+        rc->dropped++;
+        json_decref(rec);
+        return 0;
+    }
+    dsession_status st;
+    status_from_json(json_object_get(rec, "tracker"), &st);
+    dsession_status_restore(ds, &st);
+    json_decref(rec);
+    svc_session *ss = session_new(s, id, tenant, ds);
+    pthread_mutex_lock(&s->mu);
+    u64map_put(&s->sessions, id, ss);
+    svc_tenant(s, tenant)->sessions++;
+    pthread_mutex_unlock(&s->mu);
+    rc->restored++;
+    return 0;
+}
+
+static void persist_tick(void *arg);
+
+static void schedule_persist(service *s) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->stopping)
+        s->persist_timer = timers_add(s->tm, s->cfg.persist_interval_ms, persist_tick, s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void svc_persist_all(service *s) {
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    svc_session **list = XNEWV(svc_session *, s->sessions.len);
+    for (size_t i = 0; i < s->sessions.cap; i++) {
+        svc_session *ss = s->sessions.vals[i];
+        if (ss && !ss->closed) {
+            ss->refs++;
+            list[n++] = ss;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        svc_session_persist(s, list[i]);
+        svc_session_put(s, list[i]);
+    }
+    free(list);
+}
+
+static void persist_tick(void *arg) {
+    service *s = arg;
+    svc_persist_all(s);
+    schedule_persist(s);
+}
+
+int svc_sessions_restore(service *s, char *err, size_t errlen) {
+    restore_ctx rc = {s, 0, 0};
+    int r = store_sessions_scan(s->st, restore_one, &rc);
+    if (r) {
+        snprintf(err, errlen, "reading sessions from the store failed");
+        return r;
+    }
+    if (rc.restored || rc.dropped)
+        LOG_INFO("service", "restored %zu sessions (%zu dropped)", rc.restored, rc.dropped);
+    schedule_persist(s);
+    return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------------------- */
+
+static void on_done_noop(tcall *call, bool cancelled, void *ctx) {
+}
+
+static void reply_status(tcall *call, svc_session *ss, const dsession_status *st,
+                         ProtobufCMessage *resp, Sluice__V1__TrackerStatus **slot) {
+    *slot = convert_status(st, ss->id_str, dsession_get_config(ss->ds)->name);
+    tcall_reply(call, resp);
+    protobuf_c_message_free_unpacked(&(*slot)->base, NULL);
+    *slot = NULL;
+}
+
+/* Creates the dsession and checks the tenant's session limit; replies on error. */
+static dsession *open_checked(service *s, tcall *call, const Sluice__V1__SessionConfig *pc,
+                              const char *tenant) {
+    char err[512];
+    dsession_config cfg;
+    dsession *ds = NULL;
+    int rc = convert_session_config(pc, tenant, &cfg, err, sizeof err);
+    if (!rc) {
+        rc = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, err, sizeof err);
+        dsession_config_cleanup(&cfg);
+    }
+    if (rc) {
+        svc_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool full = svc_tenant(s, tenant)->sessions >= s->cfg.max_sessions_per_tenant;
+    pthread_mutex_unlock(&s->mu);
+    if (full) {
+        dsession_unref(ds);
+        svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "limit max_sessions_per_tenant=%zu reached: close sessions first",
+                        s->cfg.max_sessions_per_tenant);
+        return NULL;
+    }
+    return ds;
+}
+
+static void open_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    service *s = ctx;
+    Sluice__V1__OpenSessionRequest *req = (Sluice__V1__OpenSessionRequest *)msg;
+    const char *tenant = tcall_tenant(call);
+    dsession *ds = open_checked(s, call, req->config, tenant);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (!ds)
+        return;
+    uint64_t id;
+    if (store_reserve_ids(s->st, "session", 1, &id) != 0) {
+        dsession_unref(ds);
+        svc_reply_error(call, GRPC_STATUS_INTERNAL, "could not allocate a session id");
+        return;
+    }
+    svc_session *ss = session_new(s, id, tenant, ds);
+    pthread_mutex_lock(&s->mu);
+    u64map_put(&s->sessions, id, ss);
+    svc_tenant(s, tenant)->sessions++;
+    pthread_mutex_unlock(&s->mu);
+    svc_session_persist(s, ss);
+    Sluice__V1__OpenSessionResponse resp = SLUICE__V1__OPEN_SESSION_RESPONSE__INIT;
+    resp.session_id = ss->id_str;
+    tcall_reply(call, &resp.base);
+}
+
+/* CloseSession answers once every task of the session has ended (cancelled if need be),
+ * so its status is final. */
+typedef struct close_ctx {
+    service *s;
+    tcall *call;
+    svc_session *ss;
+} close_ctx;
+
+static void closed(void *arg) {
+    close_ctx *c = arg;
+    service *s = c->s;
+    dsession_status st;
+    dsession_status_get(c->ss->ds, clock_now_ms(), &st);
+    pthread_mutex_lock(&s->mu);
+    store_session_delete(s->st, c->ss->id);
+    pthread_mutex_unlock(&s->mu);
+    Sluice__V1__CloseSessionResponse resp = SLUICE__V1__CLOSE_SESSION_RESPONSE__INIT;
+    reply_status(c->call, c->ss, &st, &resp.base, &resp.status);
+    tcall_unref(c->call);
+    pthread_mutex_lock(&s->mu);
+    svc_session_put_locked(s, c->ss);
+    pthread_mutex_unlock(&s->mu);
+    free(c);
+}
+
+static void close_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    service *s = ctx;
+    Sluice__V1__CloseSessionRequest *req = (Sluice__V1__CloseSessionRequest *)msg;
+    svc_session *ss = svc_session_get(s, req->session_id, tcall_tenant(call));
+    if (!ss)
+        svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", req->session_id);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (!ss)
+        return;
+    pthread_mutex_lock(&s->mu);
+    bool first = !ss->closed;
+    if (first) {
+        ss->closed = true;
+        u64map_del(&s->sessions, ss->id);
+        svc_tenant(s, ss->tenant)->sessions--;
+        ss->refs--; /* the table's reference; ours from svc_session_get remains */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!first) {
+        svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", ss->id_str);
+        svc_session_put(s, ss);
+        return;
+    }
+    close_ctx *c = XNEW(close_ctx);
+    c->s = s;
+    c->call = call;
+    c->ss = ss;
+    tcall_ref(call);
+    dispatcher_session_close(s->d, ss->ds, closed, c);
+}
+
+static void reset_tracker(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    service *s = ctx;
+    Sluice__V1__ResetTrackerRequest *req = (Sluice__V1__ResetTrackerRequest *)msg;
+    svc_session *ss = svc_session_get(s, req->session_id, tcall_tenant(call));
+    if (!ss) {
+        svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", req->session_id);
+    } else {
+        dsession_status before;
+        dsession_status_reset(ss->ds, clock_now_ms(), &before);
+        if (req->clear_blocklist)
+            dispatcher_session_clear_blocklist(s->d, ss->ds);
+        Sluice__V1__ResetTrackerResponse resp = SLUICE__V1__RESET_TRACKER_RESPONSE__INIT;
+        reply_status(call, ss, &before, &resp.base, &resp.status);
+        svc_session_put(s, ss);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static void get_status(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    service *s = ctx;
+    Sluice__V1__GetStatusRequest *req = (Sluice__V1__GetStatusRequest *)msg;
+    svc_session *ss = svc_session_get(s, req->session_id, tcall_tenant(call));
+    if (!ss) {
+        svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", req->session_id);
+    } else {
+        dsession_status st;
+        dsession_status_get(ss->ds, clock_now_ms(), &st);
+        Sluice__V1__GetStatusResponse resp = SLUICE__V1__GET_STATUS_RESPONSE__INIT;
+        reply_status(call, ss, &st, &resp.base, &resp.status);
+        svc_session_put(s, ss);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static void list_models(tcall *call, ProtobufCMessage *msg, void *ctx) {
+    service *s = ctx;
+    protobuf_c_message_free_unpacked(msg, NULL);
+    const registry *r = s->reg;
+    Sluice__V1__ListModelsResponse resp = SLUICE__V1__LIST_MODELS_RESPONSE__INIT;
+    Sluice__V1__ModelInfo *infos = XNEWV(Sluice__V1__ModelInfo, r->n_models);
+    Sluice__V1__ModelInfo **ptrs = XNEWV(Sluice__V1__ModelInfo *, r->n_models);
+    for (size_t i = 0; i < r->n_models; i++) {
+        const model_info *m = &r->models[i];
+        const upstream_key *k = registry_model_key(r, m);
+        sluice__v1__model_info__init(&infos[i]);
+        infos[i].name = m->name;
+        infos[i].provider = (char *)provider_kind_name(m->provider);
+        infos[i].upstream_model = m->upstream_model;
+        infos[i].context_window = m->context_window;
+        infos[i].input_price = m->input_price;
+        infos[i].output_price = m->output_price;
+        infos[i].cached_input_price = m->cached_input_price;
+        infos[i].cache_write_price = m->cache_write_price;
+        infos[i].available = registry_model_available(r, m);
+        infos[i].max_requests_per_minute = k->requests_per_minute;
+        infos[i].max_tokens_per_minute = k->tokens_per_minute;
+        infos[i].max_concurrent_requests = k->max_concurrent;
+        ptrs[i] = &infos[i];
+    }
+    resp.n_models = r->n_models;
+    resp.models = ptrs;
+    tcall_reply(call, &resp.base);
+    free(ptrs);
+    free(infos);
+}
+
+void svc_sessions_register(service *s, transport_handler *h, size_t *n) {
+    struct {
+        const sluice_rpc_method *m;
+        void (*fn)(tcall *, ProtobufCMessage *, void *);
+    } rows[] = {
+        {&sluice__v1__sluice__open_session__method, open_session},
+        {&sluice__v1__sluice__close_session__method, close_session},
+        {&sluice__v1__sluice__reset_tracker__method, reset_tracker},
+        {&sluice__v1__sluice__get_status__method, get_status},
+        {&sluice__v1__sluice__list_models__method, list_models},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        transport_handler *x = &h[(*n)++];
+        x->method = rows[i].m;
+        x->on_message = rows[i].fn;
+        x->on_done = on_done_noop;
+        x->ctx = s;
+    }
+}

@@ -1,0 +1,127 @@
+/*
+ * svc_internal.h - the service's private structures, shared by its .c files only.
+ *
+ * service.mu guards: the session table, the task table, tenants, every svc_session /
+ * svc_task / waiter field below. It is never held while calling into the dispatcher,
+ * the store or a tcall (those take their own locks and may call back).
+ */
+#ifndef SLUICE_SERVICE_INTERNAL_H
+#define SLUICE_SERVICE_INTERNAL_H
+
+#include "server/common/list.h"
+#include "server/common/u64map.h"
+#include "server/service/convert.h"
+#include "server/service/service.h"
+#include "sluice/v1/sluice.sluice.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct svc_session {
+    uint64_t id;
+    char *id_str;
+    char *tenant;
+    dsession *ds;
+    int refs;         /* table + users (under mu) */
+    bool closed;
+    dlist tasks;      /* Start'ed tasks held in memory (svc_task.sess_link) */
+} svc_session;
+
+typedef struct svc_task {
+    uint64_t id;
+    svc_session *sess; /* referenced */
+    uint64_t index;
+    char *custom_id;
+    store_task_state state;
+    llm_response *result; /* once finished, until the store has it */
+    bool finished;
+    dlist waiters;        /* wref.link */
+    dlink sess_link;
+} svc_task;
+
+struct waiter;
+
+/* One task slot of a waiter, registered on the task while it is unfinished. */
+typedef struct wref {
+    struct waiter *w;
+    size_t slot;
+    svc_task *task;
+    dlink link;
+} wref;
+
+/* A parked Wait call (stream = false) or an AsCompleted stream (stream = true). */
+typedef struct waiter {
+    service *svc;
+    tcall *call;
+    bool stream;
+    size_t n;
+    char **id_strs;
+    Sluice__V1__TaskResult **results; /* Wait: by slot */
+    wref *refs;
+    size_t remaining;
+    uint64_t timer;        /* Wait timeout (0 = none) */
+    bool completed;        /* replied, timed out or cancelled */
+    int refs_count;        /* the call and the timer hold it */
+    /* AsCompleted: results waiting for room in the call's outbound queue */
+    Sluice__V1__TaskResult **pending;
+    size_t n_pending, cap_pending;
+    int sending;           /* results taken from pending, being sent */
+} waiter;
+
+typedef struct tenant_entry {
+    char *name;
+    size_t open_tasks;
+    size_t sessions;
+} tenant_entry;
+
+struct service {
+    service_config cfg;
+    dispatcher *d;
+    store *st;
+    const registry *reg;
+    timers *tm;
+
+    pthread_mutex_t mu;
+    u64map sessions;      /* id -> svc_session */
+    u64map tasks;         /* id -> svc_task (in memory) */
+    tenant_entry *tenants;
+    size_t n_tenants;
+    bool stopping;
+    uint64_t persist_timer;
+
+    pthread_mutex_t id_mu; /* task id blocks */
+    uint64_t next_task_id, task_id_end;
+
+    dispatcher_sink durable_sink;
+};
+
+/* service.c */
+tenant_entry *svc_tenant(service *s, const char *name); /* under mu; created on demand */
+int svc_next_task_ids(service *s, size_t n, uint64_t *first);
+svc_session *svc_session_get(service *s, const char *id_str, const char *tenant); /* ref'd */
+void svc_session_put(service *s, svc_session *ss);
+void svc_session_put_locked(service *s, svc_session *ss);
+void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Maps a sluice_status from a lower layer to a gRPC status for the caller. */
+grpc_status_code svc_grpc_code(int status);
+
+/* sessions.c */
+void svc_sessions_register(service *s, transport_handler *h, size_t *n);
+int svc_session_persist(service *s, svc_session *ss);
+int svc_sessions_restore(service *s, char *err, size_t errlen);
+void svc_persist_all(service *s);
+
+/* tasks.c */
+void svc_tasks_register(service *s, transport_handler *h, size_t *n);
+void svc_durable_sink_init(service *s);
+int svc_tasks_resume(service *s, char *err, size_t errlen);
+void svc_task_free(svc_task *t);
+
+/* batch.c */
+void svc_batch_register(service *s, transport_handler *h, size_t *n);
+
+/* Handler table size. */
+#define SVC_MAX_HANDLERS 16
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * Waiters: parked Wait calls and AsCompleted streams.
+ *
+ * A waiter has one slot per requested task. Slots of unfinished tasks are registered on
+ * the task (wref); when the task ends, the dispatcher thread fills the slot under the
+ * service mutex and the waiter is flushed outside it: a Wait replies once every slot is
+ * filled (or its timeout fires with what is there), an AsCompleted stream sends each
+ * result as it comes and finishes after the last one. `remaining` starts with one extra
+ * hold that the handler drops when it has finished setting the waiter up, so a task that
+ * ends during set-up can never make a waiter reply early.
+ *
+ * Lifetime: refs_count counts the call (dropped in on_done) and a pending timer.
+ */
+#include "waiters.h"
+
+#include "server/common/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+waiter *waiter_new(service *s, tcall *call, size_t n, bool stream) {
+    waiter *w = XNEW(waiter);
+    w->svc = s;
+    w->call = call;
+    w->stream = stream;
+    w->n = n;
+    w->id_strs = XNEWV(char *, n);
+    w->results = XNEWV(Sluice__V1__TaskResult *, n);
+    w->refs = XNEWV(wref, n);
+    w->remaining = 1; /* the set-up hold */
+    w->refs_count = 1; /* the call */
+    return w;
+}
+
+static void free_result(Sluice__V1__TaskResult *r) {
+    if (r)
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static void waiter_free(waiter *w) {
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->id_strs[i]);
+        free_result(w->results[i]);
+    }
+    for (size_t i = 0; i < w->n_pending; i++)
+        free_result(w->pending[i]);
+    free(w->pending);
+    free(w->id_strs);
+    free(w->results);
+    free(w->refs);
+    free(w);
+}
+
+void waiter_unref_locked(waiter *w) {
+    if (--w->refs_count == 0)
+        waiter_free(w);
+}
+
+void waiter_register_locked(waiter *w, size_t slot, svc_task *t) {
+    wref *r = &w->refs[slot];
+    r->w = w;
+    r->slot = slot;
+    r->task = t;
+    dlist_push_back(&t->waiters, &r->link);
+    w->remaining++;
+}
+
+static void detach_locked(waiter *w) {
+    for (size_t i = 0; i < w->n; i++) {
+        wref *r = &w->refs[i];
+        if (r->task) {
+            dlist_remove(&r->task->waiters, &r->link);
+            r->task = NULL;
+        }
+    }
+}
+
+static void push_pending(waiter *w, Sluice__V1__TaskResult *r) {
+    if (w->n_pending == w->cap_pending) {
+        w->cap_pending = w->cap_pending ? w->cap_pending * 2 : 16;
+        w->pending = xrealloc(w->pending, w->cap_pending * sizeof *w->pending);
+    }
+    w->pending[w->n_pending++] = r;
+}
+
+void waiter_fill_locked(waiter *w, size_t slot, Sluice__V1__TaskResult *r) {
+    if (w->completed) {
+        free_result(r);
+        return;
+    }
+    if (w->stream)
+        push_pending(w, r);
+    else
+        w->results[slot] = r;
+}
+
+void waiter_task_done_locked(svc_task *t, waiter **ready, size_t *n_ready, size_t cap) {
+    while (!dlist_empty(&t->waiters)) {
+        wref *r = DLIST_ENTRY(dlist_pop_front(&t->waiters), wref, link);
+        waiter *w = r->w;
+        r->task = NULL;
+        if (w->completed)
+            continue;
+        waiter_fill_locked(w, r->slot,
+                           convert_task_result(w->id_strs[r->slot], t->state, t->result, t->index,
+                                               t->custom_id));
+        w->remaining--;
+        if (*n_ready < cap) {
+            w->refs_count++;
+            ready[(*n_ready)++] = w;
+        }
+    }
+}
+
+/* Replies to a Wait with every slot (unfilled ones as their task's current state). */
+static void reply_wait(waiter *w) {
+    Sluice__V1__WaitResponse resp = SLUICE__V1__WAIT_RESPONSE__INIT;
+    resp.n_results = w->n;
+    resp.results = w->results;
+    resp.all_done = true;
+    for (size_t i = 0; i < w->n; i++)
+        if (!w->results[i] || !w->results[i]->response)
+            resp.all_done = false;
+    tcall_reply(w->call, &resp.base);
+}
+
+/* Sends pending stream results; finishes the stream after the last one. */
+static void flush_stream(service *s, waiter *w) {
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (w->completed || w->n_pending == 0) {
+            bool finish = !w->completed && w->remaining == 0 && w->n_pending == 0 &&
+                          w->sending == 0;
+            if (finish) {
+                w->completed = true;
+                detach_locked(w);
+            }
+            pthread_mutex_unlock(&s->mu);
+            if (finish)
+                tcall_finish(w->call, GRPC_STATUS_OK, NULL);
+            return;
+        }
+        Sluice__V1__TaskResult *r = w->pending[0];
+        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
+        w->n_pending--;
+        w->sending++;
+        pthread_mutex_unlock(&s->mu);
+        int rc = tcall_send(w->call, &r->base);
+        pthread_mutex_lock(&s->mu);
+        w->sending--;
+        if (rc == SLUICE_ELIMIT) {
+            /* no room: keep it for on_writable */
+            push_pending(w, r);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        pthread_mutex_unlock(&s->mu);
+        free_result(r);
+        if (rc != 0)
+            return; /* the call is over */
+    }
+}
+
+void waiter_flush(service *s, waiter *w) {
+    if (w->stream) {
+        flush_stream(s, w);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool reply = !w->completed && w->remaining == 0;
+    if (reply) {
+        w->completed = true;
+        detach_locked(w);
+        if (w->timer && timers_cancel(s->tm, w->timer))
+            w->refs_count--;
+        w->timer = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (reply)
+        reply_wait(w);
+}
+
+void waiter_release(service *s, waiter *w) {
+    pthread_mutex_lock(&s->mu);
+    waiter_unref_locked(w);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void waiter_setup_done(service *s, waiter *w) {
+    pthread_mutex_lock(&s->mu);
+    w->remaining--;
+    pthread_mutex_unlock(&s->mu);
+    waiter_flush(s, w);
+}
+
+static void on_timeout(void *arg) {
+    waiter *w = arg;
+    service *s = w->svc;
+    pthread_mutex_lock(&s->mu);
+    bool reply = !w->completed;
+    if (reply) {
+        w->completed = true;
+        w->timer = 0;
+        /* unfinished slots report their task's current state, without a response */
+        for (size_t i = 0; i < w->n; i++) {
+            svc_task *t = w->refs[i].task;
+            if (t && !w->results[i])
+                w->results[i] = convert_task_result(w->id_strs[i], t->state, NULL, t->index,
+                                                    t->custom_id);
+        }
+        detach_locked(w);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (reply)
+        reply_wait(w);
+    waiter_release(s, w);
+}
+
+void waiter_arm_timeout_locked(service *s, waiter *w, uint32_t timeout_ms) {
+    if (w->completed || !timeout_ms)
+        return;
+    w->refs_count++;
+    w->timer = timers_add(s->tm, timeout_ms, on_timeout, w);
+}
+
+void waiter_on_call_done(service *s, waiter *w) {
+    pthread_mutex_lock(&s->mu);
+    if (!w->completed) {
+        w->completed = true;
+        detach_locked(w);
+    }
+    if (w->timer && timers_cancel(s->tm, w->timer))
+        w->refs_count--;
+    w->timer = 0;
+    waiter_unref_locked(w);
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,373 @@
+/*
+ * The response cache: lookups, puts, deletes of expired/corrupt entries, and the size cap.
+ *
+ * Values are encoded on the caller's thread (the copy store_cache_put promises is the
+ * encoding), so the writer only writes bytes. Lookups are inline point reads on the
+ * caller's thread. A value past cache_ttl_ms
+ * (age >= ttl) or one that does not decode is a miss; its deletion is queued to the writer,
+ * which re-reads the key first and deletes only if it still holds that same stale or corrupt
+ * value (a fresh put may have replaced it in the meantime). Two small direct-mapped key sets
+ * keep a lookup storm on one bad key down to one queued delete (a key leaves the "pending"
+ * set when its delete is written) and one log line (the "logged" set remembers the last
+ * 1024-ish corrupt keys).
+ *
+ * Size accounting: every put adds key + value + its age-index entry to cache_bytes and
+ * records that amount in the age-index value; the amount is subtracted exactly when that age
+ * entry is deleted (an overwrite deletes the age entry of the value it replaces). Only a
+ * value whose header is unreadable can leave its age entry behind ("stale": no value with
+ * that stored_ms exists), which the sweep drops when it reaches it. The counters are written into
+ * meta in the same batch as each change, so they survive crashes exactly. The sweep walks the age
+ * index from the oldest entry, deleting while the estimate exceeds cache_max_bytes or the entry is
+ * past the TTL; it remembers where it stopped so later sweeps skip the tombstones.
+ */
+#include "server/store/store_internal.h"
+
+#include "server/common/alloc.h"
+#include "server/common/log.h"
+#include "server/store/codec.h"
+#include "server/store/fastjson.h"
+#include "sluice/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define VALUE_FORMAT 1
+#define VALUE_HEADER 11 /* format, stored_ms, model length */
+#define AGE_KEY_LEN 40
+#define SWEEP_CHUNK 1000
+
+/* ---- value format -------------------------------------------------------------------- */
+
+static char *value_encode(uint64_t stored_ms, const llm_response *r, size_t *len) {
+    const char *model = r->model_used ? r->model_used : "";
+    size_t mlen = strlen(model);
+    if (mlen > UINT16_MAX)
+        mlen = UINT16_MAX;
+    json_t *j = codec_response_to_json(r);
+    size_t tlen = 0;
+    char *text = fj_dump(j, &tlen);
+    json_decref(j);
+    uint8_t *v = xmalloc(VALUE_HEADER + mlen + tlen);
+    v[0] = VALUE_FORMAT;
+    be64_put(v + 1, stored_ms);
+    v[9] = (uint8_t)(mlen >> 8);
+    v[10] = (uint8_t)mlen;
+    memcpy(v + VALUE_HEADER, model, mlen);
+    if (text)
+        memcpy(v + VALUE_HEADER + mlen, text, tlen);
+    free(text);
+    *len = VALUE_HEADER + mlen + tlen;
+    return (char *)v;
+}
+
+/* Parses the header; returns the offset of the JSON payload, or 0 for a bad header. */
+static size_t value_header(const char *v, size_t len, uint64_t *stored_ms) {
+    const uint8_t *p = (const uint8_t *)v;
+    if (len < VALUE_HEADER || p[0] != VALUE_FORMAT)
+        return 0;
+    *stored_ms = be64_get(p + 1);
+    size_t mlen = (size_t)p[9] << 8 | p[10];
+    if (len < VALUE_HEADER + mlen)
+        return 0;
+    return VALUE_HEADER + mlen;
+}
+
+static int value_decode(const char *v, size_t len, llm_response **out, char *err, size_t errlen) {
+    uint64_t stored_ms;
+    size_t off = value_header(v, len, &stored_ms);
+    if (!off) {
+        snprintf(err, errlen, "bad value header");
+        return SLUICE_EPROTO;
+    }
+    char why[128];
+    json_t *j = fj_load(v + off, len - off, why, sizeof why);
+    if (!j) {
+        snprintf(err, errlen, "bad JSON: %s", why);
+        return SLUICE_EPROTO;
+    }
+    int rc = codec_response_from_json(j, out, err, errlen);
+    json_decref(j);
+    return rc;
+}
+
+static void age_key(uint8_t out[AGE_KEY_LEN], uint64_t stored_ms, const cache_key *k) {
+    be64_put(out, stored_ms);
+    memcpy(out + 8, k->b, sizeof k->b);
+}
+
+/* ---- pending deletes ----------------------------------------------------------------- */
+
+static size_t pending_slot(const cache_key *k) {
+    return (size_t)(be64_get(k->b) % STORE_PENDING_SLOTS);
+}
+
+/* Marks k as having a delete queued. False when it already had one. */
+static bool pending_add(store *s, const cache_key *k) {
+    size_t i = pending_slot(k);
+    pthread_mutex_lock(&s->pending_mu);
+    bool fresh = !(s->pending_used[i] && memcmp(&s->pending[i], k, sizeof *k) == 0);
+    s->pending[i] = *k; /* a colliding key just takes the slot: the set is only a filter */
+    s->pending_used[i] = true;
+    pthread_mutex_unlock(&s->pending_mu);
+    return fresh;
+}
+
+static void pending_remove(store *s, const cache_key *k) {
+    size_t i = pending_slot(k);
+    pthread_mutex_lock(&s->pending_mu);
+    if (s->pending_used[i] && memcmp(&s->pending[i], k, sizeof *k) == 0)
+        s->pending_used[i] = false;
+    pthread_mutex_unlock(&s->pending_mu);
+}
+
+/* True the first time k is reported corrupt (until a colliding key takes its slot). */
+static bool logged_add(store *s, const cache_key *k) {
+    size_t i = pending_slot(k);
+    pthread_mutex_lock(&s->pending_mu);
+    bool fresh = !(s->logged_used[i] && memcmp(&s->logged[i], k, sizeof *k) == 0);
+    s->logged[i] = *k;
+    s->logged_used[i] = true;
+    pthread_mutex_unlock(&s->pending_mu);
+    return fresh;
+}
+
+/* Queues the deletion of a stale (expected_ms) or corrupt (STORE_DEL_ANY) value, once. */
+static bool queue_delete(store *s, const cache_key *k, uint64_t expected_ms) {
+    if (!pending_add(s, k))
+        return false;
+    store_op *op = store_op_new(OP_CACHE_DEL, 1);
+    op->key = *k;
+    op->when_ms = expected_ms;
+    if (store_enqueue(s, op) != SLUICE_OK) {
+        pending_remove(s, k); /* queue full: the next lookup tries again */
+        return false;
+    }
+    return true;
+}
+
+/* ---- lookups and puts ---------------------------------------------------------------- */
+
+static int miss(store *s) {
+    atomic_fetch_add(&s->st_misses, 1);
+    return SLUICE_ENOTFOUND;
+}
+
+int store_cache_get(store *s, const cache_key *key, llm_response **out) {
+    *out = NULL;
+    char *e = NULL;
+    size_t len = 0;
+    char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_CACHE], (const char *)key->b, sizeof key->b,
+                             &len, &e);
+    if (e) {
+        LOG_ERROR(STORE_MODULE, "cache read failed: %s", e);
+        rocksdb_free(e);
+        return miss(s);
+    }
+    if (!v)
+        return miss(s);
+    uint64_t stored_ms = 0;
+    uint64_t ttl = s->cfg.cache_ttl_ms;
+    uint64_t now = store_now(s);
+    if (ttl && value_header(v, len, &stored_ms) && now >= stored_ms && now - stored_ms >= ttl) {
+        rocksdb_free(v);
+        queue_delete(s, key, stored_ms);
+        return miss(s);
+    }
+    char why[256];
+    int rc = value_decode(v, len, out, why, sizeof why);
+    rocksdb_free(v);
+    if (rc == SLUICE_OK) {
+        atomic_fetch_add(&s->st_hits, 1);
+        return SLUICE_OK;
+    }
+    queue_delete(s, key, STORE_DEL_ANY);
+    if (logged_add(s, key)) {
+        char hex[65];
+        cachekey_hex(key, hex);
+        atomic_fetch_add(&s->st_corrupt, 1);
+        LOG_WARN(STORE_MODULE, "corrupt cache entry %s treated as a miss and deleted: %s", hex,
+                 why);
+    }
+    return miss(s);
+}
+
+int store_cache_put(store *s, const cache_key *key, const llm_response *resp) {
+    if (!resp)
+        return SLUICE_EINVAL;
+    store_op *op = store_op_new(OP_CACHE_PUT, 1);
+    op->key = *key;
+    op->when_ms = store_now(s);
+    op->blob = value_encode(op->when_ms, resp, &op->blob_len);
+    int rc = store_enqueue(s, op);
+    atomic_fetch_add(rc == SLUICE_OK ? &s->st_puts : &s->st_dropped, 1);
+    return rc;
+}
+
+/* ---- writer side --------------------------------------------------------------------- */
+
+/* Deletes the age entry (stored_ms, k) if present, un-accounting its bytes. */
+static void drop_age_entry(store *s, store_batch *b, uint64_t stored_ms, const cache_key *k);
+
+static void apply_put(store *s, store_batch *b, const store_op *op) {
+    /* An overwrite un-accounts the value it replaces (a point read, cheap with the bloom
+     * filter in the common case of a new key), so the estimate stays exact. */
+    size_t olen = 0;
+    uint64_t old_ms;
+    char *old = store_batch_get(s, b, CF_CACHE, op->key.b, sizeof op->key.b, &olen);
+    if (old && value_header(old, olen, &old_ms))
+        drop_age_entry(s, b, old_ms, &op->key);
+    rocksdb_free(old);
+    uint8_t ak[AGE_KEY_LEN], av[8];
+    age_key(ak, op->when_ms, &op->key);
+    uint64_t accounted = sizeof op->key.b + op->blob_len + sizeof ak + sizeof av;
+    be64_put(av, accounted);
+    store_batch_put(b, s, CF_CACHE, op->key.b, sizeof op->key.b, op->blob, op->blob_len);
+    store_batch_put(b, s, CF_CACHE_AGE, ak, sizeof ak, av, sizeof av);
+    b->d_cache_bytes += (int64_t)accounted;
+    b->d_cache_entries += 1;
+    b->cache_touched = true;
+    if (op->when_ms < s->age_hint_ms)
+        s->age_hint_ms = op->when_ms; /* the clock went back: sweep from there */
+}
+
+static void drop_age_entry(store *s, store_batch *b, uint64_t stored_ms, const cache_key *k) {
+    uint8_t ak[AGE_KEY_LEN];
+    age_key(ak, stored_ms, k);
+    size_t alen = 0;
+    char *av = store_batch_get(s, b, CF_CACHE_AGE, ak, sizeof ak, &alen);
+    if (!av)
+        return;
+    if (alen == 8)
+        b->d_cache_bytes -= (int64_t)be64_get((const uint8_t *)av);
+    b->d_cache_entries -= 1;
+    b->cache_touched = true;
+    store_batch_delete(b, s, CF_CACHE_AGE, ak, sizeof ak);
+    rocksdb_free(av);
+}
+
+static void apply_delete(store *s, store_batch *b, const store_op *op) {
+    size_t len = 0;
+    char *v = store_batch_get(s, b, CF_CACHE, op->key.b, sizeof op->key.b, &len);
+    if (!v)
+        return;
+    uint64_t stored_ms = 0;
+    bool header_ok = value_header(v, len, &stored_ms) != 0;
+    bool still_bad;
+    if (op->when_ms == STORE_DEL_ANY) {
+        llm_response *r = NULL;
+        char why[64];
+        still_bad = value_decode(v, len, &r, why, sizeof why) != SLUICE_OK;
+        llm_response_free(r);
+    } else {
+        still_bad = header_ok && stored_ms == op->when_ms;
+    }
+    rocksdb_free(v);
+    if (!still_bad)
+        return;
+    store_batch_delete(b, s, CF_CACHE, op->key.b, sizeof op->key.b);
+    if (header_ok)
+        drop_age_entry(s, b, stored_ms, &op->key);
+    if (op->when_ms != STORE_DEL_ANY)
+        b->expired++;
+}
+
+void store_cache_apply(store *s, store_batch *b, const store_op *op) {
+    if (op->kind == OP_CACHE_PUT)
+        apply_put(s, b, op);
+    else
+        apply_delete(s, b, op);
+}
+
+void store_cache_applied(store *s, const store_op *op) {
+    /* Only now is the value gone for readers, so only now may they queue a delete again. */
+    pending_remove(s, &op->key);
+}
+
+void store_cache_load_stats(store *s) {
+    char *e = NULL;
+    size_t len = 0;
+    char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_META], "cache_stats", 11, &len, &e);
+    if (!e && v && len == 16) {
+        s->cache_bytes = be64_get((const uint8_t *)v);
+        s->cache_entries = be64_get((const uint8_t *)v + 8);
+    } else { /* missing or unreadable: recount from the age index */
+        s->cache_bytes = s->cache_entries = 0;
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_CACHE_AGE]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t vl;
+            const char *av = rocksdb_iter_value(it, &vl);
+            s->cache_bytes += vl == 8 ? be64_get((const uint8_t *)av) : 0;
+            s->cache_entries++;
+        }
+        rocksdb_iter_destroy(it);
+    }
+    rocksdb_free(e);
+    rocksdb_free(v);
+    atomic_store(&s->st_cache_bytes, s->cache_bytes);
+    atomic_store(&s->st_cache_entries, s->cache_entries);
+}
+
+/* One age-index entry reached by the sweep: evicts (or drops as stale) and accounts. */
+static void sweep_entry(store *s, store_batch *b, const uint8_t *ak, uint64_t accounted,
+                        bool expired) {
+    uint64_t stored_ms = be64_get(ak);
+    size_t len = 0;
+    char *e = NULL;
+    char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_CACHE], (const char *)ak + 8, 32, &len, &e);
+    uint64_t cur_ms;
+    if (!e && v && value_header(v, len, &cur_ms) && cur_ms == stored_ms) {
+        store_batch_delete(b, s, CF_CACHE, ak + 8, 32);
+        if (expired)
+            b->expired++;
+        else
+            b->evicted++;
+    }
+    rocksdb_free(e);
+    rocksdb_free(v);
+    store_batch_delete(b, s, CF_CACHE_AGE, ak, AGE_KEY_LEN);
+    b->d_cache_bytes -= (int64_t)accounted;
+    b->d_cache_entries -= 1;
+    b->cache_touched = true;
+}
+
+bool store_cache_sweep(store *s) {
+    uint64_t now = store_now(s), ttl = s->cfg.cache_ttl_ms;
+    uint8_t lower[8];
+    be64_put(lower, s->age_hint_ms);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, sizeof lower);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_CACHE_AGE]);
+    store_batch b;
+    store_batch_init(&b);
+    int rc = SLUICE_OK;
+    size_t done = 0;
+    bool more = false;
+    for (rocksdb_iter_seek(it, (const char *)lower, sizeof lower);
+         rc == SLUICE_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        if (done++ == STORE_SWEEP_PASS_MAX) {
+            more = true;
+            break;
+        }
+        size_t kl, vl;
+        const uint8_t *ak = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const uint8_t *av = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (kl != AGE_KEY_LEN)
+            continue;
+        uint64_t ts = be64_get(ak);
+        bool expired = ttl && now >= ts && now - ts >= ttl;
+        int64_t live = (int64_t)s->cache_bytes + b.d_cache_bytes;
+        if (!expired && live <= (int64_t)s->cfg.cache_max_bytes)
+            break;
+        sweep_entry(s, &b, ak, vl == 8 ? be64_get(av) : 0, expired);
+        s->age_hint_ms = ts;
+        if (rocksdb_writebatch_wi_count(b.wb) >= SWEEP_CHUNK)
+            rc = store_batch_commit(s, &b);
+    }
+    rc = rc ? rc : store_batch_commit(s, &b);
+    if (rc)
+        s->age_hint_ms = 0; /* some deletes were lost: the next sweep starts over */
+    store_batch_cleanup(&b);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return more && rc == SLUICE_OK;
+}

@@ -1,0 +1,6 @@
+# End-to-end: the C SDK against the real sluiced binary and the fake provider.
+sluice_test(test_sdk_e2e
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_e2e.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+  LIBS sluice sluice_fake_provider Threads::Threads
+  LABELS e2e TIMEOUT 900)
+add_dependencies(test_sdk_e2e sluiced)

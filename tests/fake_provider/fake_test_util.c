@@ -1,0 +1,1 @@
+typedef int fake_test_util_placeholder;

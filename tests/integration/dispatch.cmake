@@ -1,0 +1,5 @@
+# The dispatcher against the in-process fake provider.
+sluice_test(test_dispatcher
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dispatcher.c ${CMAKE_CURRENT_LIST_DIR}/dispatch_harness.c
+  LIBS sluice_dispatch sluice_fake_provider
+  LABELS integration TIMEOUT 600)

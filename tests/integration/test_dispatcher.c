@@ -1,0 +1,568 @@
+/*
+ * The dispatcher against the fake provider: completion exactly once, attempts and
+ * fallback, blocklist, impossible budgets, concurrency, pacing, cooldowns, cancellation,
+ * dedup and the cache. Every test checks that each task ended exactly once.
+ */
+#include "integration/dispatch_harness.h"
+#include "server/common/alloc.h"
+#include "server/common/clock.h"
+#include "unit/test_util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "sluice/status.h"
+
+#define WAIT_MS 30000
+
+static harness *start(const harness_opts *o) {
+    harness_opts def;
+    memset(&def, 0, sizeof def);
+    return harness_new(o ? o : &def);
+}
+
+/* Every task in [first, first+n) ended exactly once. */
+static void assert_exactly_once(harness *h, uint64_t first, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        harness_result *r = &h->results[first + i];
+        CU_ASSERT_EQUAL(r->times, 1);
+    }
+}
+
+static harness_result *res(harness *h, uint64_t id) {
+    return &h->results[id];
+}
+
+static void test_hundred_tasks_complete_once(void) {
+    harness *h = start(NULL);
+    dsession *s = harness_session(h, "m-a,m-b,m-c", 0, 0, 0, 0, CACHE_MODE_OFF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    const char *texts[100];
+    char buf[100][32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(buf[i], sizeof buf[i], "prompt number %d", i);
+        texts[i] = buf[i];
+    }
+    uint64_t first = harness_submit_texts(h, s, texts, 100, 100);
+    CU_ASSERT_EQUAL(harness_wait(h, 100, WAIT_MS), 100);
+    assert_exactly_once(h, first, 100);
+    for (int i = 0; i < 100; i++) {
+        harness_result *r = res(h, first + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_DONE);
+        CU_ASSERT_FALSE(r->resp->is_error);
+        CU_ASSERT_PTR_NOT_NULL(r->resp->completion);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->completion, buf[i]));
+        CU_ASSERT_EQUAL(r->resp->n_attempts, 1);
+        CU_ASSERT_TRUE(r->resp->cost > 0);
+    }
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.total, 100);
+    CU_ASSERT_EQUAL(st.started, 100);
+    CU_ASSERT_EQUAL(st.succeeded, 100);
+    CU_ASSERT_EQUAL(st.in_progress, 0);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    CU_ASSERT_EQUAL(st.attempts, 100);
+    CU_ASSERT_TRUE(st.input_tokens > 0 && st.output_tokens > 0);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 100);
+    CU_ASSERT_TRUE(h->state_events >= 200); /* WAITING and IN_FLIGHT for each */
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_exactly_max_attempts_then_error(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.dcfg.backoff_base_ms = 10;
+    o.dcfg.backoff_max_ms = 20;
+    harness *h = start(&o);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"always failing [[status:500]]"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->times, 1);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_TRUE(r->resp->is_error);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 3);
+    CU_ASSERT_EQUAL(r->resp->status_code, 500);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "giving up after 3 attempts"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "server error"));
+    fake_model_counters mc;
+    fake_provider_model_counters(h->fake, "up-a", &mc);
+    CU_ASSERT_EQUAL(mc.requests, 3);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.failed, 1);
+    CU_ASSERT_EQUAL(st.attempts, 3);
+    CU_ASSERT_EQUAL(st.in_progress, 0);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_transient_failures_then_success(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.dcfg.backoff_base_ms = 10;
+    harness *h = start(&o);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 5, CACHE_MODE_OFF);
+    const char *t[] = {"flaky [[fail-first:2]]", "cut [[truncate]]", "junk [[malformed]]",
+                       "dropped [[reset]]"};
+    uint64_t first = harness_submit_texts(h, s, t, 4, 4);
+    CU_ASSERT_EQUAL(harness_wait(h, 4, WAIT_MS), 4);
+    assert_exactly_once(h, first, 4);
+    CU_ASSERT_EQUAL(res(h, first)->final, DTASK_DONE);
+    CU_ASSERT_EQUAL(res(h, first)->resp->n_attempts, 3);
+    CU_ASSERT_EQUAL(res(h, first)->resp->attempts[0].status_code, 500);
+    /* The others fail every time: never a success, always retried to the end. */
+    for (int i = 1; i < 4; i++) {
+        harness_result *r = res(h, first + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+        CU_ASSERT_EQUAL(r->resp->n_attempts, 5);
+    }
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_fallback_on_503(void) {
+    harness *h = start(NULL);
+    fake_provider_force_status(h->fake, "up-a", 503);
+    dsession *s = harness_session(h, "m-a:1,m-b:0", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"fall back please"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_DONE);
+    CU_ASSERT_STRING_EQUAL(r->resp->model_requested, "m-a");
+    CU_ASSERT_STRING_EQUAL(r->resp->model_used, "m-b");
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 2);
+    CU_ASSERT_EQUAL(r->resp->attempts[0].status_code, 503);
+    CU_ASSERT_STRING_EQUAL(r->resp->attempts[0].model, "m-a");
+    CU_ASSERT_STRING_EQUAL(r->resp->attempts[1].model, "m-b");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->completion, "echo[up-b]"));
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_blocklist_after_404_and_401(void) {
+    harness *h = start(NULL);
+    fake_provider_add_unknown_model(h->fake, "up-a");
+    dsession *s = harness_session(h, "m-a:1,m-b:0", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"first"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    CU_ASSERT_EQUAL(res(h, id)->final, DTASK_DONE);
+    CU_ASSERT_STRING_EQUAL(res(h, id)->resp->model_used, "m-b");
+    /* m-a is blocklisted now: ten more prompts never touch it. */
+    const char *t2[] = {"second"};
+    uint64_t id2 = harness_submit_texts(h, s, t2, 1, 10);
+    CU_ASSERT_EQUAL(harness_wait(h, 11, WAIT_MS), 11);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(res(h, id2 + i)->resp->n_attempts, 1);
+    fake_model_counters mc;
+    fake_provider_model_counters(h->fake, "up-a", &mc);
+    CU_ASSERT_EQUAL(mc.requests, 1);
+
+    /* A single-model session whose key is refused: a clear error, then every later prompt
+     * fails at once without an upstream call, until the blocklist is cleared. */
+    fake_provider_force_status(h->fake, "up-c", 401);
+    dsession *s2 = harness_session(h, "m-c", 0, 0, 0, 3, CACHE_MODE_OFF);
+    uint64_t id3 = harness_submit_texts(h, s2, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 12, WAIT_MS), 12);
+    CU_ASSERT_EQUAL(res(h, id3)->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(res(h, id3)->resp->error_kind, LLM_ERR_NO_MODEL);
+    uint64_t id4 = harness_submit_texts(h, s2, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 13, WAIT_MS), 13);
+    CU_ASSERT_EQUAL(res(h, id4)->resp->error_kind, LLM_ERR_NO_MODEL);
+    CU_ASSERT_EQUAL(res(h, id4)->resp->n_attempts, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res(h, id4)->resp->error_message, "blocklisted"));
+    fake_provider_force_status(h->fake, "up-c", 0);
+    dispatcher_session_clear_blocklist(h->d, s2);
+    uint64_t id5 = harness_submit_texts(h, s2, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 14, WAIT_MS), 14);
+    CU_ASSERT_EQUAL(res(h, id5)->final, DTASK_DONE);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dispatcher_session_close(h->d, s2, NULL, NULL);
+    dsession_unref(s);
+    dsession_unref(s2);
+    harness_free(h);
+}
+
+static void test_impossible_token_budget_fails_at_once(void) {
+    harness *h = start(NULL);
+    dsession *s = harness_session(h, "m-a", 0, 1000, 0, 3, CACHE_MODE_OFF);
+    char *big = xmalloc(8001);
+    memset(big, 'x', 8000);
+    big[8000] = '\0';
+    const char *t[] = {big};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_INVALID_REQUEST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "can never be fulfilled"));
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 0);
+    free(big);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_context_error_fails_after_one_attempt(void) {
+    harness *h = start(NULL);
+    dsession *s = harness_session(h, "m-a,m-c", 0, 0, 0, 5, CACHE_MODE_OFF);
+    const char *t[] = {"too long [[context]]"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 4);
+    CU_ASSERT_EQUAL(harness_wait(h, 4, WAIT_MS), 4);
+    for (int i = 0; i < 4; i++) {
+        harness_result *r = res(h, id + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+        CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_INVALID_REQUEST);
+        CU_ASSERT_EQUAL(r->resp->n_attempts, 1);
+    }
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_concurrency_one_is_strict(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 30, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 1, 3, CACHE_MODE_OFF);
+    const char *t[] = {"one", "two", "three", "four", "five", "six"};
+    uint64_t first = harness_submit_texts(h, s, t, 6, 12);
+    CU_ASSERT_EQUAL(harness_wait(h, 12, WAIT_MS), 12);
+    assert_exactly_once(h, first, 12);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.max_in_flight, 1);
+    CU_ASSERT_EQUAL(fc.total, 12);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* No window of one second ever saw more than the limit plus one burst window's worth. */
+static void test_never_faster_than_limits(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.key_rpm = 1200; /* 20/s, burst one second = 20 */
+    harness *h = start(&o);
+    fake_provider_set_limits(h->fake, "sk-test-a", 1200, 0, 1000);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"paced"};
+    harness_submit_texts(h, s, t, 1, 60);
+    CU_ASSERT_EQUAL(harness_wait(h, 60, WAIT_MS), 60);
+    fake_log_entry log[128];
+    size_t n = fake_provider_request_log(h->fake, "sk-test-a", log, 128);
+    CU_ASSERT_EQUAL(n, 60);
+    for (size_t i = 0; i < n; i++) {
+        size_t in_window = 0;
+        for (size_t j = i; j < n && log[j].t_ms < log[i].t_ms + 1000; j++)
+            in_window++;
+        CU_ASSERT_TRUE(in_window <= 21);
+        CU_ASSERT_TRUE(log[i].admitted);
+    }
+    /* 60 requests at 20/s from an empty bucket take close to 3 s. */
+    CU_ASSERT_TRUE(log[n - 1].t_ms - log[0].t_ms >= 2800);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.rate_limited, 0);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* A 429 cools the key down for the provider's Retry-After; a later, shorter one does not
+ * shorten it. */
+static void test_cooldown_honours_retry_after_and_never_shrinks(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 50, 0);
+    const char *h3[] = {"retry-after: 2"};
+    const char *h1[] = {"retry-after-ms: 300"};
+    fake_provider_script(h->fake, "up-a", 1, 429, h3, 1, NULL);
+    fake_provider_script(h->fake, "up-a", 1, 429, h1, 1, NULL);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"first", "second"};
+    uint64_t t0 = clock_now_ms();
+    uint64_t first = harness_submit_texts(h, s, t, 2, 2);
+    CU_ASSERT_EQUAL(harness_wait(h, 2, WAIT_MS), 2);
+    assert_exactly_once(h, first, 2);
+    for (int i = 0; i < 2; i++) {
+        harness_result *r = res(h, first + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_DONE);
+        CU_ASSERT_EQUAL(r->resp->n_attempts, 2);
+        CU_ASSERT_EQUAL(r->resp->attempts[0].status_code, 429);
+    }
+    /* Both retries waited for the longer cooldown. */
+    CU_ASSERT_TRUE(clock_now_ms() - t0 >= 2000);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.rate_limit_errors, 2);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_retry_after_beyond_budget_fails_saying_why(void) {
+    harness *h = start(NULL);
+    const char *hd[] = {"retry-after: 3600"};
+    fake_provider_script(h->fake, "up-a", 1, 429, hd, 1, NULL);
+    dsession_config c;
+    memset(&c, 0, sizeof c);
+    dsession_model m = {"m-a", 1, {0}};
+    c.models = &m;
+    c.n_models = 1;
+    c.task_timeout_ms = 5000;
+    c.cache_mode = CACHE_MODE_OFF;
+    dsession *s;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(dsession_new(h->reg, &c, clock_now_ms(), &s, err, sizeof err), 0);
+    const char *t[] = {"wait forever"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_RATE_LIMITED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "3600.0 s"));
+    CU_ASSERT_EQUAL(r->resp->attempts[0].retry_after_ms, 3600000);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_cancel_queued_and_in_flight(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 2000, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 2, 3, CACHE_MODE_OFF);
+    const char *t[] = {"a", "b", "c", "d", "e"};
+    uint64_t first = harness_submit_texts(h, s, t, 5, 10);
+    /* wait until two are in flight upstream */
+    for (int i = 0; i < 200; i++) {
+        fake_counters fc;
+        fake_provider_counters(h->fake, &fc);
+        if (fc.in_flight == 2)
+            break;
+        usleep(10000);
+    }
+    uint64_t ids[3] = {first, first + 5, first + 9};
+    dispatcher_cancel_tasks(h->d, ids, 3);
+    CU_ASSERT_EQUAL(harness_wait(h, 3, WAIT_MS), 3);
+    CU_ASSERT_EQUAL(res(h, first)->final, DTASK_CANCELLED);
+    CU_ASSERT_EQUAL(res(h, first + 5)->final, DTASK_CANCELLED);
+    CU_ASSERT_EQUAL(res(h, first + 9)->final, DTASK_CANCELLED);
+    dispatcher_cancel_session(h->d, s);
+    CU_ASSERT_EQUAL(harness_wait(h, 10, WAIT_MS), 10);
+    assert_exactly_once(h, first, 10);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(res(h, first + i)->final, DTASK_CANCELLED);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.cancelled, 10);
+    CU_ASSERT_EQUAL(st.in_progress, 0);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_TRUE(fc.total <= 3);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_dedup_hundred_identical_prompts(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 200, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    const char *t[] = {"the same question"};
+    uint64_t first = harness_submit_texts(h, s, t, 1, 100);
+    CU_ASSERT_EQUAL(harness_wait(h, 100, WAIT_MS), 100);
+    assert_exactly_once(h, first, 100);
+    unsigned shared = 0;
+    for (int i = 0; i < 100; i++) {
+        harness_result *r = res(h, first + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_DONE);
+        CU_ASSERT_STRING_EQUAL(r->resp->completion, res(h, first)->resp->completion);
+        shared += r->resp->deduplicated;
+    }
+    CU_ASSERT_EQUAL(shared, 99);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 1);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.succeeded, 100);
+    CU_ASSERT_EQUAL(st.deduplicated, 99);
+    CU_ASSERT_EQUAL(st.attempts, 1);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_cache_modes_and_fallback_entries(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.with_store = true;
+    harness *h = start(&o);
+    /* m-a refuses: the answer comes from m-b and is stored under m-b only. */
+    fake_provider_force_status(h->fake, "up-a", 503);
+    dsession *s1 = harness_session(h, "m-a:1,m-b:0", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    const char *t[] = {"cache me"};
+    harness_submit_texts(h, s1, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    store_flush(h->st);
+    fake_provider_force_status(h->fake, "up-a", 0);
+    fake_provider_reset(h->fake);
+
+    dsession *only_b = harness_session(h, "m-b", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    uint64_t id = harness_submit_texts(h, only_b, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 2, WAIT_MS), 2);
+    harness_result *r = res(h, id);
+    CU_ASSERT_TRUE(r->resp->local_cache_hit);
+    CU_ASSERT_EQUAL(r->resp->cost, 0);
+    CU_ASSERT_TRUE(r->resp->cost_saved > 0);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 0);
+
+    dsession *only_a = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    id = harness_submit_texts(h, only_a, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 3, WAIT_MS), 3);
+    CU_ASSERT_FALSE(res(h, id)->resp->local_cache_hit);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res(h, id)->resp->completion, "echo[up-a]"));
+
+    /* write_only and off never serve hits; read_only serves but never stores. */
+    dsession *wo = harness_session(h, "m-b", 0, 0, 0, 3, CACHE_MODE_WRITE_ONLY);
+    id = harness_submit_texts(h, wo, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 4, WAIT_MS), 4);
+    CU_ASSERT_FALSE(res(h, id)->resp->local_cache_hit);
+    dsession *off = harness_session(h, "m-b", 0, 0, 0, 3, CACHE_MODE_OFF);
+    id = harness_submit_texts(h, off, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 5, WAIT_MS), 5);
+    CU_ASSERT_FALSE(res(h, id)->resp->local_cache_hit);
+    dsession *ro = harness_session(h, "m-c", 0, 0, 0, 3, CACHE_MODE_READ_ONLY);
+    const char *fresh[] = {"never stored"};
+    harness_submit_texts(h, ro, fresh, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 6, WAIT_MS), 6);
+    store_flush(h->st);
+    id = harness_submit_texts(h, ro, fresh, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 7, WAIT_MS), 7);
+    CU_ASSERT_FALSE(res(h, id)->resp->local_cache_hit);
+
+    dsession_status st;
+    dsession_status_get(only_b, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.cached, 1);
+    CU_ASSERT_EQUAL(st.succeeded, 1);
+    CU_ASSERT_EQUAL(st.attempts, 0);
+    dsession *all[] = {s1, only_b, only_a, wo, off, ro};
+    for (int i = 0; i < 6; i++) {
+        dispatcher_session_close(h->d, all[i], NULL, NULL);
+        dsession_unref(all[i]);
+    }
+    harness_free(h);
+}
+
+/* A 10-prompt session is not stuck behind a 300-prompt one on the same key. */
+static void test_sessions_share_a_key_fairly(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.key_rpm = 6000; /* 100/s */
+    harness *h = start(&o);
+    dsession *big = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    dsession *small = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *tb[] = {"big"};
+    const char *ts[] = {"small"};
+    harness_submit_texts(h, big, tb, 1, 300);
+    usleep(50000);
+    uint64_t sfirst = harness_submit_texts(h, small, ts, 1, 10);
+    CU_ASSERT_EQUAL(harness_wait(h, 310, WAIT_MS), 310);
+    uint64_t last = 0;
+    for (int i = 0; i < 10; i++)
+        if (res(h, sfirst + i)->order > last)
+            last = res(h, sfirst + i)->order;
+    /* Served alternately: the small session ends within its first ~20 turns. */
+    CU_ASSERT_TRUE(last < 60);
+    dispatcher_session_close(h->d, big, NULL, NULL);
+    dispatcher_session_close(h->d, small, NULL, NULL);
+    dsession_unref(big);
+    dsession_unref(small);
+    harness_free(h);
+}
+
+static void test_timeout_is_retryable_then_fails(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.dcfg.backoff_base_ms = 10;
+    harness *h = start(&o);
+    dsession_config c;
+    memset(&c, 0, sizeof c);
+    dsession_model m = {"m-a", 1, {0}};
+    c.models = &m;
+    c.n_models = 1;
+    c.max_attempts = 2;
+    c.request_timeout_ms = 200;
+    c.cache_mode = CACHE_MODE_OFF;
+    dsession *s;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(dsession_new(h->reg, &c, clock_now_ms(), &s, err, sizeof err), 0);
+    const char *t[] = {"silence [[hang]]"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_TRANSPORT);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->attempts[0].error, "timed out"));
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+static void test_close_cancels_and_rejects(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 1000, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"x"};
+    uint64_t first = harness_submit_texts(h, s, t, 1, 5);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    CU_ASSERT_EQUAL(harness_wait(h, 5, WAIT_MS), 5);
+    assert_exactly_once(h, first, 5);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(res(h, first + i)->final, DTASK_CANCELLED);
+    dispatcher_task_spec spec = {999, harness_text_request("late"), NULL};
+    CU_ASSERT_EQUAL(dispatcher_submit(h->d, s, &spec, 1, &h->sink), SLUICE_ECLOSED);
+    llm_request_free(spec.request);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
+        {"exactly_max_attempts_then_error", test_exactly_max_attempts_then_error},
+        {"transient_failures_then_success", test_transient_failures_then_success},
+        {"fallback_on_503", test_fallback_on_503},
+        {"blocklist_after_404_and_401", test_blocklist_after_404_and_401},
+        {"impossible_token_budget_fails_at_once", test_impossible_token_budget_fails_at_once},
+        {"context_error_fails_after_one_attempt", test_context_error_fails_after_one_attempt},
+        {"concurrency_one_is_strict", test_concurrency_one_is_strict},
+        {"never_faster_than_limits", test_never_faster_than_limits},
+        {"cooldown_honours_retry_after_and_never_shrinks",
+         test_cooldown_honours_retry_after_and_never_shrinks},
+        {"retry_after_beyond_budget_fails_saying_why",
+         test_retry_after_beyond_budget_fails_saying_why},
+        {"cancel_queued_and_in_flight", test_cancel_queued_and_in_flight},
+        {"dedup_hundred_identical_prompts", test_dedup_hundred_identical_prompts},
+        {"cache_modes_and_fallback_entries", test_cache_modes_and_fallback_entries},
+        {"sessions_share_a_key_fairly", test_sessions_share_a_key_fairly},
+        {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
+        {"close_cancels_and_rejects", test_close_cancels_and_rejects},
+        {NULL, NULL},
+    };
+    return test_run_suite("dispatcher", cases);
+}

@@ -1,0 +1,7 @@
+# Provider adapters and the model registry (server/providers/).
+sluice_test(test_registry SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_registry.c
+            LIBS sluice_providers LABELS unit)
+sluice_test(test_openai SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_openai.c
+            LIBS sluice_providers LABELS unit)
+sluice_test(test_anthropic SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_anthropic.c
+            LIBS sluice_providers LABELS unit)

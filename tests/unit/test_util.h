@@ -1,0 +1,31 @@
+/*
+ * test_util.h - small helpers shared by the CUnit test programs.
+ */
+#ifndef SLUICE_TEST_UTIL_H
+#define SLUICE_TEST_UTIL_H
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Registers one suite with the given tests ({name, fn} pairs ending with {NULL, NULL}),
+ * runs it verbosely and returns the process exit code (0 when everything passed). */
+typedef struct test_case {
+    const char *name;
+    void (*fn)(void);
+} test_case;
+
+static inline int test_run_suite(const char *suite, const test_case *cases) {
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+    for (const test_case *c = cases; c->name; c++)
+        CU_add_test(s, c->name, c->fn);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
+
+#endif

@@ -9,7 +9,6 @@
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
-#include "server/store/codec.h"
 #include "sluice/status.h"
 
 #include <jansson.h>
@@ -19,15 +18,52 @@
 
 /* ---- persistence -------------------------------------------------------------------- */
 
+/* Sampling parameters as JSON: the `set` mask and every value (only set ones matter). */
+static json_t *sampling_to_json(const llm_sampling *s) {
+    json_t *stop = json_array();
+    for (size_t i = 0; i < s->n_stop; i++)
+        json_array_append_new(stop, json_string(s->stop[i]));
+    return json_pack("{s:i, s:f, s:f, s:I, s:o, s:i, s:I, s:b}", "set", (int)s->set,
+                     "temperature", s->temperature, "top_p", s->top_p, "max_new_tokens",
+                     (json_int_t)s->max_new_tokens, "stop", stop, "effort", (int)s->effort,
+                     "thinking_budget", (json_int_t)s->thinking_budget, "json_mode",
+                     (int)s->json_mode);
+}
+
+static int sampling_from_json(const json_t *j, llm_sampling *s, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    int set = 0, effort = 0, json_mode = 0;
+    json_int_t mnt = 0, budget = 0;
+    json_t *stop = NULL;
+    if (!j || json_unpack((json_t *)j, "{s:i, s:F, s:F, s:I, s:o, s:i, s:I, s:b}", "set", &set,
+                          "temperature", &s->temperature, "top_p", &s->top_p, "max_new_tokens",
+                          &mnt, "stop", &stop, "effort", &effort, "thinking_budget", &budget,
+                          "json_mode", &json_mode) != 0 ||
+        !json_is_array(stop) || json_array_size(stop) > LLM_MAX_STOP) {
+        snprintf(err, errlen, "session record: malformed sampling");
+        return SLUICE_EPROTO;
+    }
+    s->set = (unsigned)set;
+    s->max_new_tokens = (uint32_t)mnt;
+    s->effort = (llm_effort)effort;
+    s->thinking_budget = (uint32_t)budget;
+    s->json_mode = json_mode;
+    for (size_t i = 0; i < json_array_size(stop); i++) {
+        const char *v = json_string_value(json_array_get(stop, i));
+        s->stop[s->n_stop++] = xstrdup(v ? v : "");
+    }
+    return 0;
+}
+
 static json_t *config_to_json(const dsession_config *c) {
     json_t *models = json_array();
     for (size_t i = 0; i < c->n_models; i++)
         json_array_append_new(models, json_pack("{s:s, s:f, s:o}", "name", c->models[i].name,
                                                 "weight", c->models[i].weight, "sampling",
-                                                codec_sampling_to_json(&c->models[i].sampling)));
+                                                sampling_to_json(&c->models[i].sampling)));
     return json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name",
                      c->name ? c->name : "", "models", models, "sampling",
-                     codec_sampling_to_json(&c->sampling), "rpm",
+                     sampling_to_json(&c->sampling), "rpm",
                      (json_int_t)c->max_requests_per_minute, "tpm",
                      (json_int_t)c->max_tokens_per_minute, "concurrent",
                      (json_int_t)c->max_concurrent, "max_attempts",
@@ -51,7 +87,7 @@ static int models_from_json(const json_t *models, dsession_config *c, char *err,
         }
         c->models[i].name = xstrdup(mn);
         c->models[i].weight = w;
-        int rc = codec_sampling_from_json(ms, &c->models[i].sampling, err, errlen);
+        int rc = sampling_from_json(ms, &c->models[i].sampling, err, errlen);
         if (rc)
             return rc;
     }
@@ -84,7 +120,7 @@ static int config_from_json(const json_t *j, const char *tenant, dsession_config
     c->request_timeout_ms = (uint32_t)rto;
     c->task_timeout_ms = (uint32_t)tto;
     c->cache_mode = (cache_mode)mode;
-    int rc = codec_sampling_from_json(sampling, &c->sampling, err, errlen);
+    int rc = sampling_from_json(sampling, &c->sampling, err, errlen);
     if (!rc)
         rc = models_from_json(models, c, err, errlen);
     if (rc)

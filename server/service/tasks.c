@@ -4,8 +4,9 @@
  * Start converts and validates every prompt, checks the tenant's open-task limit,
  * persists the tasks in one atomic store batch and, once that batch is durable (store
  * writer thread), submits them to the dispatcher and answers with their ids. The durable
- * sink persists state changes and the final result; a finished task stays in memory until
- * its result is durable, after which Wait and AsCompleted read it from the store. At
+ * sink persists state changes and the final result; waiters see a result only once it is
+ * durable (a result a client saw survives any crash), after which the task leaves memory
+ * and Wait and AsCompleted read it from the store. At
  * start-up every unfinished task in the store is resubmitted (a result already in the
  * cache is served from there, so nothing answered is sent upstream again).
  */
@@ -20,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_READY 64
 
 void svc_task_free(svc_task *t) {
     if (!t)
@@ -48,6 +47,8 @@ static store_task_state store_state_of(dtask_state s) {
 }
 
 static void flush_ready(service *s, waiter **ready, size_t n) {
+    if (!ready)
+        return;
     for (size_t i = 0; i < n; i++) {
         waiter_flush(s, ready[i]);
         waiter_release(s, ready[i]);
@@ -73,43 +74,52 @@ typedef struct durable_ctx {
     svc_task *t;
 } durable_ctx;
 
-/* Store writer thread: the result is durable, the store serves it from now on. */
-static void forget_task(void *ud, int status) {
-    durable_ctx *c = ud;
-    service *s = c->s;
-    svc_task *t = c->t;
-    if (status != 0)
-        LOG_ERROR("service", "task %llu: its result could not be persisted",
-                  (unsigned long long)t->id);
-    pthread_mutex_lock(&s->mu);
-    u64map_del(&s->tasks, t->id);
-    dlist_remove(&t->sess->tasks, &t->sess_link);
-    svc_session_put_locked(s, t->sess);
-    pthread_mutex_unlock(&s->mu);
-    svc_task_free(t);
-    free(c);
-}
-
-/* Marks t finished with resp (taken), wakes its waiters, and persists the result. */
-static void finish_task(service *s, svc_task *t, store_task_state st, llm_response *resp) {
-    waiter *ready[MAX_READY];
+/* The task's result is what clients see from now on: its waiters are answered. A result
+ * that reached the store leaves memory (the store serves it); one that could not be stored
+ * stays in memory until shutdown. */
+static void publish(service *s, svc_task *t, bool stored) {
     size_t n_ready = 0;
     pthread_mutex_lock(&s->mu);
     t->finished = true;
+    waiter **ready = waiter_task_done_locked(t, &n_ready);
+    if (stored) {
+        u64map_del(&s->tasks, t->id);
+        dlist_remove(&t->sess->tasks, &t->sess_link);
+        svc_session_put_locked(s, t->sess);
+    }
+    pthread_mutex_unlock(&s->mu);
+    flush_ready(s, ready, n_ready);
+    free(ready);
+    if (stored)
+        svc_task_free(t);
+}
+
+/* Store writer thread: the result is durable. */
+static void result_durable(void *ud, int status) {
+    durable_ctx *c = ud;
+    if (status != 0)
+        LOG_ERROR("service", "task %llu: its result could not be persisted",
+                  (unsigned long long)c->t->id);
+    publish(c->s, c->t, status == 0);
+    free(c);
+}
+
+/* The task ended with resp (taken). Its waiters are answered only once the result is
+ * durable, so a result a client has seen is never lost in a crash. */
+static void finish_task(service *s, svc_task *t, store_task_state st, llm_response *resp) {
+    pthread_mutex_lock(&s->mu);
     t->state = st;
     t->result = resp;
     svc_tenant(s, t->sess->tenant)->open_tasks--;
-    waiter_task_done_locked(t, ready, &n_ready, MAX_READY);
     pthread_mutex_unlock(&s->mu);
-    flush_ready(s, ready, n_ready);
     durable_ctx *c = XNEW(durable_ctx);
     c->s = s;
     c->t = t;
-    if (store_task_finish(s->st, t->id, st, resp, forget_task, c) != 0) {
-        /* queue full: keep the task in memory (Wait still answers) until shutdown */
-        LOG_WARN("service", "task %llu: store queue full, result kept in memory",
+    if (store_task_finish(s->st, t->id, st, resp, result_durable, c) != 0) {
+        LOG_WARN("service", "task %llu: store queue full, result kept in memory only",
                  (unsigned long long)t->id);
         free(c);
+        publish(s, t, false);
     }
 }
 

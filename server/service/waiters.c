@@ -94,7 +94,9 @@ void waiter_fill_locked(waiter *w, size_t slot, Sluice__V1__TaskResult *r) {
         w->results[slot] = r;
 }
 
-void waiter_task_done_locked(svc_task *t, waiter **ready, size_t *n_ready, size_t cap) {
+waiter **waiter_task_done_locked(svc_task *t, size_t *n_ready) {
+    waiter **ready = t->waiters.len ? XNEWV(waiter *, t->waiters.len) : NULL;
+    *n_ready = 0;
     while (!dlist_empty(&t->waiters)) {
         wref *r = DLIST_ENTRY(dlist_pop_front(&t->waiters), wref, link);
         waiter *w = r->w;
@@ -105,11 +107,10 @@ void waiter_task_done_locked(svc_task *t, waiter **ready, size_t *n_ready, size_
                            convert_task_result(w->id_strs[r->slot], t->state, t->result, t->index,
                                                t->custom_id));
         w->remaining--;
-        if (*n_ready < cap) {
-            w->refs_count++;
-            ready[(*n_ready)++] = w;
-        }
+        w->refs_count++;
+        ready[(*n_ready)++] = w;
     }
+    return ready;
 }
 
 /* Replies to a Wait with every slot (unfilled ones as their task's current state). */

@@ -14,9 +14,10 @@ waiter *waiter_new(service *s, tcall *call, size_t n, bool stream);
 void waiter_register_locked(waiter *w, size_t slot, svc_task *t);
 /* Puts a finished result into a slot (takes ownership of r). */
 void waiter_fill_locked(waiter *w, size_t slot, Sluice__V1__TaskResult *r);
-/* Task t just finished: fills every registered slot; waiters to flush are appended to
- * ready (each with an extra reference: flush, then waiter_release). */
-void waiter_task_done_locked(svc_task *t, waiter **ready, size_t *n_ready, size_t cap);
+/* Task t just finished: fills every registered slot and returns the waiters to flush
+ * (*n_ready of them, each with an extra reference: flush, then waiter_release; free the
+ * array). NULL when none. */
+waiter **waiter_task_done_locked(svc_task *t, size_t *n_ready);
 /* Ends set-up (drops the set-up hold) and flushes. */
 void waiter_setup_done(service *s, waiter *w);
 /* Replies / sends whatever is ready. */

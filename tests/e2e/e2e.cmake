@@ -4,3 +4,8 @@ sluice_test(test_sdk_e2e
   LIBS sluice sluice_fake_provider Threads::Threads
   LABELS e2e TIMEOUT 900)
 add_dependencies(test_sdk_e2e sluiced)
+sluice_test(test_crash_resume
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crash_resume.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+  LIBS sluice sluice_fake_provider PkgConfig::JANSSON Threads::Threads
+  LABELS e2e TIMEOUT 900)
+add_dependencies(test_crash_resume sluiced)

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Python interop: Debian's grpcio against a real sluiced (started by run_with_sluiced.py).
+
+The message classes are generated at test time with protoc --python_out from
+proto/sluice/v1/sluice.proto; calls go through grpcio's generic stubs. Runs a batch
+(BatchProcess: header, prompts, end; results in completion order with the caller's index,
+then a summary) and Start + Wait, plus the error paths a client meets first (NOT_FOUND,
+INVALID_ARGUMENT). Exits non-zero on the first failed check.
+"""
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+
+import grpc
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+def load_messages(tmp):
+    subprocess.check_call(["protoc", "-I" + os.path.join(ROOT, "proto"), "-I/usr/include",
+                           "--python_out=" + tmp, "sluice/v1/sluice.proto"])
+    sys.path.insert(0, tmp)
+    return importlib.import_module("sluice.v1.sluice_pb2")
+
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit("FAIL: " + what)
+    print("ok:", what)
+
+
+def rpc(ch, pb, name, req_cls, resp_cls):
+    return ch.unary_unary("/sluice.v1.Sluice/" + name,
+                          request_serializer=req_cls.SerializeToString,
+                          response_deserializer=resp_cls.FromString)
+
+
+def batch(ch, pb, session_id, n):
+    call = ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
+                            request_serializer=pb.BatchRequest.SerializeToString,
+                            response_deserializer=pb.BatchEvent.FromString)
+
+    def requests():
+        yield pb.BatchRequest(header=pb.BatchHeader(session_id=session_id, expected_prompts=n))
+        for i in range(n):
+            yield pb.BatchRequest(prompt=pb.Prompt(text="python prompt %d" % i, index=i,
+                                                   custom_id="py-%d" % i))
+        yield pb.BatchRequest(end=pb.BatchEnd())
+
+    results, summary = {}, None
+    for ev in call(requests(), timeout=60):
+        kind = ev.WhichOneof("kind")
+        if kind == "result":
+            check(ev.result.index not in results, "result %d arrives once" % ev.result.index)
+            results[ev.result.index] = ev.result
+        elif kind == "summary":
+            summary = ev.summary
+    return results, summary
+
+
+def main():
+    target = os.environ["SLUICE_TARGET"]
+    with tempfile.TemporaryDirectory() as tmp:
+        pb = load_messages(tmp)
+        ch = grpc.insecure_channel(target)
+        open_session = rpc(ch, pb, "OpenSession", pb.OpenSessionRequest, pb.OpenSessionResponse)
+        cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1),
+                                       pb.ModelChoice(name="m-c", weight=1)])
+        sid = open_session(pb.OpenSessionRequest(config=cfg), timeout=10).session_id
+        check(sid.startswith("local:s"), "OpenSession returns a session id")
+
+        results, summary = batch(ch, pb, sid, 25)
+        check(len(results) == 25, "BatchProcess: 25 results")
+        for i, r in results.items():
+            check(not r.response.is_error and ("python prompt %d" % i) in r.response.completion
+                  and r.custom_id == "py-%d" % i, "batch result %d matches its prompt" % i)
+        check(summary is not None and summary.prompts == 25 and summary.succeeded == 25,
+              "BatchProcess: summary counts 25 succeeded")
+
+        start = rpc(ch, pb, "Start", pb.StartRequest, pb.StartResponse)
+        ids = start(pb.StartRequest(session_id=sid, prompts=[
+            pb.Prompt(text="started from python %d" % i, index=i) for i in range(5)]),
+            timeout=10).task_ids
+        check(len(ids) == 5, "Start returns 5 task ids")
+        wait = rpc(ch, pb, "Wait", pb.WaitRequest, pb.WaitResponse)
+        w = wait(pb.WaitRequest(task_ids=ids, timeout_ms=30000), timeout=40)
+        check(w.all_done and len(w.results) == 5, "Wait: all 5 done")
+        for i, r in enumerate(w.results):
+            check(r.task_id == ids[i] and r.state == pb.TASK_STATE_SUCCEEDED and
+                  ("started from python %d" % i) in r.response.completion,
+                  "Wait result %d in request order" % i)
+
+        status = rpc(ch, pb, "GetStatus", pb.GetStatusRequest, pb.GetStatusResponse)
+        st = status(pb.GetStatusRequest(session_id=sid), timeout=10).status
+        check(st.total == 30 and st.succeeded == 30, "GetStatus counts 30 prompts")
+
+        try:
+            wait(pb.WaitRequest(task_ids=["local:t987654321"]), timeout=10)
+            check(False, "unknown task id fails")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.NOT_FOUND and "local:t987654321" in e.details(),
+                  "unknown task id -> NOT_FOUND naming it")
+        try:
+            open_session(pb.OpenSessionRequest(config=pb.SessionConfig(
+                models=[pb.ModelChoice(name="nope")])), timeout=10)
+            check(False, "unknown model fails")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "nope" in e.details(),
+                  "unknown model -> INVALID_ARGUMENT naming it")
+
+        close = rpc(ch, pb, "CloseSession", pb.CloseSessionRequest, pb.CloseSessionResponse)
+        final = close(pb.CloseSessionRequest(session_id=sid), timeout=10).status
+        check(final.succeeded == 30 and final.in_progress == 0, "CloseSession final status")
+    print("python interop: all checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Runs a command against a real sluiced backed by the bundled fake provider.
+
+usage: run_with_sluiced.py BUILD_DIR -- COMMAND [ARGS...]
+
+Starts build/tests/sluice-fake-provider and build/server/sluiced on 127.0.0.1 ports chosen
+at run time, in a temporary directory, exports SLUICE_TARGET=127.0.0.1:PORT and
+SLUICE_FAKE_URL=http://127.0.0.1:PORT to the command, runs it, then stops sluiced with
+SIGTERM (it must exit 0) and the fake. The exit code is the command's (or 1 when sluiced
+did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def start_fake(build):
+    p = subprocess.Popen([os.path.join(build, "tests", "sluice-fake-provider"), "--quiet"],
+                         stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()
+    if not line.startswith("port="):
+        p.kill()
+        raise SystemExit("fake provider did not start: %r" % line)
+    return p, int(line.split("=", 1)[1])
+
+
+def registry(fake_port):
+    base = "http://127.0.0.1:%d/v1" % fake_port
+    key = {"requests_per_minute": 600000, "tokens_per_minute": 1000000000,
+           "max_concurrent": 1000}
+    return {
+        "keys": {"ka": dict(provider="openai", env="SLUICE_TEST_KEY_A", **key),
+                 "kb": dict(provider="anthropic", env="SLUICE_TEST_KEY_B", **key)},
+        "models": {
+            "m-a": {"provider": "openai", "upstream": "up-a", "base_url": base, "key": "ka",
+                    "input_price": 1, "output_price": 2, "context_window": 100000},
+            "m-b": {"provider": "openai", "upstream": "up-b", "base_url": base, "key": "ka",
+                    "input_price": 3, "output_price": 4, "context_window": 100000},
+            "m-c": {"provider": "anthropic", "upstream": "up-c", "base_url": base,
+                    "key": "kb", "input_price": 1, "output_price": 5,
+                    "context_window": 100000},
+        },
+    }
+
+
+def start_sluiced(build, tmp, fake_port):
+    reg = os.path.join(tmp, "registry.json")
+    with open(reg, "w") as f:
+        json.dump(registry(fake_port), f)
+    port_file = os.path.join(tmp, "port")
+    env = dict(os.environ, SLUICE_TEST_KEY_A="sk-a", SLUICE_TEST_KEY_B="sk-b",
+               SLUICE_LOG_LEVEL="warn")
+    p = subprocess.Popen([os.path.join(build, "server", "sluiced"), "--listen", "127.0.0.1:0",
+                          "--data-dir", os.path.join(tmp, "data"), "--registry", reg,
+                          "--port-file", port_file], env=env)
+    for _ in range(3000):
+        if os.path.exists(port_file):
+            return p, int(open(port_file).read())
+        if p.poll() is not None:
+            raise SystemExit("sluiced exited during start-up")
+        time.sleep(0.01)
+    p.kill()
+    raise SystemExit("sluiced did not start")
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[2] != "--":
+        raise SystemExit(__doc__)
+    build, cmd = sys.argv[1], sys.argv[3:]
+    with tempfile.TemporaryDirectory(prefix="sluice-interop-") as tmp:
+        fake, fake_port = start_fake(build)
+        try:
+            sluiced, port = start_sluiced(build, tmp, fake_port)
+            env = dict(os.environ, SLUICE_TARGET="127.0.0.1:%d" % port,
+                       SLUICE_FAKE_URL="http://127.0.0.1:%d" % fake_port)
+            rc = subprocess.call(cmd, env=env)
+            sluiced.send_signal(signal.SIGTERM)
+            if sluiced.wait(timeout=60) != 0:
+                print("sluiced did not exit 0 after SIGTERM", file=sys.stderr)
+                rc = rc or 1
+        finally:
+            fake.send_signal(signal.SIGTERM)
+            fake.wait(timeout=30)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,29 +9,21 @@
  * submit ends in exactly one callback or one cancel) or none while its callback runs
  * (COMPLETING). All of this belongs to the loop thread.
  *
- * Event engine: libcurl's socket interface (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION +
- * curl_multi_socket_action) on our own epoll set, not curl_multi_poll + curl_multi_perform.
- * In libcurl 7.88 curl_multi_perform visits every transfer and polls each socket with a
- * syscall, and curl_multi_poll rebuilds a pollfd array of every socket, so each loop turn
- * costs O(transfers in flight) however few of them have news. With LLM-shaped traffic
- * (3,000 in flight, answers trickling in over 3-6 s) that measured 961 us of CPU per
- * request against 264 us here; socket_action touches only sockets with events. (What
- * remains grows with the connections to one host: libcurl scans its connection cache for
- * each new transfer. HTTP/2 keeps that count small; max_connections_per_host bounds it.)
- * An eventfd in the same epoll set is the cross-thread wakeup (http_client_wakeup), with
- * curl_multi_wakeup's semantics: a wakeup before the poll makes the poll return at once.
+ * Events come from libcurl's socket interface on our own epoll set (http_events.c, which
+ * explains why that and not curl_multi_poll + curl_multi_perform).
  *
  * Bounds: bodies are capped by max_response_bytes (write callback refuses -> TOO_LARGE),
  * headers by HTTP_MAX_HEADERS / HTTP_MAX_HEADER_BYTES, the idle pool by HTTP_POOL_MAX,
  * and a pooled record drops body storage above HTTP_POOL_KEEP_BYTES. libcurl's receive
  * buffer is lowered to HTTP_RECV_BUFFER_BYTES: LLM answers are small and 10,000
  * concurrent transfers each holding the default 16 KiB would dominate memory.
- * Clock: the monotonic clock, for libcurl's timer deadline and elapsed_ms.
+ * Clock: the monotonic clock, for elapsed_ms.
  */
 #include "server/http/http.h"
 
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
+#include "server/common/log.h"
 #include "server/http/http_internal.h"
 #include "sluice/status.h"
 
@@ -40,10 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #define HTTP_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 #define HTTP_POOL_MAX 4096u
@@ -76,9 +64,7 @@ struct http_request {
 
 struct http_client {
     CURLM *multi;
-    int epfd;             /* sockets libcurl asked us to watch, plus wakefd */
-    int wakefd;           /* eventfd: http_client_wakeup from any thread */
-    uint64_t timer_due_ms; /* libcurl's timeout as a deadline; UINT64_MAX = none */
+    http_events ev; /* epoll set, libcurl's timer, the wakeup eventfd */
     char *ca_file;
     size_t max_body;
     http_request *running;
@@ -179,8 +165,10 @@ static http_request *record_take(http_client *c) {
         return r;
     }
     CURL *easy = curl_easy_init();
-    if (!easy)
-        return NULL;
+    if (!easy) { /* only out of memory: the server's allocation policy is to abort */
+        LOG_ERROR("http", "curl_easy_init failed");
+        abort();
+    }
     r = XNEW(http_request);
     r->client = c;
     r->easy = easy;
@@ -218,10 +206,10 @@ oom:
     return NULL;
 }
 
-#define SETOPT(rc, e, opt, val)                                                                \
-    do {                                                                                       \
-        if ((rc) == CURLE_OK)                                                                  \
-            (rc) = curl_easy_setopt((e), (opt), (val));                                        \
+#define SETOPT(rc, e, opt, val)                                                                    \
+    do {                                                                                           \
+        if ((rc) == CURLE_OK)                                                                      \
+            (rc) = curl_easy_setopt((e), (opt), (val));                                            \
     } while (0)
 
 static CURLcode setup_body(http_request *r) {
@@ -267,45 +255,6 @@ static CURLcode setup_easy(http_client *c, http_request *r, uint32_t timeout_ms)
     return rc;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: mirror libcurl's interest in a socket into our epoll set. */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-    http_client *c = userp;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL); /* EBADF when already closed: fine */
-        curl_multi_assign(c->multi, fd, NULL);
-        return 0;
-    }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = fd;
-    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(c->epfd, op, fd, &ev) != 0) {
-        /* A reused descriptor number can make our bookkeeping stale: try the other op. */
-        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-        if (epoll_ctl(c->epfd, op, fd, &ev) != 0)
-            return -1;
-    }
-    if (!socketp)
-        curl_multi_assign(c->multi, fd, &c->epfd);
-    return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: remember when libcurl wants to be called for timeouts. */
-static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
-    http_client *c = userp;
-    c->timer_due_ms = timeout_ms < 0 ? UINT64_MAX : clock_now_ms() + (uint64_t)timeout_ms;
-    return 0;
-}
-
-static int watch_fd(int epfd, int fd) {
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
 static int setup_multi(http_client *c, const http_config *cfg) {
     CURLM *m = c->multi;
     CURLMcode rc = curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
@@ -313,14 +262,6 @@ static int setup_multi(http_client *c, const http_config *cfg) {
         rc = curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, cfg->max_connections_per_host);
     if (rc == CURLM_OK && cfg->max_total_connections > 0)
         rc = curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, cfg->max_total_connections);
-    if (rc == CURLM_OK)
-        rc = curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    if (rc == CURLM_OK)
-        rc = curl_multi_setopt(m, CURLMOPT_SOCKETDATA, (void *)c);
-    if (rc == CURLM_OK)
-        rc = curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-    if (rc == CURLM_OK)
-        rc = curl_multi_setopt(m, CURLMOPT_TIMERDATA, (void *)c);
     return rc == CURLM_OK ? 0 : -1;
 }
 
@@ -338,12 +279,9 @@ int http_client_new(const http_config *cfg, http_client **out, char *err, size_t
         return SLUICE_EINVAL;
     }
     http_client *c = XNEW(http_client);
-    c->timer_due_ms = UINT64_MAX;
-    c->epfd = epoll_create1(EPOLL_CLOEXEC);
-    c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    c->ev.epfd = c->ev.wakefd = -1;
     c->multi = curl_multi_init();
-    if (c->epfd < 0 || c->wakefd < 0 || !c->multi || watch_fd(c->epfd, c->wakefd) != 0 ||
-        setup_multi(c, cfg) != 0) {
+    if (!c->multi || setup_multi(c, cfg) != 0 || http_events_init(&c->ev, c->multi) != 0) {
         snprintf(err, errlen, "http: cannot set up the multi handle: %s", strerror(errno));
         http_client_free(c);
         return SLUICE_ENOMEM;
@@ -374,10 +312,7 @@ void http_client_free(http_client *c) {
     drop_list(c, &c->pool, false);
     if (c->multi)
         curl_multi_cleanup(c->multi);
-    if (c->epfd >= 0)
-        close(c->epfd);
-    if (c->wakefd >= 0)
-        close(c->wakefd);
+    http_events_cleanup(&c->ev);
     free(c->ca_file);
     free(c);
 }
@@ -387,8 +322,6 @@ http_request *http_client_submit(http_client *c, provider_request *req, uint32_t
     if (!c || !req || !req->url || !done)
         return NULL;
     http_request *r = record_take(c);
-    if (!r)
-        return NULL;
     r->req = *req;
     memset(req, 0, sizeof *req);
     r->done = done;
@@ -480,71 +413,17 @@ static int drain_failed(http_client *c) {
     return ran;
 }
 
-#define HTTP_EVENTS_PER_WAIT 256
-
-static int wait_ms(const http_client *c, int timeout_ms) {
-    if (c->failed || timeout_ms < 0)
-        return 0;
-    if (c->timer_due_ms != UINT64_MAX) {
-        uint64_t now = clock_now_ms();
-        uint64_t left = c->timer_due_ms > now ? c->timer_due_ms - now : 0;
-        if (left < (uint64_t)timeout_ms)
-            return (int)left;
-    }
-    return timeout_ms;
-}
-
-static void drain_wakeups(int fd) {
-    uint64_t v;
-    while (read(fd, &v, sizeof v) > 0)
-        ;
-}
-
 int http_client_poll(http_client *c, int timeout_ms) {
-    struct epoll_event evs[HTTP_EVENTS_PER_WAIT];
-    int n = epoll_wait(c->epfd, evs, HTTP_EVENTS_PER_WAIT, wait_ms(c, timeout_ms));
-    int running = 0;
-    for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        if (fd == c->wakefd) {
-            drain_wakeups(fd);
-            continue;
-        }
-        uint32_t e = evs[i].events;
-        int flags = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                    ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(c->multi, fd, flags, &running);
-    }
-    if (c->timer_due_ms != UINT64_MAX && clock_now_ms() >= c->timer_due_ms) {
-        c->timer_due_ms = UINT64_MAX; /* libcurl sets the next one through on_timer */
-        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    http_events_run(&c->ev, c->failed ? 0 : timeout_ms);
     int ran = drain_done(c);
     return ran + drain_failed(c);
 }
 
 void http_client_wakeup(http_client *c) {
-    uint64_t one = 1;
-    if (c && write(c->wakefd, &one, sizeof one) < 0) {
-        /* EAGAIN: the counter is saturated, so a wakeup is already pending. */
-    }
+    if (c)
+        http_events_wakeup(&c->ev);
 }
 
 size_t http_client_in_flight(const http_client *c) {
     return c ? c->in_flight : 0;
-}
-
-int http_raise_fd_limit(void) {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return SLUICE_EIO;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t want = rl.rlim_max;
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
-            return SLUICE_EIO;
-    }
-    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 30)
-        return 1 << 30;
-    return (int)rl.rlim_cur;
 }

@@ -4,7 +4,7 @@
  * One http_client owns one CURLM handle and every easy handle on it. It is used by
  * exactly one thread (the dispatcher's "loop thread"): submit, cancel and poll happen
  * there, and completion callbacks run there, inside http_client_poll. Only
- * http_client_wakeup may be called from other threads (curl_multi_wakeup).
+ * http_client_wakeup may be called from other threads (it writes an eventfd).
  *
  * Keep-alive connections are reused, HTTP/2 is negotiated where offered (ALPN), TLS
  * verification is always on (a CA file can be configured for tests), each transfer has a
@@ -30,13 +30,13 @@ typedef struct http_config {
 } http_config;
 
 typedef enum http_error {
-    HTTP_OK = 0,             /* a complete response arrived (any status) */
-    HTTP_ERR_TIMEOUT,        /* the per-transfer timeout passed */
-    HTTP_ERR_CONNECT,        /* DNS, connect or TLS handshake failed */
-    HTTP_ERR_RESET,          /* the connection broke (reset, closed, send/recv error) */
-    HTTP_ERR_TRUNCATED,      /* the body ended early (partial response) */
-    HTTP_ERR_TOO_LARGE,      /* the body exceeded max_response_bytes */
-    HTTP_ERR_OTHER,          /* any other libcurl failure */
+    HTTP_OK = 0,        /* a complete response arrived (any status) */
+    HTTP_ERR_TIMEOUT,   /* the per-transfer timeout passed */
+    HTTP_ERR_CONNECT,   /* DNS, connect or TLS handshake failed */
+    HTTP_ERR_RESET,     /* the connection broke (reset, closed, send/recv error) */
+    HTTP_ERR_TRUNCATED, /* the body ended early (partial response) */
+    HTTP_ERR_TOO_LARGE, /* the body exceeded max_response_bytes */
+    HTTP_ERR_OTHER,     /* any other libcurl failure */
 } http_error;
 
 typedef struct http_header {
@@ -47,16 +47,19 @@ typedef struct http_header {
 /* What a transfer produced. Owned by the client; valid only during the done callback. */
 typedef struct http_response {
     http_error error;
-    char error_text[256];  /* libcurl's message when error != HTTP_OK */
-    int status;            /* HTTP status, 0 when none arrived */
+    char error_text[256]; /* libcurl's message when error != HTTP_OK */
+    int status;           /* HTTP status, 0 when none arrived */
     const http_header *headers;
     size_t n_headers;
-    const char *body;      /* NUL-terminated; "" when empty */
+    const char *body; /* NUL-terminated; "" when empty */
     size_t body_len;
     uint32_t elapsed_ms;
 } http_response;
 
-/* Called on the loop thread when a transfer ends (never after http_client_cancel). */
+/* Called on the loop thread when a transfer ends (never after http_client_cancel). The
+ * callback may submit new transfers and cancel other ones; it must not free the client.
+ * Response headers are bounded (128 headers, 32 KiB): more ends the transfer with
+ * HTTP_ERR_TOO_LARGE. */
 typedef void (*http_done_fn)(void *ud, const http_response *resp);
 
 /* Creates a client (curl_global_init must have run in main before any thread).
@@ -67,11 +70,15 @@ void http_client_free(http_client *c);
 
 /* Starts a transfer of `req` (POST of req->body, or GET when body is NULL). Takes
  * ownership of *req's contents (req is cleaned up). timeout_ms covers connect to last
- * byte. Returns a handle valid until the callback runs or http_client_cancel. Loop
- * thread. */
+ * byte (0 = none). Returns a handle valid until the callback runs or http_client_cancel.
+ * NULL only for misuse (NULL client, request, url or callback; *req is then untouched); a
+ * transfer that cannot start still gets its callback, with an error, on the next poll.
+ * Adds "Expect:" (no 100-continue round trip) and a JSON Content-Type when the request has
+ * a body and none. Loop thread. */
 http_request *http_client_submit(http_client *c, provider_request *req, uint32_t timeout_ms,
                                  http_done_fn done, void *ud);
-/* Aborts a transfer; its callback will not run. Loop thread. */
+/* Aborts a transfer; its callback will not run. A no-op for a transfer whose callback is
+ * running. Loop thread. */
 void http_client_cancel(http_client *c, http_request *r);
 /* Waits up to timeout_ms (0 = don't wait) for network activity or a wakeup, advances
  * transfers and runs the callbacks of finished ones. Returns the number of callbacks

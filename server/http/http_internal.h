@@ -46,6 +46,28 @@ bool http_headers_feed(http_headers *h, const char *line, size_t len);
 /* Returns an array of n pointers into h (valid until the next feed/reset/cleanup). */
 const http_header *http_headers_view(http_headers *h, size_t *n);
 
+/* The event engine under one multi handle: libcurl's socket/timer callbacks feed an epoll
+ * set, and an eventfd in the same set is the cross-thread wakeup. Caller-embedded; must not
+ * move after http_events_init (libcurl keeps its address). */
+typedef struct http_events {
+    CURLM *multi;
+    int epfd;              /* sockets libcurl asked us to watch, plus wakefd */
+    int wakefd;            /* eventfd written by http_events_wakeup */
+    uint64_t timer_due_ms; /* libcurl's timeout as a deadline; UINT64_MAX = none */
+} http_events;
+
+/* Creates the epoll set and eventfd and installs the callbacks on multi. Returns 0, or -1
+ * with errno set. http_events_cleanup is safe after a failure (fds start at -1). */
+int http_events_init(http_events *ev, CURLM *multi);
+/* Closes the descriptors; call after curl_multi_cleanup (which may still report sockets). */
+void http_events_cleanup(http_events *ev);
+/* Waits up to timeout_ms (0 = not at all; shortened to libcurl's next timeout) for socket
+ * activity or a wakeup, then lets libcurl act on ready sockets and expired timers.
+ * Finished transfers are left for curl_multi_info_read. Loop thread. */
+void http_events_run(http_events *ev, int timeout_ms);
+/* Makes the current or next http_events_run return at once. Any thread. */
+void http_events_wakeup(http_events *ev);
+
 /* Classifies a libcurl result; `capped` is true when our own body or header bound made
  * the transfer fail. Pure; any thread. */
 http_error http_error_from_curl(CURLcode code, bool capped);

@@ -121,9 +121,9 @@ static char *dump(json_t *j) {
 }
 
 typedef struct answer {
-    char *text;      /* echo text or JSON object text; NULL for a tool call */
+    char *text;       /* echo text or JSON object text; NULL for a tool call */
     const char *tool; /* tool name for a tool call */
-    json_t *args;    /* tool arguments (owned) */
+    json_t *args;     /* tool arguments (owned) */
     uint64_t output_tokens;
 } answer;
 
@@ -159,8 +159,8 @@ static char *openai_success(const fake_parsed *p, answer *a) {
         json_object_set_new(msg, "content", json_null());
         json_object_set_new(msg, "tool_calls",
                             json_pack("[{s:s+, s:s, s:{s:s, s:s}}]", "id", "call_", p->msg_hash,
-                                      "type", "function", "function", "name", a->tool,
-                                      "arguments", args ? args : "{}"));
+                                      "type", "function", "function", "name", a->tool, "arguments",
+                                      args ? args : "{}"));
         free(args);
     } else {
         json_object_set_new(msg, "content", json_string(a->text));
@@ -180,17 +180,16 @@ static char *openai_success(const fake_parsed *p, answer *a) {
 static char *anthropic_success(const fake_parsed *p, answer *a) {
     json_t *block;
     if (a->tool)
-        block = json_pack("{s:s, s:s+, s:s, s:O}", "type", "tool_use", "id", "toolu_",
-                          p->msg_hash, "name", a->tool, "input", a->args);
+        block = json_pack("{s:s, s:s+, s:s, s:O}", "type", "tool_use", "id", "toolu_", p->msg_hash,
+                          "name", a->tool, "input", a->args);
     else
         block = json_pack("{s:s, s:s}", "type", "text", "text", a->text);
-    return dump(json_pack("{s:s+, s:s, s:s, s:s, s:[o], s:s, s:n, s:{s:I, s:I, s:i, s:i}}",
-                          "id", "msg_", p->msg_hash, "type", "message", "role", "assistant",
-                          "model", p->model, "content", block, "stop_reason",
-                          a->tool ? "tool_use" : "end_turn", "stop_sequence", "usage",
-                          "input_tokens", (json_int_t)p->input_tokens, "output_tokens",
-                          (json_int_t)a->output_tokens, "cache_creation_input_tokens", 0,
-                          "cache_read_input_tokens", 0));
+    return dump(json_pack(
+        "{s:s+, s:s, s:s, s:s, s:[o], s:s, s:n, s:{s:I, s:I, s:i, s:i}}", "id", "msg_", p->msg_hash,
+        "type", "message", "role", "assistant", "model", p->model, "content", block, "stop_reason",
+        a->tool ? "tool_use" : "end_turn", "stop_sequence", "usage", "input_tokens",
+        (json_int_t)p->input_tokens, "output_tokens", (json_int_t)a->output_tokens,
+        "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0));
 }
 
 char *fake_answer_success(const fake_parsed *p) {

@@ -32,11 +32,11 @@ typedef struct fake_parsed {
                               + max tokens */
     uint64_t input_tokens; /* est_tokens without the max tokens */
     uint64_t max_tokens;
-    char msg_hash[9];      /* 8 hex of sha256(messages [+ system]) */
-    const json_t *tools;   /* non-empty tools array, or NULL */
+    char msg_hash[9];        /* 8 hex of sha256(messages [+ system]) */
+    const json_t *tools;     /* non-empty tools array, or NULL */
     const char *forced_tool; /* tool the request forces, or NULL */
-    const json_t *schema;  /* output JSON schema, or NULL */
-    bool json_object;      /* OpenAI json_object mode */
+    const json_t *schema;    /* output JSON schema, or NULL */
+    bool json_object;        /* OpenAI json_object mode */
 } fake_parsed;
 
 /* Parses a body. Returns 0, or -1 with a provider-style message (answer 400). On success
@@ -47,9 +47,9 @@ void fake_parsed_cleanup(fake_parsed *p);
 
 /* Markers found in a request's text (see fake_provider.h). */
 typedef struct fake_markers {
-    int status;          /* [[status:N...]]; 0 when absent */
-    int retry_after_s;   /* -1 when absent */
-    int retry_after_ms;  /* -1 when absent */
+    int status;         /* [[status:N...]]; 0 when absent */
+    int retry_after_s;  /* -1 when absent */
+    int retry_after_ms; /* -1 when absent */
     bool retry_after_date;
     bool reset, hang, truncate, malformed, context, tool;
     unsigned fail_first; /* 0 when absent */

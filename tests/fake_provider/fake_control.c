@@ -182,9 +182,18 @@ static int walk_log(cfg_walk *w, const json_t *doc) {
     return 0;
 }
 
-static const char *const known_fields[] = {
-    "latency_ms", "jitter_ms",   "rpm",    "tpm",         "window_ms",           "keys",
-    "unknown_models", "force_status", "script", "request_log", "request_log_capacity", NULL};
+static const char *const known_fields[] = {"latency_ms",
+                                           "jitter_ms",
+                                           "rpm",
+                                           "tpm",
+                                           "window_ms",
+                                           "keys",
+                                           "unknown_models",
+                                           "force_status",
+                                           "script",
+                                           "request_log",
+                                           "request_log_capacity",
+                                           NULL};
 
 static int walk_doc(cfg_walk *w, const json_t *doc) {
     const char *k;
@@ -204,8 +213,7 @@ static int walk_doc(cfg_walk *w, const json_t *doc) {
     return 0;
 }
 
-int fake_control_configure(fake_state *st, const char *json, size_t len, char *err,
-                           size_t errlen) {
+int fake_control_configure(fake_state *st, const char *json, size_t len, char *err, size_t errlen) {
     json_error_t jerr;
     json_t *doc = json_loadb(json, len, 0, &jerr);
     if (!json_is_object(doc)) {

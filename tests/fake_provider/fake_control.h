@@ -28,7 +28,6 @@ typedef struct fake_control_in {
 void fake_control_handle(fake_state *st, const fake_control_in *in, fake_reply *out);
 /* Validates a settings document completely, then applies it (all or nothing). Returns 0,
  * or -1 with a message naming the offending field. */
-int fake_control_configure(fake_state *st, const char *json, size_t len, char *err,
-                           size_t errlen);
+int fake_control_configure(fake_state *st, const char *json, size_t len, char *err, size_t errlen);
 
 #endif

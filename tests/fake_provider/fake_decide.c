@@ -125,8 +125,8 @@ static void limited_reply(fake_reply *out, const fake_parsed *p, const fake_verd
                  p->model, what, limit, (unsigned long long)p->est_tokens);
     } else {
         snprintf(msg, sizeof msg,
-                 "Rate limit reached for %s on %s: Limit %u. Please try again in %llums.",
-                 p->model, what, limit, (unsigned long long)v->wait_ms);
+                 "Rate limit reached for %s on %s: Limit %u. Please try again in %llums.", p->model,
+                 what, limit, (unsigned long long)v->wait_ms);
         fake_reply_header(out, "retry-after", "%llu",
                           (unsigned long long)((v->wait_ms + 999) / 1000));
         if (oa)

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 typedef struct fake_bucket {
-    uint32_t limit;  /* per minute; 0 = unlimited (the bucket is inert) */
+    uint32_t limit; /* per minute; 0 = unlimited (the bucket is inert) */
     double capacity;
     double level;
     double rate_per_ms;
@@ -33,10 +33,10 @@ uint64_t fake_bucket_full_ms(const fake_bucket *b);
 
 /* What the limiter decided for one request, with what the provider headers report. */
 typedef struct fake_verdict {
-    bool limited;          /* answer 429 */
-    bool never_fits;       /* the cost exceeds a bucket's capacity */
-    bool by_tokens;        /* the tokens bucket refused (else requests) */
-    uint64_t wait_ms;      /* until the request would fit */
+    bool limited;     /* answer 429 */
+    bool never_fits;  /* the cost exceeds a bucket's capacity */
+    bool by_tokens;   /* the tokens bucket refused (else requests) */
+    uint64_t wait_ms; /* until the request would fit */
     bool has_requests, has_tokens;
     uint32_t req_limit, tok_limit;
     uint64_t req_remaining, tok_remaining;

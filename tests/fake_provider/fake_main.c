@@ -4,7 +4,9 @@
  * Prints "port=N" as its first stdout line once it listens, then serves until SIGTERM,
  * SIGINT or SIGHUP, and exits 0 after closing every connection. Signals are blocked before
  * any thread starts and taken with sigwait, so no handler runs inside MHD or the timer;
- * SIGPIPE is ignored. See fake_provider.h for the endpoints, markers and control API.
+ * SIGPIPE is ignored. --die-with-parent turns the parent's death into a SIGTERM (crash tests
+ * that kill their harness leave no orphan fake behind). See fake_provider.h for the endpoints,
+ * markers and control API.
  */
 #include "tests/fake_provider/fake_provider.h"
 
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 typedef struct options {
     fake_provider_config cfg;
@@ -27,7 +30,7 @@ static void usage(FILE *f) {
             "         [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N] [--window-ms N]\n"
             "         [--threads N] [--conn-memory BYTES] [--unknown-model NAME]...\n"
             "         [--request-log] [--config JSON]\n"
-            "         [--quiet]\n"
+            "         [--quiet] [--die-with-parent]\n"
             "Prints port=N first; serves OpenAI (/v1/chat/completions) and Anthropic\n"
             "(/v1/messages) shapes; control API under /_fake/; exits on SIGTERM.\n");
 }
@@ -130,6 +133,10 @@ static int parse_args(int argc, char **argv, options *o) {
             o->cfg.quiet = true;
             continue;
         }
+        if (strcmp(argv[i], "--die-with-parent") == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* taken by sigwait like a normal SIGTERM */
+            continue;
+        }
         int rc = value_flag(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
         if (rc < 0)
             return -1;
@@ -154,7 +161,8 @@ static int load_tls(options *o, char **cert, char **key) {
     *cert = read_file(o->cert_path);
     *key = read_file(o->key_path);
     if (!*cert || !*key) {
-        fprintf(stderr, "sluice-fake-provider: cannot read %s\n", *cert ? o->key_path : o->cert_path);
+        fprintf(stderr, "sluice-fake-provider: cannot read %s\n",
+                *cert ? o->key_path : o->cert_path);
         return -1;
     }
     o->cfg.tls_cert_pem = *cert;

@@ -131,8 +131,8 @@ static struct MHD_Response *make_response(fake_reply *rep) {
         truncated_body *t = XNEW(truncated_body);
         t->data = rep->body;
         t->len = rep->body_len;
-        resp = MHD_create_response_from_callback(t->len + t->len / 2 + 64, 4096, truncated_read,
-                                                 t, truncated_free);
+        resp = MHD_create_response_from_callback(t->len + t->len / 2 + 64, 4096, truncated_read, t,
+                                                 truncated_free);
     } else {
         resp = MHD_create_response_from_buffer_with_free_callback(rep->body_len, rep->body, free);
     }
@@ -204,8 +204,7 @@ static void decide_control(fake_provider *fp, fake_req *r, const char *method, c
     fake_control_handle(fp->st, &in, &r->reply);
 }
 
-static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method,
-                              const char *url) {
+static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method, const char *url) {
     if (r->route == ROUTE_CONTROL)
         decide_control(fp, r, method, url);
     else if (r->route == ROUTE_NOT_FOUND)
@@ -218,14 +217,14 @@ static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method
     if (rep->action == FAKE_ACT_HANG || rep->delay_ms > 0) {
         uint64_t wait = rep->action == FAKE_ACT_HANG ? FAKE_HANG_MAX_MS : rep->delay_ms;
         return fake_timer_schedule(fp->timer, clock_now_ms() + wait, r, suspend_req) ? MHD_YES
-                                                                                    : MHD_NO;
+                                                                                     : MHD_NO;
     }
     return send_reply(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **ctx) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **ctx) {
     fake_provider *fp = cls;
     fake_req *r = *ctx;
     if (!r) {

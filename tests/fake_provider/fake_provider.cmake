@@ -26,7 +26,8 @@ if(TARGET sluice_http)
   sluice_target_warnings(sluice-http-bench)
 
   sluice_test(test_fake_provider
-    SOURCES ${FAKE_DIR}/test_fake_provider.c ${FAKE_DIR}/fake_test_util.c
+    SOURCES ${FAKE_DIR}/test_fake_provider.c ${FAKE_DIR}/test_fake_provider_state.c
+            ${FAKE_DIR}/fake_test_util.c
     LIBS sluice_fake_provider sluice_http PkgConfig::CURL
     LABELS unit fake_provider
     TIMEOUT 120)

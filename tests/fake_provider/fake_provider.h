@@ -52,18 +52,18 @@ typedef struct fake_provider_config {
     uint16_t port;            /* 0 = an ephemeral port (read it with fake_provider_port) */
     const char *tls_cert_pem; /* PEM text (not a path); NULL with tls_key_pem = plain HTTP */
     const char *tls_key_pem;
-    unsigned threads;         /* MHD worker threads (epoll); 0 = 2 */
-    uint32_t latency_ms;      /* fixed delay before each model answer */
-    uint32_t jitter_ms;       /* plus uniform random [0, jitter_ms] */
-    uint32_t rpm;             /* default per-key requests/min; 0 = unlimited */
-    uint32_t tpm;             /* default per-key tokens/min; 0 = unlimited */
-    uint32_t window_ms;       /* bucket capacity = limit * window_ms / 60000; 0 = 60000 */
-    bool request_log;         /* keep a per-key ring of arrivals */
+    unsigned threads;            /* MHD worker threads (epoll); 0 = 2 */
+    uint32_t latency_ms;         /* fixed delay before each model answer */
+    uint32_t jitter_ms;          /* plus uniform random [0, jitter_ms] */
+    uint32_t rpm;                /* default per-key requests/min; 0 = unlimited */
+    uint32_t tpm;                /* default per-key tokens/min; 0 = unlimited */
+    uint32_t window_ms;          /* bucket capacity = limit * window_ms / 60000; 0 = 60000 */
+    bool request_log;            /* keep a per-key ring of arrivals */
     size_t request_log_capacity; /* entries per key; 0 = 65536 */
-    uint64_t seed;            /* jitter RNG seed; 0 = fixed default */
-    bool quiet;               /* no MHD error messages on stderr */
-    size_t connection_memory; /* MHD memory pool per connection (request headers and read
-                                 buffer); 0 = 16 KiB. Bodies stream through it in chunks. */
+    uint64_t seed;               /* jitter RNG seed; 0 = fixed default */
+    bool quiet;                  /* no MHD error messages on stderr */
+    size_t connection_memory;    /* MHD memory pool per connection (request headers and read
+                                    buffer); 0 = 16 KiB. Bodies stream through it in chunks. */
 } fake_provider_config;
 
 /* Starts a server (raising RLIMIT_NOFILE to its hard limit). Returns 0, or -1 with a message
@@ -118,11 +118,11 @@ typedef struct fake_model_counters {
 } fake_model_counters;
 
 typedef struct fake_counters {
-    uint64_t total;           /* provider requests (control endpoints excluded) */
-    uint64_t rate_limited;    /* 429s from the fake's own limiter */
-    uint64_t in_flight;       /* provider requests not yet finished */
-    uint64_t max_in_flight;   /* the most ever in flight at once */
-    uint64_t connections;     /* TCP connections accepted */
+    uint64_t total;         /* provider requests (control endpoints excluded) */
+    uint64_t rate_limited;  /* 429s from the fake's own limiter */
+    uint64_t in_flight;     /* provider requests not yet finished */
+    uint64_t max_in_flight; /* the most ever in flight at once */
+    uint64_t connections;   /* TCP connections accepted */
     uint64_t connections_open;
     uint64_t distinct_requests; /* distinct request bodies seen */
     uint64_t repeated_requests; /* arrivals of a body already seen */

@@ -56,7 +56,7 @@ void fake_reply_header_line(fake_reply *r, const char *line) {
 }
 
 bool fake_reply_next_header(const fake_reply *r, size_t *pos, const char **name,
-                           const char **value) {
+                            const char **value) {
     if (*pos >= r->headers.len)
         return false;
     *name = r->headers.data + *pos;

@@ -45,6 +45,6 @@ void fake_reply_header(fake_reply *r, const char *name, const char *fmt, ...)
 void fake_reply_header_line(fake_reply *r, const char *line);
 /* Iterates: pass *pos = 0 first; returns false at the end. */
 bool fake_reply_next_header(const fake_reply *r, size_t *pos, const char **name,
-                           const char **value);
+                            const char **value);
 
 #endif

@@ -326,8 +326,7 @@ void fake_state_model_counters(fake_state *st, const char *model, fake_model_cou
     pthread_mutex_unlock(&st->mu);
 }
 
-void fake_state_hash_counts(fake_state *st, uint64_t body_key, uint64_t *arrivals,
-                            uint64_t *ok) {
+void fake_state_hash_counts(fake_state *st, uint64_t body_key, uint64_t *arrivals, uint64_t *ok) {
     pthread_mutex_lock(&st->mu);
     fake_hashes_get(&st->hashes, body_key, arrivals, ok);
     pthread_mutex_unlock(&st->mu);
@@ -342,14 +341,12 @@ size_t fake_state_log(fake_state *st, const char *key, fake_log_entry *out, size
 
 json_t *fake_state_counters_json(fake_state *st, bool all_hashes) {
     pthread_mutex_lock(&st->mu);
-    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
-                          (json_int_t)st->total, "rate_limited", (json_int_t)st->rate_limited,
-                          "in_flight", (json_int_t)st->in_flight, "max_in_flight",
-                          (json_int_t)st->max_in_flight, "connections",
-                          (json_int_t)st->connections, "connections_open",
-                          (json_int_t)st->connections_open, "distinct_requests",
-                          (json_int_t)st->hashes.count, "repeated_requests",
-                          (json_int_t)st->hashes.repeated);
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)st->total, "rate_limited",
+        (json_int_t)st->rate_limited, "in_flight", (json_int_t)st->in_flight, "max_in_flight",
+        (json_int_t)st->max_in_flight, "connections", (json_int_t)st->connections,
+        "connections_open", (json_int_t)st->connections_open, "distinct_requests",
+        (json_int_t)st->hashes.count, "repeated_requests", (json_int_t)st->hashes.repeated);
     json_object_set_new(j, "models", fake_models_json(&st->models));
     json_object_set_new(j, "hashes", fake_hashes_json(&st->hashes, all_hashes));
     pthread_mutex_unlock(&st->mu);
@@ -371,10 +368,9 @@ json_t *fake_state_config_json(fake_state *st) {
     json_object_set_new(j, "force_status", forced);
     json_t *scripts = json_array();
     for (size_t i = 0; i < st->n_scripts; i++)
-        json_array_append_new(scripts, json_pack("{s:s, s:I, s:i}", "model",
-                                                 st->scripts[i].model, "count",
-                                                 (json_int_t)st->scripts[i].remaining, "status",
-                                                 st->scripts[i].reply.status));
+        json_array_append_new(scripts, json_pack("{s:s, s:I, s:i}", "model", st->scripts[i].model,
+                                                 "count", (json_int_t)st->scripts[i].remaining,
+                                                 "status", st->scripts[i].reply.status));
     json_object_set_new(j, "script", scripts);
     pthread_mutex_unlock(&st->mu);
     return j;

@@ -34,7 +34,7 @@ typedef struct fake_script_reply {
     int status;
     char **headers; /* "Name: value" */
     size_t n_headers;
-    char *body;     /* NULL = derive from status */
+    char *body; /* NULL = derive from status */
 } fake_script_reply;
 
 /* What shared state says about one arriving request. */
@@ -80,8 +80,7 @@ void fake_state_reset(fake_state *st);
 /* Reports. */
 void fake_state_counters(fake_state *st, fake_counters *out);
 void fake_state_model_counters(fake_state *st, const char *model, fake_model_counters *out);
-void fake_state_hash_counts(fake_state *st, uint64_t body_key, uint64_t *arrivals,
-                            uint64_t *ok);
+void fake_state_hash_counts(fake_state *st, uint64_t body_key, uint64_t *arrivals, uint64_t *ok);
 size_t fake_state_log(fake_state *st, const char *key, fake_log_entry *out, size_t max);
 /* JSON documents (new references). */
 json_t *fake_state_counters_json(fake_state *st, bool all_hashes);

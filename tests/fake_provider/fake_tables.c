@@ -146,11 +146,11 @@ void fake_keys_config_json(const fake_key_table *t, json_t *into) {
     json_t *keys = json_object();
     for (size_t i = 0; i < t->n; i++)
         if (t->v[i].custom)
-            json_object_set_new(keys, t->v[i].key,
-                                json_pack("{s:I, s:I, s:I}", "rpm", (json_int_t)t->v[i].rpm,
-                                          "tpm", (json_int_t)t->v[i].tpm, "window_ms",
-                                          (json_int_t)(t->v[i].window_ms ? t->v[i].window_ms
-                                                                         : 60000)));
+            json_object_set_new(
+                keys, t->v[i].key,
+                json_pack("{s:I, s:I, s:I}", "rpm", (json_int_t)t->v[i].rpm, "tpm",
+                          (json_int_t)t->v[i].tpm, "window_ms",
+                          (json_int_t)(t->v[i].window_ms ? t->v[i].window_ms : 60000)));
     json_object_set_new(into, "keys", keys);
     json_object_set_new(into, "request_log", json_boolean(t->log_on));
     json_object_set_new(into, "request_log_capacity", json_integer((json_int_t)t->log_cap));
@@ -280,8 +280,9 @@ json_t *fake_hashes_json(const fake_hash_table *t, bool all) {
         if (!s->key || (!all && s->arrivals < 2 && s->ok < 2))
             continue;
         snprintf(hex, sizeof hex, "%016" PRIx64, s->key);
-        json_object_set_new(j, hex, json_pack("{s:I, s:I}", "arrivals", (json_int_t)s->arrivals,
-                                              "ok", (json_int_t)s->ok));
+        json_object_set_new(
+            j, hex,
+            json_pack("{s:I, s:I}", "arrivals", (json_int_t)s->arrivals, "ok", (json_int_t)s->ok));
     }
     return j;
 }

@@ -1,1 +1,117 @@
-typedef int fake_test_util_placeholder;
+/* fake_test_util.c - helpers for tests of and with the fake provider (see the header). */
+#include "tests/fake_provider/fake_test_util.h"
+
+#include "server/common/alloc.h"
+#include "server/common/buf.h"
+
+#include <curl/curl.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static size_t collect(char *p, size_t size, size_t n, void *ud) {
+    return buf_append(ud, p, size * n) == 0 ? size * n : 0;
+}
+
+void fake_http_request(const char *method, const char *url, const char *const *headers,
+                       const char *body, long timeout_ms, fake_http_result *out) {
+    memset(out, 0, sizeof *out);
+    buf b, h;
+    buf_init(&b, 64u << 20);
+    buf_init(&h, 1u << 20);
+    CURL *e = curl_easy_init();
+    struct curl_slist *sl = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++)
+        sl = curl_slist_append(sl, headers[i]);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : 10000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &h);
+    if (body)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    out->curl_code = (int)curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(sl);
+    out->body = buf_steal(&b, &out->body_len);
+    out->headers = buf_steal(&h, NULL);
+}
+
+void fake_http_result_cleanup(fake_http_result *r) {
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+const char *fake_http_header(const fake_http_result *r, const char *name, char *out,
+                             size_t outlen) {
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(line + len - v);
+            while (vl && isspace((unsigned char)v[vl - 1]))
+                vl--;
+            snprintf(out, outlen, "%.*s", (int)vl, v);
+            return out;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+void fake_make_tmpdir(char *out, size_t outlen) {
+    snprintf(out, outlen, "/tmp/sluice-test-XXXXXX");
+    if (!mkdtemp(out)) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+static int run(const char *cmd) {
+    int rc = system(cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+void fake_rmdir_r(const char *dir) {
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    if (run(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    free(cmd);
+}
+
+int fake_make_cert(const char *dir, const char *name) {
+    char *cmd = xasprintf("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                          "-nodes -days 2 -subj /CN=localhost "
+                          "-addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+                          "-keyout '%s/%s.key' -out '%s/%s.crt' >/dev/null 2>&1",
+                          dir, name, dir, name);
+    int rc = run(cmd);
+    free(cmd);
+    return rc;
+}
+
+char *fake_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    buf b;
+    buf_init(&b, 64u << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_steal(&b, NULL);
+}

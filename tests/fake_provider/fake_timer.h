@@ -25,8 +25,7 @@ typedef void (*fake_timer_prepare_fn)(void *item);
 fake_timer *fake_timer_new(fake_timer_fire_fn fire);
 /* Runs prepare(item) then schedules item for due_ms, atomically; returns false (without
  * calling prepare) when the timer is stopping. */
-bool fake_timer_schedule(fake_timer *t, uint64_t due_ms, void *item,
-                         fake_timer_prepare_fn prepare);
+bool fake_timer_schedule(fake_timer *t, uint64_t due_ms, void *item, fake_timer_prepare_fn prepare);
 /* Fires every pending item with stopping=true; later schedules are refused. */
 void fake_timer_stop(fake_timer *t);
 /* Stops (if needed), joins the thread and frees. NULL-safe. */

@@ -1,0 +1,40 @@
+/*
+ * fake_test_util.h - small helpers shared by the tests that use the fake provider.
+ *
+ * Synchronous requests with libcurl's easy interface (independent of sluice's http client),
+ * temporary directories and self-signed certificates made with the openssl CLI. Test code:
+ * failures abort with a message rather than returning errors.
+ * Thread safety: fake_http_request may be called from any thread; the rest from one.
+ */
+#ifndef SLUICE_TESTS_FAKE_TEST_UTIL_H
+#define SLUICE_TESTS_FAKE_TEST_UTIL_H
+
+#include <stddef.h>
+
+typedef struct fake_http_result {
+    int curl_code; /* CURLcode; 0 when a response arrived */
+    long status;
+    char *body; /* NUL-terminated; free with fake_http_result_cleanup */
+    size_t body_len;
+    char *headers; /* raw header block */
+} fake_http_result;
+
+/* Sends method (GET/POST) to url with `headers` ("Name: value", NULL-terminated list, may
+ * be NULL) and `body` (NULL = none). timeout_ms 0 = 10 s. */
+void fake_http_request(const char *method, const char *url, const char *const *headers,
+                       const char *body, long timeout_ms, fake_http_result *out);
+void fake_http_result_cleanup(fake_http_result *r);
+/* Case-insensitive lookup of a response header; copies the trimmed value into out and
+ * returns it, or NULL when absent. */
+const char *fake_http_header(const fake_http_result *r, const char *name, char *out, size_t outlen);
+
+/* Creates a fresh temporary directory (caller removes it with fake_rmdir_r). */
+void fake_make_tmpdir(char *out, size_t outlen);
+void fake_rmdir_r(const char *dir);
+/* Writes a self-signed certificate for 127.0.0.1/localhost as dir/name.crt + dir/name.key
+ * with the openssl CLI. Returns 0, or -1 when openssl is unavailable. */
+int fake_make_cert(const char *dir, const char *name);
+/* Reads a whole file (NUL-terminated; free with free()); NULL on failure. */
+char *fake_read_file(const char *path);
+
+#endif

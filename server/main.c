@@ -9,6 +9,7 @@
 #include "server/common/timers.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/http/http.h"
+#include "server/metrics/metrics.h"
 #include "server/providers/registry.h"
 #include "server/service/service.h"
 #include "server/store/store.h"
@@ -43,7 +44,8 @@ static void usage(FILE *out) {
             "  --listen ADDR     gRPC address, e.g. 127.0.0.1:0 (0 picks a free port)\n"
             "  --data-dir DIR    store directory (default ./sluice-data)\n"
             "  --registry FILE   model registry JSON (default: the built-in registry)\n"
-            "  --port-file FILE  write the bound gRPC port to FILE once serving\n"
+            "  --port-file FILE  once serving, write the gRPC port (line 1) and the metrics\n"
+            "                    port (line 2, 0 when off) to FILE\n"
             "  --check-config    validate the configuration and registry, then exit\n"
             "Environment overrides: SLUICE_LISTEN, SLUICE_DATA_DIR, SLUICE_NODE_ID, ...\n"
             "(see README \"Configuration\"). SIGTERM/SIGINT drain and exit 0.\n");
@@ -140,6 +142,7 @@ typedef struct server {
     dispatcher *d;
     service *svc;
     transport *tr;
+    metrics_server *ms;
 } server;
 
 static int start_store(server *s) {
@@ -208,13 +211,29 @@ static int start_service(server *s) {
     return 0;
 }
 
-static void write_port_file(const char *path, int port) {
+static int start_metrics(server *s) {
+    if (!s->cfg.metrics_listen)
+        return 0;
+    char err[512];
+    metrics_sources src = {s->d, s->st, s->svc};
+    if (metrics_server_start(s->cfg.metrics_listen, &src, &s->ms, err, sizeof err) != 0) {
+        LOG_ERROR("main", "%s", err);
+        return -1;
+    }
+    LOG_INFO("main", "metrics on %s (port %d) at /metrics", s->cfg.metrics_listen,
+             metrics_server_port(s->ms));
+    return 0;
+}
+
+/* Line 1: the gRPC port; line 2: the metrics port (0 when off). Written atomically. */
+static void write_port_file(const char *path, int port, int metrics_port) {
     if (!path)
         return;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+    if (!f || fprintf(f, "%d\n%d\n", port, metrics_port) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0)
         LOG_WARN("main", "could not write port file %s", path);
 }
 
@@ -224,6 +243,7 @@ static void stop(server *s) {
         LOG_INFO("main", "draining for up to %u ms", s->cfg.drain_grace_ms);
         transport_drain(s->tr, s->cfg.drain_grace_ms);
     }
+    metrics_server_stop(s->ms);
     if (s->d)
         dispatcher_stop(s->d);
     if (s->svc)
@@ -276,12 +296,15 @@ int main(int argc, char **argv) {
     }
     http_raise_fd_limit();
     s.tm = timers_new();
-    int rc = (!s.tm || start_store(&s) || start_dispatcher(&s) || start_service(&s)) ? 1 : 0;
+    int rc = (!s.tm || start_store(&s) || start_dispatcher(&s) || start_service(&s) ||
+              start_metrics(&s))
+                 ? 1
+                 : 0;
     if (rc == 0) {
         int port = transport_port(s.tr);
         LOG_INFO("main", "sluiced %s serving on %s (port %d), store %s, node %s", SLUICED_VERSION,
                  s.cfg.listen, port, s.cfg.data_dir, s.cfg.node_id);
-        write_port_file(o.port_file, port);
+        write_port_file(o.port_file, port, s.ms ? metrics_server_port(s.ms) : 0);
         int sig = wait_for_signal(&set);
         LOG_INFO("main", "%s received", sig == SIGINT ? "SIGINT" : "SIGTERM");
     }

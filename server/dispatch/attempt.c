@@ -71,6 +71,7 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
     }
     task_set_state(d, t, DTASK_IN_FLIGHT);
     atomic_fetch_add(&d->upstream_requests, 1);
+    atomic_fetch_add_explicit(&stats_model(d, m)->requests, 1, memory_order_relaxed);
     t->http = http_client_submit(d->http, &preq, attempt_timeout_ms(t, now), on_http_done, t);
 }
 
@@ -126,17 +127,26 @@ static void apply_feedback(dispatcher *d, keystate *k, const feedback *fb) {
     }
 }
 
-static void count_status(dispatcher *d, const http_response *r) {
-    if (r->error != HTTP_OK)
-        atomic_fetch_add(&d->upstream_failures, 1);
-    else if (r->status >= 200 && r->status < 300)
-        atomic_fetch_add(&d->upstream_2xx, 1);
-    else if (r->status == 429 || r->status == 529)
-        atomic_fetch_add(&d->upstream_429, 1);
-    else if (r->status >= 500)
-        atomic_fetch_add(&d->upstream_5xx, 1);
-    else
-        atomic_fetch_add(&d->upstream_other, 1);
+static void count_status(dispatcher *d, amodel *m, const http_response *r) {
+    atomic_uint_fast64_t *global, *model;
+    if (r->error != HTTP_OK) {
+        global = &d->upstream_failures;
+        model = &m->failures;
+    } else if (r->status >= 200 && r->status < 300) {
+        global = &d->upstream_2xx;
+        model = &m->s2xx;
+    } else if (r->status == 429 || r->status == 529) {
+        global = &d->upstream_429;
+        model = &m->s429;
+    } else if (r->status >= 500) {
+        global = &d->upstream_5xx;
+        model = &m->s5xx;
+    } else {
+        global = &d->upstream_other;
+        model = &m->s4xx;
+    }
+    atomic_fetch_add_explicit(global, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(model, 1, memory_order_relaxed);
 }
 
 static void on_http_done(void *ud, const http_response *r) {
@@ -145,7 +155,7 @@ static void on_http_done(void *ud, const http_response *r) {
     keystate *k = t->flight_key;
     t->http = NULL;
     sched_release(d, t);
-    count_status(d, r);
+    count_status(d, stats_model(d, cur_model(t)), r);
     feedback fb;
     feedback_parse(r->headers, r->n_headers, clock_wall_ms(), &fb);
     apply_feedback(d, k, &fb);

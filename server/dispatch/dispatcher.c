@@ -60,6 +60,7 @@ int dispatcher_new(const dispatcher_config *cfg, dispatcher **out, char *err, si
     u64map_init(&d->groups);
     dlist_init(&d->sessions);
     sched_init_keys(d, dispatch_now_us());
+    d->model_stats = XNEWV(amodel, d->reg->n_models);
     d->rng = d->cfg.seed ? d->cfg.seed : (clock_now_us() | 1);
     *out = d;
     return 0;
@@ -254,6 +255,7 @@ void dispatcher_free(dispatcher *d) {
     u64map_cleanup(&d->tasks_by_id);
     u64map_cleanup(&d->groups);
     sched_cleanup_keys(d);
+    free(d->model_stats);
     pthread_mutex_destroy(&d->inbox_mu);
     free(d);
 }
@@ -429,19 +431,4 @@ void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void
 
 void dispatcher_session_clear_blocklist(dispatcher *d, dsession *s) {
     session_cmd(d, s, CMD_CLEAR_BLOCKLIST);
-}
-
-void dispatcher_get_stats(dispatcher *d, dispatcher_stats *out) {
-    out->tasks_alive = atomic_load(&d->tasks_alive);
-    out->upstream_requests = atomic_load(&d->upstream_requests);
-    out->upstream_2xx = atomic_load(&d->upstream_2xx);
-    out->upstream_429 = atomic_load(&d->upstream_429);
-    out->upstream_5xx = atomic_load(&d->upstream_5xx);
-    out->upstream_other = atomic_load(&d->upstream_other);
-    out->upstream_failures = atomic_load(&d->upstream_failures);
-    out->retries = atomic_load(&d->retries);
-    out->cache_hits = atomic_load(&d->cache_hits);
-    out->cache_misses = atomic_load(&d->cache_misses);
-    out->dedup_shared = atomic_load(&d->dedup_shared);
-    out->cooldown_ms_total = atomic_load(&d->cooldown_ms_total);
 }

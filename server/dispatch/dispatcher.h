@@ -109,6 +109,37 @@ void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void
 /* Forgets the session's blocklist, asynchronously. */
 void dispatcher_session_clear_blocklist(dispatcher *d, dsession *s);
 
+/* Latency histogram buckets (upper bounds in milliseconds; a last bucket is +Inf). */
+#define DISPATCH_HIST_BUCKETS 16
+extern const double dispatch_hist_bounds_ms[DISPATCH_HIST_BUCKETS - 1];
+
+typedef struct dispatch_hist {
+    uint64_t counts[DISPATCH_HIST_BUCKETS]; /* per bucket (not cumulative) */
+    uint64_t count;
+    double sum_ms;
+} dispatch_hist;
+
+/* Per model of the registry. */
+typedef struct dispatch_model_stats {
+    const char *model;    /* registry name (borrowed from the registry) */
+    const char *provider;
+    uint64_t requests;    /* attempts sent */
+    uint64_t s2xx, s4xx, s429, s5xx, failures; /* by outcome; failures = no HTTP answer */
+    uint64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
+    double cost;
+} dispatch_model_stats;
+
+/* Per upstream key. */
+typedef struct dispatch_key_stats {
+    const char *key;      /* borrowed from the registry */
+    uint64_t waiting;     /* tasks queued for this key now */
+    uint64_t in_flight;   /* attempts in flight now */
+    uint64_t admitted_requests, admitted_tokens; /* counters: what pacing let through */
+    uint64_t cooldowns, cooldown_ms;             /* counters */
+    bool cooling;         /* in a cooldown now */
+    uint32_t requests_per_minute, tokens_per_minute, max_concurrent; /* limits */
+} dispatch_key_stats;
+
 /* Counters for metrics and benchmarks. */
 typedef struct dispatcher_stats {
     uint64_t tasks_alive;
@@ -116,8 +147,18 @@ typedef struct dispatcher_stats {
     uint64_t upstream_failures; /* no HTTP answer (timeouts, resets, ...) */
     uint64_t retries, cache_hits, cache_misses, dedup_shared;
     uint64_t cooldown_ms_total;
+    uint64_t tasks_done, tasks_failed, tasks_cancelled;
+    dispatch_hist task_latency; /* submit -> result, finished tasks */
+    dispatch_hist overhead;     /* task latency minus time in upstream HTTP, answered tasks */
+    dispatch_model_stats *models; /* n_models entries, registry order */
+    size_t n_models;
+    dispatch_key_stats *keys;     /* n_keys entries, registry order */
+    size_t n_keys;
 } dispatcher_stats;
 
+/* Fills a snapshot (allocating the per-model and per-key arrays: release with
+ * dispatcher_stats_cleanup). Any thread. */
 void dispatcher_get_stats(dispatcher *d, dispatcher_stats *out);
+void dispatcher_stats_cleanup(dispatcher_stats *s);
 
 #endif

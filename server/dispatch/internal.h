@@ -39,8 +39,27 @@ struct kqueue {
     bool in_ring;
 };
 
+/* Atomic instruments (written by the loop, read by dispatcher_get_stats anywhere). */
+typedef struct ahist {
+    atomic_uint_fast64_t counts[DISPATCH_HIST_BUCKETS];
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+} ahist;
+
+typedef struct amodel {
+    atomic_uint_fast64_t requests, s2xx, s4xx, s429, s5xx, failures;
+    atomic_uint_fast64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
+    atomic_uint_fast64_t cost_nusd; /* cost in 1e-9 USD */
+} amodel;
+
+typedef struct akey {
+    atomic_uint_fast64_t waiting, in_flight, admitted, admitted_tokens, cooldowns, cooldown_ms;
+    atomic_uint_fast64_t cooldown_until_us;
+} akey;
+
 struct keystate {
     size_t idx;
+    akey stats;
     const upstream_key *key;
     rl_bucket rpm, tpm;
     rl_concurrency conc;
@@ -170,10 +189,17 @@ struct dispatcher {
     /* stats (written by the loop, read anywhere) */
     atomic_uint_fast64_t upstream_requests, upstream_2xx, upstream_429, upstream_5xx,
         upstream_other, upstream_failures, retries, cache_hits, cache_misses, dedup_shared,
-        cooldown_ms_total;
+        cooldown_ms_total, tasks_done, tasks_failed, tasks_cancelled;
+    amodel *model_stats; /* per registry model */
+    ahist task_latency, overhead;
 };
 
 /* ---- loop-thread helpers shared between files (sched.c, task.c, dispatcher.c) ------- */
+
+/* stats.c */
+void stats_hist_add(ahist *h, uint64_t us);
+amodel *stats_model(dispatcher *d, const model_info *m);
+void stats_key_publish(keystate *k);
 
 uint64_t dispatch_now_us(void);
 

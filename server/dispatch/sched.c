@@ -153,11 +153,13 @@ void sched_unlink(dispatcher *d, dtask *t) {
         if (dlist_empty(&q->fifo))
             ring_remove(q->key, q);
         t->kq = NULL;
+        stats_key_publish(q->key);
     } else if (t->in_budget_wait) {
         keystate *k = task_key(d, t);
         dlist_remove(&k->budget_wait, &t->link);
         k->waiting--;
         t->in_budget_wait = false;
+        stats_key_publish(k);
     }
 }
 
@@ -250,6 +252,8 @@ static void admit(dispatcher *d, keystate *k, kqueue *q, dtask *t, uint64_t now_
     rl_bucket_take(&s->tpm, (double)t->est_tokens, now_us);
     k->conc.in_flight++;
     s->conc.in_flight++;
+    atomic_fetch_add_explicit(&k->stats.admitted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&k->stats.admitted_tokens, t->est_tokens, memory_order_relaxed);
     set_lf(s, LIMITING_NONE);
     task_launch(d, t, k);
 }
@@ -285,6 +289,7 @@ void sched_pump(dispatcher *d) {
         k->dirty = false;
         k->next_dirty = NULL;
         pump_key(d, k);
+        stats_key_publish(k);
     }
 }
 
@@ -315,5 +320,9 @@ void sched_cooldown(dispatcher *d, keystate *k, uint64_t until_us) {
         LOG_WARN("dispatch", "upstream key '%s' cooling down for %.1f s", k->key->name,
                  (double)(until_us - now) / 1e6);
     k->cooldown_until_us = until_us;
+    atomic_fetch_add_explicit(&k->stats.cooldowns, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&k->stats.cooldown_ms, (until_us - from) / 1000,
+                              memory_order_relaxed);
+    stats_key_publish(k);
     theap_schedule(&d->timers, &k->wake, until_us);
 }

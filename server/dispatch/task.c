@@ -191,7 +191,28 @@ static void group_leader_done(dispatcher *d, dtask *leader, dtask_state final) {
 
 /* ---- finishing ---------------------------------------------------------------------- */
 
+/* Task-level instruments: outcome counts, latency, and the time spent in sluiced rather
+ * than upstream (only for answered tasks: pacing waits count as overhead when limited). */
+static void count_final(dispatcher *d, const dtask *t, dtask_state final) {
+    atomic_uint_fast64_t *c = final == DTASK_DONE     ? &d->tasks_done
+                              : final == DTASK_FAILED ? &d->tasks_failed
+                                                      : &d->tasks_cancelled;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    if (final != DTASK_DONE && final != DTASK_FAILED)
+        return;
+    uint64_t total = dispatch_now_us() - t->submitted_us;
+    stats_hist_add(&d->task_latency, total);
+    if (final != DTASK_DONE || !t->resp || t->resp->n_attempts == 0)
+        return;
+    uint64_t upstream = 0;
+    for (size_t i = 0; i < t->resp->n_attempts; i++)
+        upstream += (uint64_t)t->resp->attempts[i].latency_ms * 1000;
+    stats_hist_add(&d->overhead, total > upstream ? total - upstream : 0);
+}
+
 static void finish(dispatcher *d, dtask *t, dtask_state final) {
+    if (final != DTASK_ABANDONED)
+        count_final(d, t, final);
     if (t->group) {
         if (t->group->leader == t) {
             group_leader_done(d, t, final);
@@ -251,6 +272,18 @@ static void cache_store(dispatcher *d, dtask *t) {
     store_cache_put(d->cfg.store, &key, t->resp);
 }
 
+static void count_usage(dispatcher *d, const model_info *m, const llm_response *r) {
+    amodel *a = stats_model(d, m);
+    atomic_fetch_add_explicit(&a->input_tokens, r->usage.input_tokens, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->output_tokens, r->usage.output_tokens, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->cache_read_tokens, r->usage.cache_read_tokens,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->cache_write_tokens, r->usage.cache_write_tokens,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->cost_nusd, (uint64_t)(r->cost * 1e9 + 0.5),
+                              memory_order_relaxed);
+}
+
 void task_finish_success(dispatcher *d, dtask *t) {
     llm_response *r = t->resp;
     r->is_error = false;
@@ -261,6 +294,7 @@ void task_finish_success(dispatcher *d, dtask *t) {
         llm_response_set_completion_from_content(r);
     set_models(t);
     r->cost = registry_cost(t->sess->models[t->model], &r->usage);
+    count_usage(d, t->sess->models[t->model], r);
     cache_store(d, t);
     finish(d, t, DTASK_DONE);
 }

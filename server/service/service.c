@@ -126,6 +126,15 @@ void service_free(service *s) {
     free(s);
 }
 
+void service_get_stats(service *s, service_stats *out) {
+    pthread_mutex_lock(&s->mu);
+    out->open_sessions = s->sessions.len;
+    out->open_tasks = 0;
+    for (size_t i = 0; i < s->n_tenants; i++)
+        out->open_tasks += s->tenants[i].open_tasks;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- shared helpers ----------------------------------------------------------------- */
 
 tenant_entry *svc_tenant(service *s, const char *name) {

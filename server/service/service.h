@@ -49,6 +49,14 @@ void service_shutdown(service *s);
 /* Frees the service. NULL-safe. */
 void service_free(service *s);
 
+typedef struct service_stats {
+    uint64_t open_sessions;
+    uint64_t open_tasks; /* Start'ed tasks not finished */
+} service_stats;
+
+/* Gauges for metrics. Any thread. */
+void service_get_stats(service *s, service_stats *out);
+
 /* The transport's outbound bound must exceed a batch window (results never drop). */
 size_t service_outbound_needed(const service_config *cfg);
 

@@ -9,3 +9,8 @@ sluice_test(test_crash_resume
   LIBS sluice sluice_fake_provider PkgConfig::JANSSON Threads::Threads
   LABELS e2e TIMEOUT 900)
 add_dependencies(test_crash_resume sluiced)
+# The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).
+add_test(NAME cli_e2e
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)
+set_tests_properties(cli_e2e PROPERTIES TIMEOUT 300 LABELS "e2e;cli")

@@ -4,8 +4,9 @@
 usage: run_with_sluiced.py BUILD_DIR -- COMMAND [ARGS...]
 
 Starts build/tests/sluice-fake-provider and build/server/sluiced on 127.0.0.1 ports chosen
-at run time, in a temporary directory, exports SLUICE_TARGET=127.0.0.1:PORT and
-SLUICE_FAKE_URL=http://127.0.0.1:PORT to the command, runs it, then stops sluiced with
+at run time, in a temporary directory, exports SLUICE_TARGET=127.0.0.1:PORT,
+SLUICE_FAKE_URL=http://127.0.0.1:PORT (the fake's control API), SLUICE_METRICS_URL and
+SLUICE_BUILD_DIR to the command, runs it, then stops sluiced with
 SIGTERM (it must exit 0) and the fake. The exit code is the command's (or 1 when sluiced
 did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
 """
@@ -53,13 +54,14 @@ def start_sluiced(build, tmp, fake_port):
         json.dump(registry(fake_port), f)
     port_file = os.path.join(tmp, "port")
     env = dict(os.environ, SLUICE_TEST_KEY_A="sk-a", SLUICE_TEST_KEY_B="sk-b",
-               SLUICE_LOG_LEVEL="warn")
+               SLUICE_LOG_LEVEL="warn", SLUICE_METRICS_LISTEN="127.0.0.1:0")
     p = subprocess.Popen([os.path.join(build, "server", "sluiced"), "--listen", "127.0.0.1:0",
                           "--data-dir", os.path.join(tmp, "data"), "--registry", reg,
                           "--port-file", port_file], env=env)
     for _ in range(3000):
         if os.path.exists(port_file):
-            return p, int(open(port_file).read())
+            ports = [int(x) for x in open(port_file).read().split()]
+            return p, ports[0], ports[1]
         if p.poll() is not None:
             raise SystemExit("sluiced exited during start-up")
         time.sleep(0.01)
@@ -74,9 +76,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sluice-interop-") as tmp:
         fake, fake_port = start_fake(build)
         try:
-            sluiced, port = start_sluiced(build, tmp, fake_port)
+            sluiced, port, metrics_port = start_sluiced(build, tmp, fake_port)
             env = dict(os.environ, SLUICE_TARGET="127.0.0.1:%d" % port,
-                       SLUICE_FAKE_URL="http://127.0.0.1:%d" % fake_port)
+                       SLUICE_FAKE_URL="http://127.0.0.1:%d" % fake_port,
+                       SLUICE_METRICS_URL="http://127.0.0.1:%d/metrics" % metrics_port,
+                       SLUICE_BUILD_DIR=build)
             rc = subprocess.call(cmd, env=env)
             sluiced.send_signal(signal.SIGTERM)
             if sluiced.wait(timeout=60) != 0:

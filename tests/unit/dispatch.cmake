@@ -10,3 +10,5 @@ sluice_test(test_models SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_models.c ${D}/mod
             ${D}/retry.c LIBS sluice_common LABELS unit)
 sluice_test(test_timerheap SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_timerheap.c
             LIBS sluice_common LABELS unit)
+sluice_test(test_common SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common.c
+            LIBS sluice_common LABELS unit)

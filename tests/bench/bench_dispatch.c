@@ -1,0 +1,256 @@
+/*
+ * bench_dispatch - the dispatcher's figures, against the fake provider in its own process.
+ *
+ *   bench_dispatch [--quick]
+ *
+ *  throughput  N prompts through the dispatcher against a zero-latency fake, and in the same
+ *              run the same requests sent by a plain curl-multi client (sluice_http) with
+ *              the same number in flight: prompts_per_s, direct_per_s, ratio_to_direct.
+ *  pacing      a key limited to 12,000 requests/min on a fake that enforces the same limit
+ *              over one-second windows: the share of the limit achieved over 30 s and the
+ *              429s received.
+ *  scale       10,000 prompts in flight at once against a fake with 2 s latency: peak RSS
+ *              growth of this process (the fake runs elsewhere) and whether all finished.
+ * Prints one `name=value target=...` line per figure. Not a test.
+ */
+#include "bench/bench_util.h"
+#include "server/common/clock.h"
+#include "server/common/log.h"
+#include "server/dispatch/dispatcher.h"
+#include "server/providers/provider.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_uint_fast64_t done_count;
+static uint64_t window_end_ms;
+static atomic_uint_fast64_t done_in_window;
+
+static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
+                    llm_response *resp) {
+    if (final == DTASK_DONE && clock_now_ms() <= window_end_ms)
+        atomic_fetch_add(&done_in_window, 1);
+    atomic_fetch_add(&done_count, 1);
+    llm_response_free(resp);
+}
+
+static const dispatcher_sink sink = {on_done, NULL, NULL};
+
+static llm_request *text_request(const char *text) {
+    llm_request *r = llm_request_new();
+    r->messages = calloc(1, sizeof *r->messages);
+    r->n_messages = 1;
+    r->messages[0].role = LLM_ROLE_USER;
+    r->messages[0].parts = calloc(1, sizeof(llm_part));
+    r->messages[0].n_parts = 1;
+    r->messages[0].parts[0].kind = LLM_PART_TEXT;
+    r->messages[0].parts[0].text = strdup(text);
+    r->sampling.set = LLM_SET_MAX_NEW_TOKENS;
+    r->sampling.max_new_tokens = 16;
+    return r;
+}
+
+typedef struct rig {
+    registry *reg;
+    dispatcher *d;
+    dsession *s;
+} rig;
+
+static int rig_start(rig *r, int fake_port, uint32_t rpm, uint32_t conc) {
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", fake_port);
+    char *text = bench_registry_json(base, rpm, 4000000000ull, conc);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    char err[512];
+    if (!j || registry_from_json(j, &r->reg, err, sizeof err) != 0)
+        return -1;
+    json_decref(j);
+    dispatcher_config dc;
+    memset(&dc, 0, sizeof dc);
+    dc.reg = r->reg;
+    dc.no_dedup = true;
+    if (dispatcher_new(&dc, &r->d, err, sizeof err) != 0 || dispatcher_start(r->d) != 0)
+        return -1;
+    dsession_model m = {"m-a", 1, {0}};
+    dsession_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.models = &m;
+    sc.n_models = 1;
+    sc.cache_mode = CACHE_MODE_OFF;
+    return dsession_new(r->reg, &sc, clock_now_ms(), &r->s, err, sizeof err);
+}
+
+static void rig_stop(rig *r) {
+    dispatcher_session_close(r->d, r->s, NULL, NULL);
+    dsession_unref(r->s);
+    dispatcher_free(r->d);
+    registry_free(r->reg);
+}
+
+static void submit(rig *r, uint64_t first_id, size_t n, const char *prefix) {
+    enum { CHUNK = 5000 };
+    dispatcher_task_spec *specs = calloc(CHUNK, sizeof *specs);
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t k = n - off < CHUNK ? n - off : CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            char text[64];
+            snprintf(text, sizeof text, "%s %zu", prefix, off + i);
+            specs[i].id = first_id + off + i;
+            specs[i].request = text_request(text);
+        }
+        if (dispatcher_submit(r->d, r->s, specs, k, &sink) != 0)
+            fprintf(stderr, "bench: submit failed\n");
+    }
+    free(specs);
+}
+
+static void wait_done(uint64_t target, uint32_t timeout_s) {
+    uint64_t deadline = clock_now_ms() + timeout_s * 1000ull;
+    while (atomic_load(&done_count) < target && clock_now_ms() < deadline)
+        usleep(2000);
+}
+
+/* ---- throughput --------------------------------------------------------------------- */
+
+static uint64_t direct_done;
+
+static void direct_cb(void *ud, const http_response *resp) {
+    direct_done++;
+}
+
+/* The same requests sent straight to the fake by a curl-multi client. */
+static double direct_rate(rig *r, size_t n, size_t in_flight) {
+    char err[256];
+    http_config hc;
+    memset(&hc, 0, sizeof hc);
+    http_client *h = NULL;
+    if (http_client_new(&hc, &h, err, sizeof err) != 0)
+        return 0;
+    const model_info *m = registry_find(r->reg, "m-a");
+    const upstream_key *k = registry_model_key(r->reg, m);
+    direct_done = 0;
+    size_t sent = 0;
+    uint64_t t0 = clock_now_us();
+    while (direct_done < n) {
+        while (sent < n && sent - direct_done < in_flight) {
+            char text[64];
+            snprintf(text, sizeof text, "direct %zu", sent++);
+            llm_request *req = text_request(text);
+            llm_sampling s;
+            llm_sampling_merge(&s, NULL, &req->sampling);
+            provider_request pr;
+            memset(&pr, 0, sizeof pr);
+            provider_openai.build(m, k->secret, req, &s, &pr, err, sizeof err);
+            http_client_submit(h, &pr, 30000, direct_cb, NULL);
+            llm_sampling_cleanup(&s);
+            llm_request_free(req);
+        }
+        http_client_poll(h, 100);
+    }
+    double secs = (double)(clock_now_us() - t0) / 1e6;
+    http_client_free(h);
+    return (double)n / secs;
+}
+
+static void bench_throughput(int fake_port, size_t n) {
+    rig r;
+    const uint32_t conc = 256;
+    if (rig_start(&r, fake_port, 100000000, conc) != 0) {
+        fprintf(stderr, "bench: setup failed\n");
+        return;
+    }
+    atomic_store(&done_count, 0);
+    window_end_ms = UINT64_MAX;
+    uint64_t t0 = clock_now_us();
+    submit(&r, 1, n, "throughput");
+    wait_done(n, 300);
+    double rate = (double)atomic_load(&done_count) / ((double)(clock_now_us() - t0) / 1e6);
+    double direct = direct_rate(&r, n, conc);
+    printf("prompts_per_s=%.0f target=15000\n", rate);
+    printf("direct_per_s=%.0f target=none (plain curl-multi client, %u in flight)\n", direct,
+           conc);
+    printf("ratio_to_direct=%.2f target=0.5\n", direct > 0 ? rate / direct : 0);
+    fflush(stdout);
+    rig_stop(&r);
+}
+
+/* ---- pacing ------------------------------------------------------------------------- */
+
+static void bench_pacing(int fake_port, uint32_t seconds) {
+    bench_fake_post(fake_port, "/_fake/reset", "{}");
+    bench_fake_post(fake_port, "/_fake/config",
+                    "{\"keys\":{\"sk-bench\":{\"rpm\":12000,\"tpm\":0,\"window_ms\":1000}}}");
+    rig r;
+    if (rig_start(&r, fake_port, 12000, 1000) != 0)
+        return;
+    atomic_store(&done_count, 0);
+    atomic_store(&done_in_window, 0);
+    uint64_t t0 = clock_now_ms();
+    window_end_ms = t0 + seconds * 1000ull;
+    size_t n = 200 * seconds + 2000; /* more than the window can take */
+    submit(&r, 1, n, "paced");
+    while (clock_now_ms() < window_end_ms)
+        usleep(10000);
+    double share = (double)atomic_load(&done_in_window) / (200.0 * seconds);
+    dispatcher_stats st;
+    memset(&st, 0, sizeof st);
+    dispatcher_get_stats(r.d, &st);
+    printf("pacing_share=%.3f target=0.97 (12000 rpm over %u s)\n", share, seconds);
+    printf("upstream_429s=%llu target=0\n", (unsigned long long)st.upstream_429);
+    fflush(stdout);
+    dispatcher_stats_cleanup(&st);
+    rig_stop(&r);
+    bench_fake_post(fake_port, "/_fake/config", "{\"keys\":{\"sk-bench\":{\"rpm\":0,\"tpm\":0}}}");
+}
+
+/* ---- scale -------------------------------------------------------------------------- */
+
+static void bench_scale(int fake_port, size_t n) {
+    bench_fake_post(fake_port, "/_fake/reset", "{}");
+    bench_fake_post(fake_port, "/_fake/config", "{\"latency_ms\":2000,\"jitter_ms\":0}");
+    rig r;
+    if (rig_start(&r, fake_port, 100000000, (uint32_t)n + 100) != 0)
+        return;
+    atomic_store(&done_count, 0);
+    window_end_ms = UINT64_MAX;
+    double base = bench_rss_mb(0), peak = base;
+    submit(&r, 1, n, "scale prompt with a little more text to look like a real one");
+    uint64_t deadline = clock_now_ms() + 120000;
+    while (atomic_load(&done_count) < n && clock_now_ms() < deadline) {
+        double rss = bench_rss_mb(0);
+        if (rss > peak)
+            peak = rss;
+        usleep(20000);
+    }
+    printf("rss_growth_mb=%.1f target=250 (%zu in flight, %.1f KB each; %llu of %zu finished)\n",
+           peak - base, n, (peak - base) * 1024.0 / (double)n,
+           (unsigned long long)atomic_load(&done_count), n);
+    fflush(stdout);
+    rig_stop(&r);
+    bench_fake_post(fake_port, "/_fake/config", "{\"latency_ms\":0,\"jitter_ms\":0}");
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    log_set_level(LOG_LEVEL_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    http_raise_fd_limit();
+    char fake_bin[4096];
+    snprintf(fake_bin, sizeof fake_bin, "%s/tests/sluice-fake-provider", bench_build_dir(argv[0]));
+    char *fargv[] = {fake_bin, "--quiet", "--threads", "2", NULL};
+    child fake;
+    if (bench_spawn(fargv, &fake) != 0)
+        return 1;
+    bench_throughput(fake.port, quick ? 20000 : 100000);
+    bench_pacing(fake.port, quick ? 10 : 30);
+    bench_scale(fake.port, quick ? 2000 : 10000);
+    bench_stop(&fake);
+    curl_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""The sluice command-line tool end to end (run by tests/interop/run_with_sluiced.py, which
+provides SLUICE_TARGET, SLUICE_FAKE_URL, SLUICE_METRICS_URL and SLUICE_BUILD_DIR).
+
+Checks: JSONL in -> JSONL out in input order with the right ids; --as-completed;
+--completions-only; bad lines reported with their line number without stopping the rest;
+exit codes (0 all ok, 1 some prompt failed, 2 usage, 3 unreachable server); resuming an
+interrupted run sends only the missing prompts (the fake's counters); start / wait / status
+/ models; the metrics endpoint shows what the batch produced; sluiced --check-config
+rejects bad configurations naming the key.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = os.environ["SLUICE_BUILD_DIR"]
+SLUICE = os.path.join(BUILD, "client", "cli", "sluice")
+SLUICED = os.path.join(BUILD, "server", "sluiced")
+FAKE = os.environ["SLUICE_FAKE_URL"]
+ENV = dict(os.environ, SLUICE_SERVER=os.environ["SLUICE_TARGET"])
+
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit("FAIL: " + what)
+    print("ok:", what)
+
+
+def fake(path, body=None):
+    req = urllib.request.Request(FAKE + path, data=None if body is None else
+                                 json.dumps(body).encode(), method="GET" if body is None else "POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def sluice(args, stdin=None, env=ENV):
+    p = subprocess.run([SLUICE] + args, input=stdin, capture_output=True, text=True, env=env,
+                       timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def lines(out):
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def test_run_in_order():
+    inp = "\n".join(json.dumps({"prompt": "cli prompt %d" % i, "custom_id": "c%d" % i})
+                    for i in range(30)) + "\n"
+    rc, out, err = sluice(["run", "-m", "m-a", "-m", "m-b", "-q"], stdin=inp)
+    check(rc == 0, "run exits 0 when every prompt succeeds (%d: %s)" % (rc, err))
+    res = lines(out)
+    check(len(res) == 30, "one result line per input line")
+    for i, r in enumerate(res):
+        check(r["custom_id"] == "c%d" % i and r["line"] == i + 1 and
+              ("cli prompt %d" % i) in r["completion"] and r["task_id"],
+              "result %d in input order with its ids" % i)
+
+
+def test_bad_lines_and_exit_codes():
+    inp = '"plain string prompt"\n{not json}\n{"messages":[{"role":"user","content":"fine"}]}\n' \
+          '{"prompt":"x","colour":"blue"}\n{"prompt":"doomed [[status:500]]"}\n'
+    rc, out, err = sluice(["run", "-m", "m-a", "--max-attempts", "2", "-q"], stdin=inp)
+    res = lines(out)
+    check(rc == 1, "exit 1 when a line or a prompt failed")
+    check(len(res) == 5, "every input line has a result line")
+    check(not res[0]["is_error"] and not res[2]["is_error"], "good lines succeed")
+    check(res[1]["is_error"] and "line 2" in res[1]["error"], "bad JSON is reported with its line")
+    check(res[3]["is_error"] and "colour" in res[3]["error"], "unknown key named")
+    check(res[4]["is_error"] and res[4]["attempts"] == 2, "a failing prompt is an error result")
+    check("line 2:" in err and "line 4:" in err, "bad lines reported on stderr with numbers")
+    rc, _, _ = sluice(["run", "--no-such-option"])
+    check(rc == 2, "usage error exits 2")
+    rc, _, err = sluice(["models", "-s", "127.0.0.1:1"])
+    check(rc == 3, "unreachable server exits 3 (%s)" % err.strip())
+
+
+def test_as_completed_and_completions_only():
+    inp = "\n".join('"ac %d"' % i for i in range(10)) + "\n"
+    rc, out, _ = sluice(["run", "-m", "m-c", "--as-completed", "--completions-only", "-q"],
+                        stdin=inp)
+    res = lines(out)
+    check(rc == 0 and len(res) == 10, "as-completed writes every result")
+    check(sorted(r["line"] for r in res) == list(range(1, 11)), "each line exactly once")
+    check(all("usage" not in r and r["completion"] for r in res), "completions only")
+
+
+def test_resume_sends_only_missing():
+    fake("/_fake/reset", {})
+    fake("/_fake/config", {"latency_ms": 100, "jitter_ms": 300})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "in.jsonl")
+        with open(path, "w") as f:
+            for i in range(120):
+                f.write(json.dumps("resume prompt %d" % i) + "\n")
+        outp = os.path.join(tmp, "out.jsonl")
+        p = subprocess.Popen([SLUICE, "run", "-m", "m-a", "--concurrency", "20", "-q",
+                              "--as-completed", "-o", outp, path], env=ENV)
+        for _ in range(500):
+            time.sleep(0.02)
+            if os.path.exists(outp) and len(open(outp).read().splitlines()) >= 40:
+                break
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        done_first = len(open(outp).read().splitlines())
+        time.sleep(0.5)  # answers reach the cache asynchronously
+        sent_first = fake("/_fake/counters")["total"]
+        fake("/_fake/config", {"latency_ms": 0, "jitter_ms": 0})
+        rc, out, err = sluice(["run", "-m", "m-a", "-q", path])
+        res = lines(out)
+        sent_second = fake("/_fake/counters")["total"] - sent_first
+        cached = sum(1 for r in res if r["cached"])
+    check(rc == 0 and len(res) == 120, "the re-run completes every prompt")
+    check(cached >= done_first, "what finished before comes from the cache (%d >= %d)"
+          % (cached, done_first))
+    check(sent_second <= 120 - done_first,
+          "only the missing prompts go upstream (%d <= %d)" % (sent_second, 120 - done_first))
+
+
+def test_start_wait_status_models():
+    inp = '"started one"\n"started two"\n'
+    rc, out, err = sluice(["start", "-m", "m-b", "-q"], stdin=inp)
+    ids = lines(out)
+    check(rc == 0 and len(ids) == 2 and all(x["task_id"] for x in ids), "start prints task ids")
+    session = ids[0]["session_id"]
+    rc, out, _ = sluice(["wait", "--timeout-wait", "30000"] + [x["task_id"] for x in ids])
+    res = lines(out)
+    check(rc == 0 and len(res) == 2 and "started two" in res[1]["completion"],
+          "wait prints results in id order")
+    rc, out, _ = sluice(["status", session])
+    st = lines(out)[0]
+    check(rc == 0 and st["succeeded"] == 2, "status shows the session's tracker")
+    rc, out, _ = sluice(["models"])
+    check(rc == 0 and "m-a" in out and "configured" in out, "models lists the registry")
+    rc, _, err = sluice(["wait", "local:t99999999"])
+    check(rc == 2 and "local:t99999999" in err, "unknown task id is named, exit 2")
+
+
+def metric(text, name, labels=""):
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_metrics_show_the_batch():
+    with urllib.request.urlopen(os.environ["SLUICE_METRICS_URL"], timeout=10) as r:
+        before = r.read().decode()
+    inp = "\n".join('"metrics prompt %d"' % i for i in range(7)) + "\n"
+    rc, _, _ = sluice(["run", "-m", "m-b", "-q"], stdin=inp)
+    with urllib.request.urlopen(os.environ["SLUICE_METRICS_URL"], timeout=10) as r:
+        after = r.read().decode()
+    lbl = '{provider="openai",model="m-b",outcome="2xx"}'
+    grew = metric(after, "sluice_upstream_requests_total", lbl) - \
+        (metric(before, "sluice_upstream_requests_total", lbl) or 0)
+    check(rc == 0 and grew == 7, "metrics: 7 upstream 2xx for m-b after a 7-prompt batch")
+    check(metric(after, "sluice_task_latency_seconds_count") >= 7, "latency histogram counts")
+    check("sluice_queue_depth{key=\"ka\"}" in after and "sluice_cost_usd_total" in after,
+          "per-key and cost families present")
+
+
+def test_check_config():
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [('{"store":{"cache_ttl_s":-1}}', "store.cache_ttl_s"),
+                 ('{"limits":{"max_batch_in_flight":"lots"}}', "limits.max_batch_in_flight"),
+                 ('{"listen":"0.0.0.0:50051","colour":1}', "colour"),
+                 ('{"log":{"level":"loud"}}', "log.level")]
+        for text, key in cases:
+            path = os.path.join(tmp, "c.json")
+            open(path, "w").write(text)
+            p = subprocess.run([SLUICED, "--config", path, "--check-config"],
+                               capture_output=True, text=True)
+            check(p.returncode == 2 and key in p.stderr, "config error names %s" % key)
+        p = subprocess.run([SLUICED, "--check-config"], capture_output=True, text=True,
+                           env=dict(os.environ, SLUICE_LOG_LEVEL="shout"))
+        check(p.returncode == 2 and "SLUICE_LOG_LEVEL" in p.stderr,
+              "a bad environment override is named")
+        p = subprocess.run([SLUICED, "--check-config"], capture_output=True, text=True)
+        check(p.returncode == 0, "the default configuration is valid")
+
+
+if __name__ == "__main__":
+    for t in [test_run_in_order, test_bad_lines_and_exit_codes,
+              test_as_completed_and_completions_only, test_resume_sends_only_missing,
+              test_start_wait_status_models, test_metrics_show_the_batch, test_check_config]:
+        print("--", t.__name__)
+        t()
+    print("cli: all checks passed")

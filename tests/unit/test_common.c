@@ -1,0 +1,204 @@
+/* server/common: the token estimate, request validation, sampling merge, config loading,
+ * the u64 map and the timers thread. */
+#include "server/common/alloc.h"
+#include "server/common/clock.h"
+#include "server/common/config.h"
+#include "server/common/llm.h"
+#include "server/common/timers.h"
+#include "server/common/u64map.h"
+#include "sluice/status.h"
+#include "unit/test_util.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static llm_request *one_text(llm_role role, const char *text) {
+    llm_request *r = llm_request_new();
+    r->messages = XNEWV(llm_message, 1);
+    r->n_messages = 1;
+    r->messages[0].role = role;
+    r->messages[0].parts = XNEWV(llm_part, 1);
+    r->messages[0].n_parts = 1;
+    r->messages[0].parts[0].kind = LLM_PART_TEXT;
+    r->messages[0].parts[0].text = xstrdup(text);
+    return r;
+}
+
+static void test_estimate_matches_lm_deluge(void) {
+    /* lm-deluge's example: "Hello, this is a test prompt." with max_new_tokens 5000 */
+    llm_request *r = one_text(LLM_ROLE_USER, "Hello, this is a test prompt.");
+    CU_ASSERT_EQUAL(llm_request_estimate_tokens(r, 5000), 5013);
+    llm_request_free(r);
+    /* code points, not bytes: 8 x "é" (2 bytes each) = 8 code points -> 2 */
+    r = one_text(LLM_ROLE_USER, "éééééééé");
+    CU_ASSERT_EQUAL(llm_request_estimate_tokens(r, 0), 6 + 2);
+    /* a non-text part counts 85 */
+    r->messages[0].parts = xrealloc(r->messages[0].parts, 2 * sizeof(llm_part));
+    memset(&r->messages[0].parts[1], 0, sizeof(llm_part));
+    r->messages[0].parts[1].kind = LLM_PART_IMAGE;
+    r->messages[0].parts[1].url = xstrdup("https://example.com/a.png");
+    r->messages[0].n_parts = 2;
+    CU_ASSERT_EQUAL(llm_request_estimate_tokens(r, 0), 6 + 2 + 85);
+    llm_request_free(r);
+}
+
+static void test_validation_names_the_element(void) {
+    char err[256];
+    llm_request *r = llm_request_new();
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err, "prompt has no messages");
+    llm_request_free(r);
+    r = one_text(LLM_ROLE_SYSTEM, "only system");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "only system messages"));
+    r->messages[0].role = LLM_ROLE_ASSISTANT;
+    r->messages[0].parts[0].kind = LLM_PART_IMAGE;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "messages[0].parts[0]: images are only allowed"));
+    r->messages[0].parts[0].kind = LLM_PART_TOOL_CALL;
+    r->messages[0].parts[0].id = xstrdup("c1");
+    r->messages[0].parts[0].name = xstrdup("f");
+    r->messages[0].parts[0].arguments = xstrdup("[1,2]");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "arguments_json is not a JSON object"));
+    llm_request_free(r);
+    r = one_text(LLM_ROLE_USER, "hi");
+    r->tools = XNEWV(llm_tool, 1);
+    r->n_tools = 1;
+    r->tools[0].name = xstrdup("bad name!");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tools[0]"));
+    free(r->tools[0].name);
+    r->tools[0].name = xstrdup("good_name");
+    r->sampling.set = LLM_SET_TEMPERATURE;
+    r->sampling.temperature = 3;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "temperature"));
+    r->sampling.temperature = 0.5;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), 0);
+    llm_request_free(r);
+}
+
+static void test_sampling_merge(void) {
+    llm_sampling base, over, out;
+    memset(&base, 0, sizeof base);
+    memset(&over, 0, sizeof over);
+    base.set = LLM_SET_TEMPERATURE | LLM_SET_MAX_NEW_TOKENS;
+    base.temperature = 0.2;
+    base.max_new_tokens = 100;
+    over.set = LLM_SET_MAX_NEW_TOKENS | LLM_SET_STOP;
+    over.max_new_tokens = 7;
+    over.n_stop = 1;
+    over.stop[0] = "END";
+    llm_sampling_merge(&out, &base, &over);
+    CU_ASSERT_DOUBLE_EQUAL(out.temperature, 0.2, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(out.top_p, LLM_DEFAULT_TOP_P, 1e-12);
+    CU_ASSERT_EQUAL(out.max_new_tokens, 7);
+    CU_ASSERT_EQUAL(out.n_stop, 1);
+    CU_ASSERT_STRING_EQUAL(out.stop[0], "END");
+    llm_sampling_cleanup(&out);
+    llm_sampling_merge(&out, NULL, NULL);
+    CU_ASSERT_EQUAL(out.max_new_tokens, LLM_DEFAULT_MAX_NEW_TOKENS);
+    CU_ASSERT_DOUBLE_EQUAL(out.temperature, LLM_DEFAULT_TEMPERATURE, 1e-12);
+    llm_sampling_cleanup(&out);
+}
+
+static void test_config(void) {
+    sluiced_config c;
+    char err[256];
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(config_load_text(&c, "{\"listen\":\"127.0.0.1:7\",\"store\":{\"cache_ttl_s\":60},"
+                                         "\"log\":{\"level\":\"debug\",\"format\":\"text\"}}",
+                                     err, sizeof err),
+                    0);
+    CU_ASSERT_STRING_EQUAL(c.listen, "127.0.0.1:7");
+    CU_ASSERT_EQUAL(c.cache_ttl_s, 60);
+    CU_ASSERT_EQUAL(c.log_level, LOG_LEVEL_DEBUG);
+    CU_ASSERT_EQUAL(c.log_format, LOG_FORMAT_TEXT);
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"colour\":1}", "colour: unknown key"},
+        {"{\"store\":{\"colour\":1}}", "store.colour: unknown key"},
+        {"{\"store\":5}", "store: must be an object"},
+        {"{\"store\":{\"cache_ttl_s\":-1}}", "store.cache_ttl_s: must be an integer"},
+        {"{\"workers\":1.5}", "workers: must be an integer"},
+        {"{\"dispatch\":{\"dedup\":\"yes\"}}", "dispatch.dedup: must be true or false"},
+        {"{\"log\":{\"level\":\"loud\"}}", "log.level: 'loud' is not one of"},
+        {"{\"listen\":\"a\",\"listen\":\"b\"}", "duplicate"},
+        {"[1]", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_EQUAL(config_load_text(&c, bad[i].text, err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
+    }
+    setenv("SLUICE_DATA_DIR", "/srv/sluice", 1);
+    setenv("SLUICE_DRAIN_GRACE_MS", "1234", 1);
+    CU_ASSERT_EQUAL(config_apply_env(&c, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(c.data_dir, "/srv/sluice");
+    CU_ASSERT_EQUAL(c.drain_grace_ms, 1234);
+    setenv("SLUICE_DRAIN_GRACE_MS", "soon", 1);
+    CU_ASSERT_EQUAL(config_apply_env(&c, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "SLUICE_DRAIN_GRACE_MS"));
+    unsetenv("SLUICE_DATA_DIR");
+    unsetenv("SLUICE_DRAIN_GRACE_MS");
+    config_cleanup(&c);
+}
+
+static void test_u64map(void) {
+    u64map m;
+    u64map_init(&m);
+    for (uint64_t i = 1; i <= 5000; i++)
+        u64map_put(&m, i * 7919, (void *)(uintptr_t)i);
+    CU_ASSERT_EQUAL(m.len, 5000);
+    for (uint64_t i = 1; i <= 5000; i += 2)
+        CU_ASSERT_EQUAL((uintptr_t)u64map_del(&m, i * 7919), i);
+    CU_ASSERT_EQUAL(m.len, 2500);
+    for (uint64_t i = 1; i <= 5000; i++) {
+        void *v = u64map_get(&m, i * 7919);
+        if (i % 2) {
+            CU_ASSERT_PTR_NULL(v);
+        } else {
+            CU_ASSERT_EQUAL((uintptr_t)v, i);
+        }
+    }
+    CU_ASSERT_PTR_NULL(u64map_del(&m, 42));
+    u64map_cleanup(&m);
+}
+
+static atomic_int fired;
+
+static void bump(void *arg) {
+    atomic_fetch_add(&fired, (int)(intptr_t)arg);
+}
+
+static void test_timers(void) {
+    timers *t = timers_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    atomic_store(&fired, 0);
+    timers_add(t, 10, bump, (void *)1);
+    uint64_t late = timers_add(t, 60000, bump, (void *)100);
+    timers_add(t, 20, bump, (void *)10);
+    for (int i = 0; i < 500 && atomic_load(&fired) != 11; i++)
+        usleep(2000);
+    CU_ASSERT_EQUAL(atomic_load(&fired), 11);
+    CU_ASSERT_TRUE(timers_cancel(t, late));
+    CU_ASSERT_FALSE(timers_cancel(t, late));
+    timers_free(t);
+    CU_ASSERT_EQUAL(atomic_load(&fired), 11);
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
+        {"validation_names_the_element", test_validation_names_the_element},
+        {"sampling_merge", test_sampling_merge},
+        {"config", test_config},
+        {"u64map", test_u64map},
+        {"timers", test_timers},
+        {NULL, NULL},
+    };
+    return test_run_suite("common", cases);
+}

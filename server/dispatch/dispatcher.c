@@ -72,13 +72,17 @@ static void push_cmd(dispatcher *d, cmd *c) {
     if (c->sess)
         dsession_ref(c->sess);
     pthread_mutex_lock(&d->inbox_mu);
+    bool was_empty = !d->inbox_head;
     if (d->inbox_tail)
         d->inbox_tail->next = c;
     else
         d->inbox_head = c;
     d->inbox_tail = c;
     pthread_mutex_unlock(&d->inbox_mu);
-    http_client_wakeup(d->http);
+    /* The loop takes the whole inbox at once: a non-empty inbox already has a wakeup on
+     * its way, so only the first command after the loop emptied it needs one. */
+    if (was_empty)
+        http_client_wakeup(d->http);
 }
 
 static void cancel_session_tasks(dispatcher *d, dsession *s) {

@@ -70,6 +70,7 @@ static int validate(const char *target, const sluice_client_options *o) {
 
 int sluice_client_new(const char *target, const sluice_client_options *o, sluice_client **out) {
     sdk_clear_error();
+    sdk_route_grpc_logs();
     int rc = validate(target, o);
     if (rc)
         return rc;

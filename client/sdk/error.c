@@ -4,6 +4,8 @@
  */
 #include "sdk_internal.h"
 
+#include <grpc/support/log.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -47,4 +49,20 @@ void sdk_log(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_fn(log_ud, msg);
+}
+
+/* gRPC core logs to stderr by default; the SDK never prints, so its messages go to the
+ * log callback (or nowhere). */
+static void gpr_to_callback(gpr_log_func_args *args) {
+    if (args->severity == GPR_LOG_SEVERITY_ERROR)
+        sdk_log("grpc: %s", args->message);
+}
+
+static void install_gpr_log(void) {
+    gpr_set_log_function(gpr_to_callback);
+}
+
+void sdk_route_grpc_logs(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_gpr_log);
 }

@@ -36,6 +36,8 @@ int sdk_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 
 int sdk_rpc_fail(int rc, const sluice_rpc_status *st, const char *what);
 void sdk_clear_error(void);
 void sdk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Routes gRPC core's log lines to the log callback (once per process). */
+void sdk_route_grpc_logs(void);
 
 /* prompt.c */
 char *sdk_strdup(const char *s);

@@ -48,8 +48,9 @@ extern "C" {
 SLUICE_API const char *sluice_last_error(void);
 
 typedef void (*sluice_log_fn)(void *ud, const char *message);
-/* Routes the SDK's diagnostic messages (few) to fn; NULL turns them off (the default).
- * Call before other threads use the SDK. */
+/* Routes the SDK's diagnostic messages (few, plus gRPC core's errors: the first
+ * sluice_client_new installs a process-wide gRPC log function that forwards them here) to
+ * fn; NULL turns them off (the default). Call before other threads use the SDK. */
 SLUICE_API void sluice_set_log_callback(sluice_log_fn fn, void *ud);
 
 /* ---- prompts (conversation builders) ------------------------------------------------- */

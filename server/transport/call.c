@@ -170,6 +170,7 @@ static void call_release(tcall *c) {
 /* ---- starting batches ----------------------------------------------------------------- */
 
 bool call_start_batch_locked(tcall *c, const grpc_op *ops, size_t n, ttag *tag) {
+    TTAG_RELEASE(tag);
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
     if (e == GRPC_CALL_OK) {
         c->ops++;
@@ -373,6 +374,7 @@ int call_post_slot(transport *t) {
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->md);
     atomic_fetch_add(&t->active, 1);
+    TTAG_RELEASE(&c->tag_new);
     grpc_call_error e = grpc_server_request_call(t->server, &c->call, &c->details, &c->md, t->cq,
                                                  t->cq, &c->tag_new);
     if (e == GRPC_CALL_OK)

@@ -220,6 +220,7 @@ static void *worker_main(void *arg) {
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         ttag *tag = ev.tag;
+        TTAG_ACQUIRE(tag);
         if (tag->kind == TTAG_SHUTDOWN)
             on_shutdown_tag(t);
         else
@@ -373,6 +374,7 @@ void transport_drain(transport *t, uint32_t grace_ms) {
     health_drain(t->health);
     atomic_store(&t->accepting, false);
     atomic_store(&t->draining, true);
+    TTAG_RELEASE(&t->shutdown_tag);
     grpc_server_shutdown_and_notify(t->server, t->cq, &t->shutdown_tag);
     struct timespec deadline = deadline_after(grace_ms);
     if (!wait_idle(t, false, &deadline))

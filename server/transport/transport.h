@@ -12,7 +12,17 @@
  * Threads: callbacks run on the transport's worker threads and must not block. The
  * tcall_* functions below may be called from any thread (the dispatcher thread answers
  * calls directly); they are serialised per call by the call's own mutex, and callbacks are
- * never invoked with that mutex held.
+ * never invoked with that mutex held. Callbacks of one call never run concurrently and
+ * arrive in order (on_start, messages, on_half_close; on_done always last), so per-call
+ * handler state needs no lock of its own against the transport.
+ *
+ * Signals: the process must block SIGINT/SIGTERM (pthread_sigmask) before transport_new,
+ * which calls grpc_init, so that gRPC's threads inherit the mask; main then takes them
+ * with sigwait and calls transport_drain. Never drain from a signal handler.
+ *
+ * Logging: gRPC's own log lines (gpr_log, filtered by GRPC_VERBOSITY) are routed into
+ * server/common/log.h under module "grpc" (gRPC ERROR -> warn, INFO -> info, DEBUG ->
+ * debug).
  */
 #ifndef SLUICE_TRANSPORT_H
 #define SLUICE_TRANSPORT_H
@@ -30,10 +40,10 @@ typedef struct tcall tcall;
 typedef struct transport_config {
     /* "host:port"; port 0 picks a free port (read it back with transport_port). */
     const char *listen_addr;
-    /* Completion-queue worker threads; 0 = number of cores. */
+    /* Completion-queue worker threads; 0 = number of cores (at most 64). */
     int n_workers;
-    /* Largest message received or sent, in bytes; 0 = 4 MiB. A bigger request fails with
-     * RESOURCE_EXHAUSTED. */
+    /* Largest message received or sent, in bytes; 0 = 4 MiB (at most INT_MAX). A bigger
+     * request fails with RESOURCE_EXHAUSTED and the server keeps serving. */
     size_t max_message_bytes;
     /* Messages queued for sending on one call before tcall_send reports SLUICE_ELIMIT;
      * 0 = 1024. */
@@ -58,7 +68,9 @@ typedef struct transport_handler {
      * it is called exactly once, followed by on_half_close. For client-streaming and bidi
      * methods the transport reads the first message by itself and every further one only
      * after the handler calls tcall_read_next (flow control: a handler that stops asking
-     * stops the client). */
+     * stops the client). A request that does not decode, or a unary/server-streaming call
+     * that half-closes without one, is answered INVALID_ARGUMENT by the transport (the
+     * handler then sees only on_done). */
     void (*on_message)(tcall *call, ProtobufCMessage *msg, void *ctx);
     /* The client half-closed: no more messages will arrive. Optional. */
     void (*on_half_close)(tcall *call, void *ctx);
@@ -95,11 +107,15 @@ int transport_port(const transport *t);
  * NOT_SERVING); Watch streams are told. Any thread. */
 void transport_set_serving(transport *t, bool serving);
 
-/* Graceful drain: health turns NOT_SERVING, the server stops accepting calls, in-flight
- * calls get up to grace_ms to finish, then the rest are cancelled (their on_done runs
- * with cancelled=true). Returns when every call is done. Call from main, once. After it
- * returns no handler callback runs again; other threads must stop calling tcall_send
- * before transport_free. */
+/* Graceful drain: health turns NOT_SERVING (Watch streams are sent NOT_SERVING, then end
+ * with UNAVAILABLE), the server stops accepting calls, in-flight calls get up to grace_ms
+ * to finish, then the rest are cancelled (their on_done runs with cancelled=true). It
+ * waits for calls, not for idle client connections: once the calls are done it closes
+ * the connections. Returns when every call is done. Call from main, once. After it
+ * returns no handler callback runs again and no call holds a gRPC object any more
+ * (tcall_send on a call still referenced returns SLUICE_ECLOSED without touching gRPC);
+ * other threads must stop calling tcall_* and drop their references before
+ * transport_free. */
 void transport_drain(transport *t, uint32_t grace_ms);
 
 /* Stops the workers, destroys the server and the queue, calls grpc_shutdown. Drains with
@@ -108,7 +124,8 @@ void transport_free(transport *t);
 
 /* ---- calls -------------------------------------------------------------------------- */
 
-/* Keeps a call alive beyond on_done (for another thread that will answer it). Any thread. */
+/* Keeps a call alive beyond on_done (for another thread that will answer it). Any thread.
+ * The last tcall_unref frees it. */
 void tcall_ref(tcall *call);
 void tcall_unref(tcall *call);
 
@@ -133,14 +150,15 @@ bool tcall_is_done(const tcall *call);
 int tcall_send(tcall *call, const ProtobufCMessage *msg);
 /* Messages queued and not yet sent (including the one in flight). */
 size_t tcall_outbound_pending(const tcall *call);
-/* Ends the call with a status once every queued message is sent. `details` may be NULL.
- * Returns SLUICE_OK or SLUICE_ECLOSED. Any thread. */
+/* Ends the call with a status once every queued message is sent. `details` may be NULL
+ * (copied). Returns SLUICE_OK or SLUICE_ECLOSED. Any thread. */
 int tcall_finish(tcall *call, grpc_status_code code, const char *details);
 /* tcall_send + tcall_finish(GRPC_STATUS_OK): the unary reply. */
 int tcall_reply(tcall *call, const ProtobufCMessage *msg);
 /* Asks for the next request message of a client-streaming or bidi call (see
- * on_message). Returns SLUICE_OK, SLUICE_EBUSY if a read is already pending, or
- * SLUICE_ECLOSED after half-close or end. Any thread. */
+ * on_message). Returns SLUICE_OK, SLUICE_EBUSY if a read is already pending (or its
+ * message not yet delivered), or SLUICE_ECLOSED after half-close or end (always, for
+ * unary and server-streaming calls once their request was read). Any thread. */
 int tcall_read_next(tcall *call);
 
 #endif

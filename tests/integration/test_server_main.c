@@ -37,32 +37,38 @@ static int usage(void) {
     return 2;
 }
 
-int main(int argc, char **argv) {
-    transport_config cfg = {.listen_addr = "127.0.0.1:0"};
-    size_t grace_ms = 5000;
-    for (int i = 1; i < argc; i++) {
+/* Fills cfg and *grace_ms from the command line; returns 0 or -1 on a bad argument. */
+static int parse_args(int argc, char **argv, transport_config *cfg, size_t *grace_ms) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
-            return usage();
+            return -1;
         if (strcmp(a, "--listen") == 0)
-            cfg.listen_addr = v;
+            cfg->listen_addr = v;
         else if (strcmp(a, "--tls-cert") == 0)
-            cfg.tls_cert_file = v;
+            cfg->tls_cert_file = v;
         else if (strcmp(a, "--tls-key") == 0)
-            cfg.tls_key_file = v;
+            cfg->tls_key_file = v;
         else if (strcmp(a, "--tokens") == 0)
-            cfg.tokens_file = v;
+            cfg->tokens_file = v;
         else if (strcmp(a, "--max-message-bytes") == 0) {
-            if (parse_size(v, &cfg.max_message_bytes) != 0)
-                return usage();
+            if (parse_size(v, &cfg->max_message_bytes) != 0)
+                return -1;
         } else if (strcmp(a, "--grace-ms") == 0) {
-            if (parse_size(v, &grace_ms) != 0)
-                return usage();
+            if (parse_size(v, grace_ms) != 0)
+                return -1;
         } else
-            return usage();
-        i++;
+            return -1;
     }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    transport_config cfg = {.listen_addr = "127.0.0.1:0"};
+    size_t grace_ms = 5000;
+    if (parse_args(argc, argv, &cfg, &grace_ms) != 0)
+        return usage();
     log_set_format(LOG_FORMAT_TEXT);
 
     sigset_t sigs;

@@ -34,9 +34,8 @@ static sluice_rpc_channel *g_ch;
 static const sluice_rpc_call_opts g_opts = {0};
 
 static int suite_init(void) {
-    transport_config cfg = {.n_workers = 2,
-                            .max_message_bytes = MAX_MESSAGE,
-                            .max_outbound_per_call = MAX_OUTBOUND};
+    transport_config cfg = {
+        .n_workers = 2, .max_message_bytes = MAX_MESSAGE, .max_outbound_per_call = MAX_OUTBOUND};
     char err[256];
     if (testsvc_server_start(&cfg, &g_srv, err, sizeof err) != SLUICE_OK) {
         fprintf(stderr, "server: %s\n", err);
@@ -221,8 +220,8 @@ static void test_client_cancel_mid_stream(void) {
     CU_ASSERT_EQUAL(st.code, GRPC_STATUS_CANCELLED);
     sluice_rpc_call_free(call);
     /* the server saw on_done(cancelled=true) */
-    CU_ASSERT_TRUE(testsvc_wait_done(g_srv.svc, before.done + 1, before.done_cancelled + 1,
-                                     LIVENESS_MS));
+    CU_ASSERT_TRUE(
+        testsvc_wait_done(g_srv.svc, before.done + 1, before.done_cancelled + 1, LIVENESS_MS));
 }
 
 static void test_deadline_exceeded(void) {
@@ -245,8 +244,8 @@ static void test_deadline_exceeded(void) {
     CU_ASSERT_TRUE(n >= 0 && n < 1000);
     CU_ASSERT_EQUAL(st.code, GRPC_STATUS_DEADLINE_EXCEEDED);
     sluice_rpc_call_free(call);
-    CU_ASSERT_TRUE(testsvc_wait_done(g_srv.svc, before.done + 2, before.done_cancelled + 2,
-                                     LIVENESS_MS));
+    CU_ASSERT_TRUE(
+        testsvc_wait_done(g_srv.svc, before.done + 2, before.done_cancelled + 2, LIVENESS_MS));
 }
 
 static void test_unknown_method_unimplemented(void) {
@@ -314,9 +313,10 @@ static void test_thousand_concurrent_calls(void) {
     for (int i = 0; i < N_STREAMERS; i++)
         pthread_create(&th[i], NULL, streamer, &ok[i]);
 
+    const int n_calls = N_ASYNC;
     sluice_rpc_async *a = NULL;
     CU_ASSERT_EQUAL_FATAL(sluice_rpc_async_new(&a), SLUICE_OK);
-    for (int i = 0; i < N_ASYNC; i++) {
+    for (int i = 0; i < n_calls; i++) {
         echo_req req = make_req("many", i);
         req.delay_ms = 20; /* keeps them in flight together on the server */
         CU_ASSERT_EQUAL(SVC(echo__async)(a, g_ch, &req, &g_opts, (void *)(uintptr_t)(i + 1)),
@@ -325,14 +325,14 @@ static void test_thousand_concurrent_calls(void) {
     static bool seen[N_ASYNC];
     memset(seen, 0, sizeof seen);
     int good = 0;
-    for (int i = 0; i < N_ASYNC; i++) {
+    for (int i = 0; i < n_calls; i++) {
         void *tag = NULL;
         ProtobufCMessage *m = NULL;
         sluice_rpc_status st;
         if (sluice_rpc_async_next(a, LIVENESS_MS, &tag, &m, &st) != SLUICE_OK)
             break;
         size_t idx = (uintptr_t)tag - 1;
-        if (st.code == GRPC_STATUS_OK && m && idx < N_ASYNC && !seen[idx] &&
+        if (st.code == GRPC_STATUS_OK && m && idx < (size_t)n_calls && !seen[idx] &&
             ((echo_resp *)m)->number == (int64_t)idx) {
             seen[idx] = true;
             good++;
@@ -340,7 +340,7 @@ static void test_thousand_concurrent_calls(void) {
         if (m)
             protobuf_c_message_free_unpacked(m, NULL);
     }
-    CU_ASSERT_EQUAL(good, N_ASYNC);
+    CU_ASSERT_EQUAL(good, n_calls);
     CU_ASSERT_EQUAL(sluice_rpc_async_in_flight(a), 0);
     sluice_rpc_async_free(a);
     for (int i = 0; i < N_STREAMERS; i++) {
@@ -348,7 +348,7 @@ static void test_thousand_concurrent_calls(void) {
         CU_ASSERT_TRUE(ok[i]);
     }
     /* every call ended on the server too, none cancelled */
-    uint64_t n = N_ASYNC + 2 * N_STREAMERS;
+    uint64_t n = (uint64_t)n_calls + 2 * N_STREAMERS;
     CU_ASSERT_TRUE(testsvc_wait_done(g_srv.svc, before.done + n, 0, LIVENESS_MS));
     CU_ASSERT_EQUAL(stats().done_cancelled, before.done_cancelled);
 }

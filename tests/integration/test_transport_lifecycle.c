@@ -191,8 +191,11 @@ static void test_drain_with_open_streams(void) {
     CU_ASSERT_EQUAL_FATAL(testsvc_server_start(NULL, &srv, err, sizeof err), SLUICE_OK);
     sluice_rpc_channel *ch = NULL;
     CU_ASSERT_EQUAL_FATAL(sluice_rpc_channel_new(srv.target, NULL, &ch), SLUICE_OK);
-    stream_job jobs[] = {{.kind = S_WATCH}, {.kind = S_COUNT}, {.kind = S_COUNT},
-                         {.kind = S_CHAT},  {.kind = S_ECHO}};
+    stream_job jobs[] = {{.kind = S_WATCH},
+                         {.kind = S_COUNT},
+                         {.kind = S_COUNT},
+                         {.kind = S_CHAT},
+                         {.kind = S_ECHO}};
     enum { N = sizeof jobs / sizeof jobs[0] };
     pthread_t th[N];
     for (int i = 0; i < N; i++) {

@@ -48,7 +48,8 @@ void testsvc_free(testsvc *s);
 /* A snapshot of the counters. Any thread. */
 void testsvc_get_stats(testsvc *s, testsvc_stats *out);
 
-/* ---- a running server: transport + service (tests, bench, sluice_test_server) -------- */
+/* ---- a running server: transport + service (tests, bench, sluice_test_server) --------
+ * The fixture and the helpers below live in test_transport_util.c. */
 
 typedef struct testsvc_server {
     transport *t;
@@ -70,8 +71,7 @@ void testsvc_server_stop(testsvc_server *s, uint32_t grace_ms);
 /* Polls the counters (every 5 ms) until done >= done_min and done_cancelled >=
  * cancelled_min, or timeout_ms passes. A liveness bound, never a speed assertion: pick it
  * generously. Returns true when reached. */
-bool testsvc_wait_done(testsvc *s, uint64_t done_min, uint64_t cancelled_min,
-                       uint32_t timeout_ms);
+bool testsvc_wait_done(testsvc *s, uint64_t done_min, uint64_t cancelled_min, uint32_t timeout_ms);
 /* Polls until a call is blocked on backpressure (blocked_now > 0) after at least
  * elimit_min SLUICE_ELIMIT results, the last one seen with at least pending_min messages
  * queued (same rules). On success *snap is the consistent snapshot that showed it. */

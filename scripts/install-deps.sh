@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Installs everything sluice needs on Debian 12: the packages in deploy/packages.txt (the one
 # list; comments and blank lines ignored) and the Node interop client's npm packages.
+# With --lint, also what scripts/lint.sh needs: deploy/packages-lint.txt (kubectl with
+# kustomize, yamllint) and the npm tools in deploy/tools (npm ci, from the lockfile).
 # Idempotent. Uses sudo when not root.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+lint=0
+case "${1:-}" in
+  "") ;;
+  --lint) lint=1 ;;
+  *) echo "usage: $0 [--lint]" >&2; exit 2 ;;
+esac
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$root/deploy/packages.txt" | grep -v '^$')
+lists=("$root/deploy/packages.txt")
+[ "$lint" -eq 0 ] || lists+=("$root/deploy/packages-lint.txt")
+mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "${lists[@]}" | grep -v '^$')
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +26,12 @@ done
 if command -v node >/dev/null && command -v npm >/dev/null; then
   filtered=()
   for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+# Likewise any working kubectl (kubectl kustomize) stands in for Debian's kubernetes-client.
+if command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do [ "$p" = kubernetes-client ] || filtered+=("$p"); done
   missing=("${filtered[@]}")
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -27,4 +43,12 @@ fi
 if [ -f "$root/tests/interop/node/package.json" ] && [ ! -d "$root/tests/interop/node/node_modules" ]; then
   echo "install-deps: npm ci (tests/interop/node)"
   (cd "$root/tests/interop/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# deploy/tools: kubernetes-models, dockerfilelint, yaml - pinned by package-lock.json.
+tools="$root/deploy/tools"
+if [ "$lint" -eq 1 ] && { [ ! -f "$tools/node_modules/.package-lock.json" ] ||
+                          [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; }; then
+  echo "install-deps: npm ci (deploy/tools)"
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
 fi

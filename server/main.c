@@ -35,20 +35,19 @@ typedef struct options {
 } options;
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: sluiced [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
-            "               [--registry FILE] [--port-file FILE] [--check-config]\n"
-            "\n"
-            "Serves sluice.v1.Sluice (gRPC) on one dispatcher with a RocksDB store.\n"
-            "  --config FILE     JSON configuration (see deploy/sluiced.sample.json)\n"
-            "  --listen ADDR     gRPC address, e.g. 127.0.0.1:0 (0 picks a free port)\n"
-            "  --data-dir DIR    store directory (default ./sluice-data)\n"
-            "  --registry FILE   model registry JSON (default: the built-in registry)\n"
-            "  --port-file FILE  once serving, write the gRPC port (line 1) and the metrics\n"
-            "                    port (line 2, 0 when off) to FILE\n"
-            "  --check-config    validate the configuration and registry, then exit\n"
-            "Environment overrides: SLUICE_LISTEN, SLUICE_DATA_DIR, SLUICE_NODE_ID, ...\n"
-            "(see README \"Configuration\"). SIGTERM/SIGINT drain and exit 0.\n");
+    fprintf(out, "usage: sluiced [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
+                 "               [--registry FILE] [--port-file FILE] [--check-config]\n"
+                 "\n"
+                 "Serves sluice.v1.Sluice (gRPC) on one dispatcher with a RocksDB store.\n"
+                 "  --config FILE     JSON configuration (see deploy/sluiced.sample.json)\n"
+                 "  --listen ADDR     gRPC address, e.g. 127.0.0.1:0 (0 picks a free port)\n"
+                 "  --data-dir DIR    store directory (default ./sluice-data)\n"
+                 "  --registry FILE   model registry JSON (default: the built-in registry)\n"
+                 "  --port-file FILE  once serving, write the gRPC port (line 1) and the metrics\n"
+                 "                    port (line 2, 0 when off) to FILE\n"
+                 "  --check-config    validate the configuration and registry, then exit\n"
+                 "Environment overrides: SLUICE_LISTEN, SLUICE_DATA_DIR, SLUICE_NODE_ID, ...\n"
+                 "(see README \"Configuration\"). SIGTERM/SIGINT drain and exit 0.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o) {
@@ -202,8 +201,8 @@ static int start_service(server *s) {
     tc.tls_key_file = s->cfg.tls_key_file;
     tc.tokens_file = s->cfg.tokens_file;
     if (service_new(&vc, s->d, s->st, s->reg, s->tm, &s->svc, err, sizeof err) != 0 ||
-        transport_new(&tc, &s->tr, err, sizeof err) != 0 ||
-        service_register(s->svc, s->tr) != 0 || service_restore(s->svc, err, sizeof err) != 0 ||
+        transport_new(&tc, &s->tr, err, sizeof err) != 0 || service_register(s->svc, s->tr) != 0 ||
+        service_restore(s->svc, err, sizeof err) != 0 ||
         transport_start(s->tr, err, sizeof err) != 0) {
         LOG_ERROR("main", "%s", err);
         return -1;
@@ -296,10 +295,10 @@ int main(int argc, char **argv) {
     }
     http_raise_fd_limit();
     s.tm = timers_new();
-    int rc = (!s.tm || start_store(&s) || start_dispatcher(&s) || start_service(&s) ||
-              start_metrics(&s))
-                 ? 1
-                 : 0;
+    int rc =
+        (!s.tm || start_store(&s) || start_dispatcher(&s) || start_service(&s) || start_metrics(&s))
+            ? 1
+            : 0;
     if (rc == 0) {
         int port = transport_port(s.tr);
         LOG_INFO("main", "sluiced %s serving on %s (port %d), store %s, node %s", SLUICED_VERSION,

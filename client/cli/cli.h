@@ -12,11 +12,11 @@
 
 /* Exit codes (documented in README "Command-line tool"). */
 enum {
-    CLI_OK = 0,          /* every prompt succeeded */
+    CLI_OK = 0,            /* every prompt succeeded */
     CLI_PROMPT_FAILED = 1, /* the run finished but some prompt failed (or a line was bad) */
-    CLI_USAGE = 2,       /* bad command line or unreadable input */
-    CLI_CONNECTION = 3,  /* the server could not be reached, or refused the credentials */
-    CLI_ERROR = 4,       /* any other failure (server-side error, ...) */
+    CLI_USAGE = 2,         /* bad command line or unreadable input */
+    CLI_CONNECTION = 3,    /* the server could not be reached, or refused the credentials */
+    CLI_ERROR = 4,         /* any other failure (server-side error, ...) */
 };
 
 #define MAX_MODELS 16
@@ -49,8 +49,8 @@ sluice_prompt *cli_parse_line(const char *line, size_t len, char *err, size_t er
 /* Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise. */
 typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(bool quiet, uint64_t total);
-void cli_progress_update(cli_progress *p, const sluice_tracker *t, uint64_t done,
-                         uint64_t expected, double rate);
+void cli_progress_update(cli_progress *p, const sluice_tracker *t, uint64_t done, uint64_t expected,
+                         double rate);
 void cli_progress_finish(cli_progress *p, const sluice_tracker *final);
 void cli_progress_free(cli_progress *p);
 /* How often the server should send snapshots for this kind of output, in ms. */

@@ -26,8 +26,8 @@ static json_t *tool_calls_json(const sluice_response *r) {
         const char *id, *name, *args;
         sluice_response_tool_call(r, i, &id, &name, &args);
         json_t *parsed = json_loads(args, 0, NULL);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "id", id, "name", name,
-                                             "arguments", parsed ? parsed : json_string(args)));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "id", id, "name", name, "arguments",
+                                             parsed ? parsed : json_string(args)));
     }
     return arr;
 }
@@ -37,8 +37,8 @@ json_t *cli_result_json(const sluice_response *r, bool completions_only) {
     json_object_set_new(o, "custom_id", json_string(sluice_response_custom_id(r)));
     json_object_set_new(o, "task_id", json_string(sluice_response_task_id(r)));
     bool err = sluice_response_is_error(r);
-    json_object_set_new(o, "completion", err ? json_null()
-                                             : json_string(sluice_response_completion(r)));
+    json_object_set_new(o, "completion",
+                        err ? json_null() : json_string(sluice_response_completion(r)));
     json_object_set_new(o, "is_error", json_boolean(err));
     if (err && !completions_only)
         json_object_set_new(o, "error", json_string(sluice_response_error_message(r)));
@@ -71,10 +71,10 @@ static void write_json(FILE *out, json_t *j) {
 typedef struct input {
     sluice_prompt **prompts; /* good lines, in order */
     size_t n;
-    size_t *line_of;         /* prompts[i] came from line line_of[i] (1-based) */
-    char **bad;              /* per line: the error of a bad line, else NULL */
-    size_t n_lines;          /* non-blank lines */
-    size_t *slot_of_line;    /* output position of each non-blank line */
+    size_t *line_of;      /* prompts[i] came from line line_of[i] (1-based) */
+    char **bad;           /* per line: the error of a bad line, else NULL */
+    size_t n_lines;       /* non-blank lines */
+    size_t *slot_of_line; /* output position of each non-blank line */
 } input;
 
 static void input_free(input *in) {
@@ -207,7 +207,12 @@ static void on_progress(void *ud, const sluice_tracker *t, uint64_t done, uint64
 }
 
 static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t *failed) {
-    sink s = {o, in, out, calloc(in->n_lines ? in->n_lines : 1, sizeof(json_t *)), 0, 0,
+    sink s = {o,
+              in,
+              out,
+              calloc(in->n_lines ? in->n_lines : 1, sizeof(json_t *)),
+              0,
+              0,
               cli_progress_new(o->quiet, in->n)};
     sluice_batch_options bo;
     memset(&bo, 0, sizeof bo);
@@ -232,8 +237,9 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
     cli_progress_free(s.progress);
     *failed = s.failed;
     if (rc)
-        fprintf(stderr, "sluice: %s\n(re-run the same input to finish: answers so far are "
-                        "cached)\n",
+        fprintf(stderr,
+                "sluice: %s\n(re-run the same input to finish: answers so far are "
+                "cached)\n",
                 sluice_last_error());
     return rc;
 }
@@ -333,10 +339,10 @@ int cli_status(sluice_client *c, const char *session) {
                          "session_id", t.session_id, "total", (json_int_t)t.total, "succeeded",
                          (json_int_t)t.succeeded, "failed", (json_int_t)t.failed, "cached",
                          (json_int_t)t.cached, "in_progress", (json_int_t)t.in_progress, "queued",
-                         (json_int_t)t.queued, "rate_limit_errors",
-                         (json_int_t)t.rate_limit_errors, "attempts", (json_int_t)t.attempts,
-                         "input_tokens", (json_int_t)t.input_tokens, "output_tokens",
-                         (json_int_t)t.output_tokens, "cost", t.cost, "elapsed_s", t.elapsed_s));
+                         (json_int_t)t.queued, "rate_limit_errors", (json_int_t)t.rate_limit_errors,
+                         "attempts", (json_int_t)t.attempts, "input_tokens",
+                         (json_int_t)t.input_tokens, "output_tokens", (json_int_t)t.output_tokens,
+                         "cost", t.cost, "elapsed_s", t.elapsed_s));
     return CLI_OK;
 }
 
@@ -348,12 +354,11 @@ int cli_models(sluice_client *c) {
         fprintf(stderr, "sluice: %s\n", sluice_last_error());
         return cli_exit_code(rc);
     }
-    printf("%-22s %-10s %-32s %9s %9s %s\n", "MODEL", "PROVIDER", "UPSTREAM", "IN $/M",
-           "OUT $/M", "KEY");
+    printf("%-22s %-10s %-32s %9s %9s %s\n", "MODEL", "PROVIDER", "UPSTREAM", "IN $/M", "OUT $/M",
+           "KEY");
     for (size_t i = 0; i < n; i++)
-        printf("%-22s %-10s %-32s %9.3f %9.3f %s\n", m[i].name, m[i].provider,
-               m[i].upstream_model, m[i].input_price, m[i].output_price,
-               m[i].available ? "configured" : "missing");
+        printf("%-22s %-10s %-32s %9.3f %9.3f %s\n", m[i].name, m[i].provider, m[i].upstream_model,
+               m[i].input_price, m[i].output_price, m[i].available ? "configured" : "missing");
     free(m);
     return CLI_OK;
 }

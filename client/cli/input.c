@@ -70,7 +70,7 @@ static int add_messages(sluice_prompt *p, json_t *msgs, char *err, size_t errlen
         json_t *content = json_object_get(m, "content");
         if (sluice_prompt_message(p, role) != 0)
             return fail(err, errlen, sluice_last_error());
-        int rc = json_is_string(content) ? sluice_prompt_add_text(p, json_string_value(content))
+        int rc = json_is_string(content)  ? sluice_prompt_add_text(p, json_string_value(content))
                  : json_is_array(content) ? add_content_array(p, content, err, errlen)
                                           : -2;
         if (rc == -2) {
@@ -92,9 +92,8 @@ static int add_tools(sluice_prompt *p, json_t *tools, char *err, size_t errlen) 
         const char *name = json_string_value(json_object_get(t, "name"));
         json_t *params = json_object_get(t, "parameters");
         char *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL;
-        int rc = name ? sluice_prompt_add_tool(p, name,
-                                               json_string_value(json_object_get(t, "description")),
-                                               ptext)
+        int rc = name ? sluice_prompt_add_tool(
+                            p, name, json_string_value(json_object_get(t, "description")), ptext)
                       : -1;
         free(ptext);
         if (rc) {
@@ -105,9 +104,9 @@ static int add_tools(sluice_prompt *p, json_t *tools, char *err, size_t errlen) 
     return 0;
 }
 
-static const char *const known_keys[] = {"prompt",         "messages",    "custom_id",
-                                         "prefer_model",   "max_new_tokens", "temperature",
-                                         "top_p",          "tools",       "output_schema"};
+static const char *const known_keys[] = {"prompt",       "messages",       "custom_id",
+                                         "prefer_model", "max_new_tokens", "temperature",
+                                         "top_p",        "tools",          "output_schema"};
 
 static int check_keys(json_t *obj, char *err, size_t errlen) {
     const char *k;
@@ -126,7 +125,8 @@ static int check_keys(json_t *obj, char *err, size_t errlen) {
 
 static int apply_options(sluice_prompt *p, json_t *obj, char *err, size_t errlen) {
     json_t *v;
-    if ((v = json_object_get(obj, "custom_id")) && sluice_prompt_set_custom_id(p, json_string_value(v)))
+    if ((v = json_object_get(obj, "custom_id")) &&
+        sluice_prompt_set_custom_id(p, json_string_value(v)))
         return fail(err, errlen, "custom_id: expected a string");
     if ((v = json_object_get(obj, "prefer_model")) &&
         sluice_prompt_set_prefer_model(p, json_string_value(v)))

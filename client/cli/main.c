@@ -78,56 +78,113 @@ static int parse_cache(const char *s, sluice_cache_mode *m) {
     return -1;
 }
 
-enum { O_RPM = 256, O_TPM, O_CONC, O_ATTEMPTS, O_TIMEOUT, O_TASK_TIMEOUT, O_CACHE, O_CO, O_AC,
-       O_TOKEN, O_TLS, O_CA, O_TLSNAME, O_MNT, O_TEMP, O_SESSION, O_WAIT };
+enum {
+    O_RPM = 256,
+    O_TPM,
+    O_CONC,
+    O_ATTEMPTS,
+    O_TIMEOUT,
+    O_TASK_TIMEOUT,
+    O_CACHE,
+    O_CO,
+    O_AC,
+    O_TOKEN,
+    O_TLS,
+    O_CA,
+    O_TLSNAME,
+    O_MNT,
+    O_TEMP,
+    O_SESSION,
+    O_WAIT
+};
 
-static const struct option longopts[] = {
-    {"model", required_argument, 0, 'm'}, {"server", required_argument, 0, 's'},
-    {"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
-    {"help", no_argument, 0, 'h'}, {"rpm", required_argument, 0, O_RPM},
-    {"tpm", required_argument, 0, O_TPM}, {"concurrency", required_argument, 0, O_CONC},
-    {"max-attempts", required_argument, 0, O_ATTEMPTS},
-    {"timeout", required_argument, 0, O_TIMEOUT},
-    {"task-timeout", required_argument, 0, O_TASK_TIMEOUT},
-    {"cache", required_argument, 0, O_CACHE}, {"completions-only", no_argument, 0, O_CO},
-    {"as-completed", no_argument, 0, O_AC}, {"token", required_argument, 0, O_TOKEN},
-    {"tls", no_argument, 0, O_TLS}, {"ca", required_argument, 0, O_CA},
-    {"tls-server-name", required_argument, 0, O_TLSNAME},
-    {"max-new-tokens", required_argument, 0, O_MNT},
-    {"temperature", required_argument, 0, O_TEMP}, {"session", required_argument, 0, O_SESSION},
-    {"timeout-wait", required_argument, 0, O_WAIT}, {0, 0, 0, 0}};
+static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
+                                         {"server", required_argument, 0, 's'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"rpm", required_argument, 0, O_RPM},
+                                         {"tpm", required_argument, 0, O_TPM},
+                                         {"concurrency", required_argument, 0, O_CONC},
+                                         {"max-attempts", required_argument, 0, O_ATTEMPTS},
+                                         {"timeout", required_argument, 0, O_TIMEOUT},
+                                         {"task-timeout", required_argument, 0, O_TASK_TIMEOUT},
+                                         {"cache", required_argument, 0, O_CACHE},
+                                         {"completions-only", no_argument, 0, O_CO},
+                                         {"as-completed", no_argument, 0, O_AC},
+                                         {"token", required_argument, 0, O_TOKEN},
+                                         {"tls", no_argument, 0, O_TLS},
+                                         {"ca", required_argument, 0, O_CA},
+                                         {"tls-server-name", required_argument, 0, O_TLSNAME},
+                                         {"max-new-tokens", required_argument, 0, O_MNT},
+                                         {"temperature", required_argument, 0, O_TEMP},
+                                         {"session", required_argument, 0, O_SESSION},
+                                         {"timeout-wait", required_argument, 0, O_WAIT},
+                                         {0, 0, 0, 0}};
 
 /* Applies one option; returns 0 or -1 (usage error). */
 static int apply_opt(cli_opts *o, int c, const char *arg) {
     sluice_client_options *co = &o->copts;
     switch (c) {
-    case 'm': return add_model(o, arg);
-    case 's': o->server = arg; return 0;
-    case 'o': o->output = arg; return 0;
-    case 'q': o->quiet = true; return 0;
-    case O_RPM: return parse_u32(arg, &co->max_requests_per_minute);
-    case O_TPM: return parse_u32(arg, &co->max_tokens_per_minute);
-    case O_CONC: return parse_u32(arg, &co->max_concurrent_requests);
-    case O_ATTEMPTS: return parse_u32(arg, &co->max_attempts);
-    case O_TIMEOUT: return parse_u32(arg, &co->request_timeout_ms);
-    case O_TASK_TIMEOUT: return parse_u32(arg, &co->task_timeout_ms);
-    case O_CACHE: return parse_cache(arg, &co->cache_mode);
-    case O_CO: o->completions_only = true; return 0;
-    case O_AC: o->as_completed = true; return 0;
-    case O_TOKEN: o->token = arg; return 0;
-    case O_TLS: o->tls = true; return 0;
-    case O_CA: o->ca_file = arg; o->tls = true; return 0;
-    case O_TLSNAME: o->tls_name = arg; return 0;
-    case O_MNT: return parse_u32(arg, &co->sampling.max_new_tokens);
+    case 'm':
+        return add_model(o, arg);
+    case 's':
+        o->server = arg;
+        return 0;
+    case 'o':
+        o->output = arg;
+        return 0;
+    case 'q':
+        o->quiet = true;
+        return 0;
+    case O_RPM:
+        return parse_u32(arg, &co->max_requests_per_minute);
+    case O_TPM:
+        return parse_u32(arg, &co->max_tokens_per_minute);
+    case O_CONC:
+        return parse_u32(arg, &co->max_concurrent_requests);
+    case O_ATTEMPTS:
+        return parse_u32(arg, &co->max_attempts);
+    case O_TIMEOUT:
+        return parse_u32(arg, &co->request_timeout_ms);
+    case O_TASK_TIMEOUT:
+        return parse_u32(arg, &co->task_timeout_ms);
+    case O_CACHE:
+        return parse_cache(arg, &co->cache_mode);
+    case O_CO:
+        o->completions_only = true;
+        return 0;
+    case O_AC:
+        o->as_completed = true;
+        return 0;
+    case O_TOKEN:
+        o->token = arg;
+        return 0;
+    case O_TLS:
+        o->tls = true;
+        return 0;
+    case O_CA:
+        o->ca_file = arg;
+        o->tls = true;
+        return 0;
+    case O_TLSNAME:
+        o->tls_name = arg;
+        return 0;
+    case O_MNT:
+        return parse_u32(arg, &co->sampling.max_new_tokens);
     case O_TEMP: {
         char *end;
         co->sampling.temperature = strtod(arg, &end);
         co->sampling.has_temperature = true;
         return *end ? -1 : 0;
     }
-    case O_SESSION: o->session = arg; return 0;
-    case O_WAIT: return parse_u32(arg, &o->wait_timeout_ms);
-    default: return -1;
+    case O_SESSION:
+        o->session = arg;
+        return 0;
+    case O_WAIT:
+        return parse_u32(arg, &o->wait_timeout_ms);
+    default:
+        return -1;
     }
 }
 

@@ -17,8 +17,8 @@ struct cli_progress {
     bool drew;
 };
 
-static const char *const factors[] = {"-", "requests/min", "tokens/min", "concurrency",
-                                      "cooldown (429)", "retry budget"};
+static const char *const factors[] = {"-",           "requests/min",   "tokens/min",
+                                      "concurrency", "cooldown (429)", "retry budget"};
 
 cli_progress *cli_progress_new(bool quiet, uint64_t total) {
     cli_progress *p = calloc(1, sizeof *p);
@@ -71,8 +71,8 @@ static void line(char *buf, size_t len, const sluice_tracker *t, uint64_t done, 
              (unsigned long long)t->cached, factors[lf], tokens, t->cost);
 }
 
-void cli_progress_update(cli_progress *p, const sluice_tracker *t, uint64_t done,
-                         uint64_t expected, double rate) {
+void cli_progress_update(cli_progress *p, const sluice_tracker *t, uint64_t done, uint64_t expected,
+                         double rate) {
     if (!p || p->quiet)
         return;
     uint64_t total = expected > p->total ? expected : p->total;

@@ -17,7 +17,7 @@ typedef struct run {
 } run;
 
 typedef struct stream_state {
-    size_t next;       /* next prompt to send */
+    size_t next; /* next prompt to send */
     bool header_sent, end_sent;
     bool write_pending, read_pending, eof;
 } stream_state;
@@ -220,8 +220,8 @@ int sluice_process_prompts(sluice_client *c, sluice_prompt *const *prompts, size
     return rc;
 }
 
-int sluice_process_prompts_completions(sluice_client *c, sluice_prompt *const *prompts,
-                                       size_t n, const sluice_batch_options *opts, char ***out) {
+int sluice_process_prompts_completions(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                                       const sluice_batch_options *opts, char ***out) {
     ordered o = {calloc(n ? n : 1, sizeof(sluice_response *)), n};
     char **texts = calloc(n ? n : 1, sizeof *texts);
     if (!o.out || !texts) {

@@ -137,8 +137,7 @@ static int open_locked(sluice_client *c) {
 int sluice_client_open(sluice_client *c) {
     sdk_clear_error();
     pthread_mutex_lock(&c->mu);
-    int rc = c->session_id ? sdk_fail(SLUICE_EBUSY, "the client is already open")
-                           : open_locked(c);
+    int rc = c->session_id ? sdk_fail(SLUICE_EBUSY, "the client is already open") : open_locked(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

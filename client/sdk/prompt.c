@@ -211,8 +211,8 @@ int sluice_prompt_add_tool_call(sluice_prompt *p, const char *id, const char *na
     return add_part(p, part);
 }
 
-int sluice_prompt_add_tool_result(sluice_prompt *p, const char *tool_call_id,
-                                  const char *content, bool is_error) {
+int sluice_prompt_add_tool_result(sluice_prompt *p, const char *tool_call_id, const char *content,
+                                  bool is_error) {
     Sluice__V1__Part *part = new_part();
     Sluice__V1__ToolResult *tr = malloc(sizeof *tr);
     if (!part || !tr) {
@@ -318,7 +318,7 @@ Sluice__V1__SamplingParams *sdk_sampling_new(const sluice_sampling *s) {
         sp->json_mode->value = true;
     }
     bool ok = (!s->has_temperature || sp->temperature) && (!s->has_top_p || sp->top_p) &&
-         (!s->json_mode || sp->json_mode);
+              (!s->json_mode || sp->json_mode);
     if (!ok) {
         protobuf_c_message_free_unpacked(&sp->base, NULL);
         return NULL;

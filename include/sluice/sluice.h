@@ -58,15 +58,14 @@ SLUICE_API void sluice_set_log_callback(sluice_log_fn fn, void *ud);
 /* Sampling parameters; a zeroed struct means "all defaults". */
 typedef struct sluice_sampling {
     bool has_temperature;
-    double temperature;      /* 0..2; default 1.0 */
+    double temperature; /* 0..2; default 1.0 */
     bool has_top_p;
-    double top_p;            /* (0, 1]; default 1.0 */
-    uint32_t max_new_tokens; /* 0 = default (512) */
-    int reasoning_effort;    /* 0 unset, 1 none, 2 minimal, 3 low, 4 medium, 5 high, 6 xhigh */
+    double top_p;             /* (0, 1]; default 1.0 */
+    uint32_t max_new_tokens;  /* 0 = default (512) */
+    int reasoning_effort;     /* 0 unset, 1 none, 2 minimal, 3 low, 4 medium, 5 high, 6 xhigh */
     uint32_t thinking_budget; /* Anthropic thinking tokens; 0 = unset */
     bool json_mode;
 } sluice_sampling;
-
 
 typedef struct sluice_prompt sluice_prompt;
 
@@ -104,8 +103,8 @@ SLUICE_API int sluice_prompt_add_tool_call(sluice_prompt *p, const char *id, con
 SLUICE_API int sluice_prompt_add_tool_result(sluice_prompt *p, const char *tool_call_id,
                                              const char *content, bool is_error);
 /* Declares a tool the model may call; parameters_json is a JSON schema object. */
-SLUICE_API int sluice_prompt_add_tool(sluice_prompt *p, const char *name,
-                                      const char *description, const char *parameters_json);
+SLUICE_API int sluice_prompt_add_tool(sluice_prompt *p, const char *name, const char *description,
+                                      const char *parameters_json);
 /* Asks for structured output matching schema_json (name may be NULL: "response"). */
 SLUICE_API int sluice_prompt_set_output_schema(sluice_prompt *p, const char *name,
                                                const char *schema_json);
@@ -136,11 +135,11 @@ typedef struct sluice_usage {
 } sluice_usage;
 
 typedef struct sluice_attempt {
-    const char *model;     /* owned by the response */
-    uint32_t status_code;  /* 0 when no HTTP answer arrived */
+    const char *model;    /* owned by the response */
+    uint32_t status_code; /* 0 when no HTTP answer arrived */
     uint32_t latency_ms;
     uint32_t retry_after_ms;
-    const char *error;     /* "" when the attempt succeeded */
+    const char *error; /* "" when the attempt succeeded */
 } sluice_attempt;
 
 /* Frees a response. NULL-safe. */
@@ -187,29 +186,29 @@ typedef enum sluice_cache_mode {
 } sluice_cache_mode;
 
 typedef struct sluice_model {
-    const char *name;        /* registry name, e.g. "gpt-4.1-mini" */
-    double weight;           /* relative; 0 = fallback-only (all 0 = uniform) */
+    const char *name;         /* registry name, e.g. "gpt-4.1-mini" */
+    double weight;            /* relative; 0 = fallback-only (all 0 = uniform) */
     sluice_sampling sampling; /* this model's parameters (over the session's) */
 } sluice_model;
 
 typedef struct sluice_client_options {
     const sluice_model *models; /* at least one */
     size_t n_models;
-    const char *name;           /* display name, may be NULL */
+    const char *name;                 /* display name, may be NULL */
     uint32_t max_requests_per_minute; /* 0 = the upstream keys' */
     uint32_t max_tokens_per_minute;
     uint32_t max_concurrent_requests;
-    uint32_t max_attempts;      /* 0 = 5 */
+    uint32_t max_attempts;       /* 0 = 5 */
     uint32_t request_timeout_ms; /* per attempt; 0 = 30000 */
-    uint32_t task_timeout_ms;   /* per prompt overall; 0 = 600000 */
+    uint32_t task_timeout_ms;    /* per prompt overall; 0 = 600000 */
     sluice_cache_mode cache_mode;
-    sluice_sampling sampling;   /* session-wide parameters */
-    const char *auth_token;     /* bearer token, may be NULL */
+    sluice_sampling sampling; /* session-wide parameters */
+    const char *auth_token;   /* bearer token, may be NULL */
     bool use_tls;
     const char *tls_root_certs_pem; /* PEM text; NULL = system roots */
     const char *tls_server_name;    /* override the checked name (tests), may be NULL */
-    uint32_t rpc_timeout_ms;    /* deadline of unary RPCs; 0 = 60000 */
-    size_t max_message_bytes;   /* 0 = 16 MiB */
+    uint32_t rpc_timeout_ms;        /* deadline of unary RPCs; 0 = 60000 */
+    size_t max_message_bytes;       /* 0 = 16 MiB */
 } sluice_client_options;
 
 typedef struct sluice_client sluice_client;
@@ -221,7 +220,8 @@ typedef struct sluice_tracker {
     uint64_t rate_limit_errors, attempts, queued, deduplicated;
     uint64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
     double cost, cost_saved, elapsed_s;
-    int limiting_factor; /* 0 none, 1 requests, 2 tokens, 3 concurrency, 4 cooldown, 5 retry budget */
+    int limiting_factor; /* 0 none, 1 requests, 2 tokens, 3 concurrency, 4 cooldown, 5 retry budget
+                          */
 } sluice_tracker;
 
 /* Creates a client for sluiced at `target` ("host:port"). The options are copied.
@@ -259,13 +259,13 @@ SLUICE_API const char *sluice_client_session_id(const sluice_client *c);
 /* ---- batches ------------------------------------------------------------------------ */
 
 typedef struct sluice_batch_options {
-    bool show_progress;           /* ask for progress events (delivered to on_progress) */
+    bool show_progress;            /* ask for progress events (delivered to on_progress) */
     uint32_t progress_interval_ms; /* 0 = 1000 */
     /* Called with each progress snapshot (may be NULL). */
-    void (*on_progress)(void *ud, const sluice_tracker *session, uint64_t done,
-                        uint64_t expected, double rate_per_s);
+    void (*on_progress)(void *ud, const sluice_tracker *session, uint64_t done, uint64_t expected,
+                        double rate_per_s);
     void *progress_ud;
-    uint32_t timeout_ms;          /* deadline of the whole batch; 0 = none */
+    uint32_t timeout_ms; /* deadline of the whole batch; 0 = none */
 } sluice_batch_options;
 
 /* Receives each result as it arrives (completion order); takes ownership of r (free with
@@ -289,8 +289,8 @@ SLUICE_API int sluice_process_prompts_completions(sluice_client *c, sluice_promp
 SLUICE_API void sluice_completions_free(char **completions, size_t n);
 /* Runs a batch and hands each result to on_result on the calling thread as it arrives.
  * Blocks until the batch ends. */
-SLUICE_API int sluice_process_prompts_cb(sluice_client *c, sluice_prompt *const *prompts,
-                                         size_t n, const sluice_batch_options *opts,
+SLUICE_API int sluice_process_prompts_cb(sluice_client *c, sluice_prompt *const *prompts, size_t n,
+                                         const sluice_batch_options *opts,
                                          sluice_result_fn on_result, void *ud);
 
 /* A batch running on a background thread. */
@@ -312,11 +312,9 @@ SLUICE_API void sluice_batch_free(sluice_batch *b);
 
 /* Enqueues one prompt (durable in sluiced) and returns its task id at once (free with
  * free()). Opens a session on first use if the client is not open. */
-SLUICE_API int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt,
-                                   char **task_id);
+SLUICE_API int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id);
 /* start_nowait + wait_for: blocks for the response (free with sluice_response_free). */
-SLUICE_API int sluice_start(sluice_client *c, const sluice_prompt *prompt,
-                            sluice_response **out);
+SLUICE_API int sluice_start(sluice_client *c, const sluice_prompt *prompt, sluice_response **out);
 /* Waits for one task. timeout_ms 0 = no limit. SLUICE_ETIMEDOUT when it is still running
  * at the timeout; SLUICE_ENOTFOUND for an unknown id. */
 SLUICE_API int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t timeout_ms,

@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 typedef struct buf {
-    char *data;  /* NULL until the first append; NUL-terminated afterwards */
-    size_t len;  /* bytes used, terminator excluded */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* appends beyond this many bytes fail */
+    char *data; /* NULL until the first append; NUL-terminated afterwards */
+    size_t len; /* bytes used, terminator excluded */
+    size_t cap; /* bytes allocated */
+    size_t max; /* appends beyond this many bytes fail */
 } buf;
 
 /* Initialises an empty buffer that may hold up to max bytes. */

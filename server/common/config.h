@@ -4,7 +4,8 @@
  * Every key is optional; config_defaults() gives a server that listens on 0.0.0.0:50051,
  * keeps its store under ./sluice-data and uses the built-in model registry. Unknown keys
  * and bad values stop start-up with one message naming the key ("store.cache_ttl_s: must
- * be an integer >= 0"). deploy/sluiced.sample.json documents every key in place.
+ * be an integer >= 0"). deploy/sluiced.sample.json lists every key; deploy/CONFIG.md
+ * documents each (type, default, environment override, meaning).
  *
  * Environment overrides (applied after the file, for containers):
  *   SLUICE_LISTEN, SLUICE_NODE_ID, SLUICE_DATA_DIR, SLUICE_REGISTRY_FILE,
@@ -23,18 +24,18 @@
 #include <stdint.h>
 
 typedef struct sluiced_config {
-    char *node_id;           /* prefix of ids; default "local" */
-    char *listen;            /* gRPC address; default "0.0.0.0:50051" */
-    int workers;             /* completion-queue threads; 0 = cores */
+    char *node_id;            /* prefix of ids; default "local" */
+    char *listen;             /* gRPC address; default "0.0.0.0:50051" */
+    int workers;              /* completion-queue threads; 0 = cores */
     size_t max_message_bytes; /* default 16 MiB */
-    uint32_t drain_grace_ms; /* default 25000 */
-    char *tls_cert_file;     /* NULL = plaintext */
+    uint32_t drain_grace_ms;  /* default 25000 */
+    char *tls_cert_file;      /* NULL = plaintext */
     char *tls_key_file;
-    char *tokens_file;       /* NULL = auth off */
+    char *tokens_file; /* NULL = auth off */
 
-    char *data_dir;          /* default "./sluice-data" */
-    uint64_t cache_ttl_s;    /* 0 = forever */
-    uint64_t cache_max_bytes; /* default 1 GiB */
+    char *data_dir;              /* default "./sluice-data" */
+    uint64_t cache_ttl_s;        /* 0 = forever */
+    uint64_t cache_max_bytes;    /* default 1 GiB */
     uint64_t result_retention_s; /* default 86400 */
     bool sync_writes;
 
@@ -49,14 +50,14 @@ typedef struct sluiced_config {
     uint32_t default_cooldown_ms;
     double retry_budget_ratio;
     bool dedup;
-    char *ca_file;           /* CA bundle for provider TLS (tests); NULL = system */
+    char *ca_file; /* CA bundle for provider TLS (tests); NULL = system */
     size_t max_response_bytes;
 
-    char *registry_file;     /* NULL = built-in registry */
+    char *registry_file; /* NULL = built-in registry */
 
     log_level log_level;
     log_format log_format;
-    char *metrics_listen;    /* "host:port" for Prometheus; NULL/"" = off */
+    char *metrics_listen; /* "host:port" for Prometheus; NULL/"" = off */
 } sluiced_config;
 
 /* Fills in the defaults. */

@@ -20,7 +20,7 @@ typedef struct dlist {
     size_t len;
 } dlist;
 
-#define DLIST_ENTRY(link, type, member) ((type *)((char *)(link) - offsetof(type, member)))
+#define DLIST_ENTRY(link, type, member) ((type *)((char *)(link)-offsetof(type, member)))
 
 static inline void dlist_init(dlist *l) {
     l->head.prev = l->head.next = &l->head;

@@ -145,8 +145,7 @@ static void sampling_apply(llm_sampling *out, const llm_sampling *from) {
     out->set |= from->set;
 }
 
-void llm_sampling_merge(llm_sampling *out, const llm_sampling *base,
-                        const llm_sampling *override) {
+void llm_sampling_merge(llm_sampling *out, const llm_sampling *base, const llm_sampling *override) {
     memset(out, 0, sizeof *out);
     out->temperature = LLM_DEFAULT_TEMPERATURE;
     out->top_p = LLM_DEFAULT_TOP_P;
@@ -198,8 +197,7 @@ static int part_validate(const llm_message *m, const llm_part *p, char *err, siz
         return 0;
     case LLM_PART_IMAGE:
         if (m->role == LLM_ROLE_SYSTEM || m->role == LLM_ROLE_ASSISTANT) {
-            snprintf(err, errlen, "%s: images are only allowed in user and tool messages",
-                     where);
+            snprintf(err, errlen, "%s: images are only allowed in user and tool messages", where);
             return SLUICE_EINVAL;
         }
         if (!(p->url && *p->url) && !(p->data && p->data_len)) {
@@ -351,8 +349,8 @@ llm_response *llm_response_clone(const llm_response *r) {
     return c;
 }
 
-void llm_response_add_attempt(llm_response *r, const char *model, int status,
-                              uint32_t latency_ms, uint32_t retry_after_ms, const char *error) {
+void llm_response_add_attempt(llm_response *r, const char *model, int status, uint32_t latency_ms,
+                              uint32_t retry_after_ms, const char *error) {
     r->attempts = xrealloc(r->attempts, (r->n_attempts + 1) * sizeof *r->attempts);
     llm_attempt *a = &r->attempts[r->n_attempts++];
     a->model = xstrdup(model);

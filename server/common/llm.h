@@ -39,17 +39,17 @@ typedef enum llm_part_kind {
 /* One content part. Which fields are used depends on `kind`; unused ones are NULL/0. */
 typedef struct llm_part {
     llm_part_kind kind;
-    char *text;        /* TEXT; THINKING text; TOOL_RESULT content */
-    char *id;          /* TOOL_CALL call id; TOOL_RESULT tool_call_id */
-    char *name;        /* TOOL_CALL tool name */
-    char *arguments;   /* TOOL_CALL arguments as JSON object text */
-    char *url;         /* IMAGE by URL (http(s) or data:) */
-    uint8_t *data;     /* IMAGE inline bytes */
+    char *text;      /* TEXT; THINKING text; TOOL_RESULT content */
+    char *id;        /* TOOL_CALL call id; TOOL_RESULT tool_call_id */
+    char *name;      /* TOOL_CALL tool name */
+    char *arguments; /* TOOL_CALL arguments as JSON object text */
+    char *url;       /* IMAGE by URL (http(s) or data:) */
+    uint8_t *data;   /* IMAGE inline bytes */
     size_t data_len;
-    char *media_type;  /* IMAGE MIME type of data */
-    char *detail;      /* IMAGE detail hint (OpenAI), may be NULL */
-    char *signature;   /* THINKING signature (Anthropic), may be NULL */
-    bool is_error;     /* TOOL_RESULT */
+    char *media_type; /* IMAGE MIME type of data */
+    char *detail;     /* IMAGE detail hint (OpenAI), may be NULL */
+    char *signature;  /* THINKING signature (Anthropic), may be NULL */
+    bool is_error;    /* TOOL_RESULT */
 } llm_part;
 
 typedef struct llm_message {
@@ -60,8 +60,8 @@ typedef struct llm_message {
 
 typedef struct llm_tool {
     char *name;
-    char *description;  /* may be NULL */
-    char *parameters;   /* JSON schema object text (canonical: sorted keys, compact) */
+    char *description; /* may be NULL */
+    char *parameters;  /* JSON schema object text (canonical: sorted keys, compact) */
     bool strict;
 } llm_tool;
 
@@ -92,7 +92,7 @@ enum {
 #define LLM_MAX_STOP 4
 
 typedef struct llm_sampling {
-    unsigned set;            /* LLM_SET_* bits */
+    unsigned set; /* LLM_SET_* bits */
     double temperature;
     double top_p;
     uint32_t max_new_tokens;
@@ -109,10 +109,10 @@ typedef struct llm_request {
     size_t n_messages;
     llm_tool *tools;
     size_t n_tools;
-    char *schema_name;    /* output schema name, NULL when no schema */
-    char *output_schema;  /* JSON schema object text (canonical), NULL when none */
+    char *schema_name;     /* output schema name, NULL when no schema */
+    char *output_schema;   /* JSON schema object text (canonical), NULL when none */
     llm_sampling sampling; /* per-prompt overrides (only `set` fields apply) */
-    char *prefer_model;   /* may be NULL */
+    char *prefer_model;    /* may be NULL */
 } llm_request;
 
 /* ---- responses ---------------------------------------------------------------------- */
@@ -126,10 +126,10 @@ typedef struct llm_usage {
 
 typedef struct llm_attempt {
     char *model;
-    int status_code;        /* 0 when no HTTP response arrived */
+    int status_code; /* 0 when no HTTP response arrived */
     uint32_t latency_ms;
     uint32_t retry_after_ms;
-    char *error;            /* NULL when the attempt succeeded */
+    char *error; /* NULL when the attempt succeeded */
 } llm_attempt;
 
 /* Mirrors sluice.v1.ErrorKind. */
@@ -149,7 +149,7 @@ typedef struct llm_response {
     llm_error_kind error_kind;
     int status_code;
     char *error_message;
-    char *completion;       /* all text parts joined; NULL on error */
+    char *completion; /* all text parts joined; NULL on error */
     llm_part *content;
     size_t n_content;
     char *finish_reason;
@@ -187,8 +187,7 @@ llm_request *llm_request_clone(const llm_request *r);
 /* Writes into *out the parameters in effect: defaults, then `base` (the model's), then
  * `override` (the prompt's), field by field. *out must be cleaned up with
  * llm_sampling_cleanup. Either input may be NULL. */
-void llm_sampling_merge(llm_sampling *out, const llm_sampling *base,
-                        const llm_sampling *override);
+void llm_sampling_merge(llm_sampling *out, const llm_sampling *base, const llm_sampling *override);
 
 /* lm-deluge's token estimate: max_new_tokens + floor(code points / 4) per text part
  * (text, thinking text, tool-call arguments excluded) + 85 per non-text part
@@ -206,13 +205,13 @@ llm_response *llm_response_new(void);
 void llm_response_free(llm_response *r);
 llm_response *llm_response_clone(const llm_response *r);
 /* Appends a copy of an attempt record (strings are copied). */
-void llm_response_add_attempt(llm_response *r, const char *model, int status,
-                              uint32_t latency_ms, uint32_t retry_after_ms, const char *error);
+void llm_response_add_attempt(llm_response *r, const char *model, int status, uint32_t latency_ms,
+                              uint32_t retry_after_ms, const char *error);
 /* Replaces completion with the concatenation of the text parts of content (NULL if none). */
 void llm_response_set_completion_from_content(llm_response *r);
 /* Sets is_error, kind, status and a formatted error message. */
-void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, const char *fmt,
-                            ...) __attribute__((format(printf, 4, 5)));
+void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 const char *llm_role_name(llm_role role);       /* "system", "user", ... */
 const char *llm_effort_name(llm_effort effort); /* "low", ...; NULL for UNSET */

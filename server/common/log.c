@@ -87,17 +87,16 @@ void log_write(log_level level, const char *module, const char *fmt, ...) {
     char line[9000];
     size_t len;
     if (atomic_load(&g_format) == LOG_FORMAT_JSON) {
-        len = (size_t)snprintf(line, sizeof line,
-                               "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"", when,
-                               level_names[level]);
+        len = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"",
+                               when, level_names[level]);
         len = json_escape(line, len, sizeof line, module);
         len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
         len = json_escape(line, len, sizeof line - 3, msg);
         line[len++] = '"';
         line[len++] = '}';
     } else {
-        len = (size_t)snprintf(line, sizeof line, "%s %s %s: %s", when, level_names[level],
-                               module, msg);
+        len = (size_t)snprintf(line, sizeof line, "%s %s %s: %s", when, level_names[level], module,
+                               msg);
         if (len > sizeof line - 2)
             len = sizeof line - 2;
     }

@@ -42,10 +42,10 @@ bool log_enabled(log_level level);
 void log_write(log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define LOG_DEBUG(mod, ...)                                                                    \
-    do {                                                                                       \
-        if (log_enabled(LOG_LEVEL_DEBUG))                                                      \
-            log_write(LOG_LEVEL_DEBUG, mod, __VA_ARGS__);                                      \
+#define LOG_DEBUG(mod, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled(LOG_LEVEL_DEBUG))                                                          \
+            log_write(LOG_LEVEL_DEBUG, mod, __VA_ARGS__);                                          \
     } while (0)
 #define LOG_INFO(mod, ...) log_write(LOG_LEVEL_INFO, mod, __VA_ARGS__)
 #define LOG_WARN(mod, ...) log_write(LOG_LEVEL_WARN, mod, __VA_ARGS__)

@@ -17,8 +17,8 @@
 
 typedef struct theap_node {
     uint64_t when_us;
-    size_t idx;  /* position in the heap, THEAP_NONE when not scheduled */
-    int kind;    /* what the embedding object is (the dispatcher's enum) */
+    size_t idx; /* position in the heap, THEAP_NONE when not scheduled */
+    int kind;   /* what the embedding object is (the dispatcher's enum) */
 } theap_node;
 
 typedef struct theap {

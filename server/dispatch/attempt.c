@@ -21,8 +21,8 @@
 #define MIN_COOLDOWN_MS 1000u
 
 static void on_http_done(void *ud, const http_response *resp);
-static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
-                           const char *error, int64_t retry_after_ms);
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
+                           int64_t retry_after_ms);
 
 static const model_info *cur_model(const dtask *t) {
     return t->sess->models[t->model];
@@ -60,8 +60,8 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
     provider_request preq;
     memset(&preq, 0, sizeof preq);
     char err[256];
-    if (provider_get(m->provider)->build(m, k->key->secret, t->req, &t->eff, &preq, err,
-                                         sizeof err) != 0) {
+    if (provider_get(m->provider)
+            ->build(m, k->key->secret, t->req, &t->eff, &preq, err, sizeof err) != 0) {
         provider_request_cleanup(&preq);
         sched_release(d, t);
         record_attempt(t, 0, 0, err);
@@ -181,8 +181,7 @@ static void on_http_done(void *ud, const http_response *r) {
     int64_t ra = fb.retry_after_ms;
     char full[1200];
     snprintf(full, sizeof full, "%s: %s", v.why, msg);
-    record_attempt(t, r->status, ra > 0 ? (uint32_t)(ra > UINT32_MAX ? UINT32_MAX : ra) : 0,
-                   full);
+    record_attempt(t, r->status, ra > 0 ? (uint32_t)(ra > UINT32_MAX ? UINT32_MAX : ra) : 0, full);
     if (v.rate_limited)
         task_track_counts(t, 0, 1);
     handle_failure(d, t, v, r->status, full, ra);
@@ -290,11 +289,11 @@ static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, cons
     }
 }
 
-static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
-                           const char *error, int64_t retry_after_ms) {
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
+                           int64_t retry_after_ms) {
     llm_error_kind kind = v.rate_limited ? LLM_ERR_RATE_LIMITED
-                          : status      ? LLM_ERR_PROVIDER
-                                        : LLM_ERR_TRANSPORT;
+                          : status       ? LLM_ERR_PROVIDER
+                                         : LLM_ERR_TRANSPORT;
     if (v.action == RETRY_BLOCKLIST)
         blocklist(t);
     if (v.action == RETRY_RATE_LIMITED)
@@ -310,8 +309,10 @@ static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
         return;
     }
     if (dispatch_now_us() >= t->deadline_us) {
-        snprintf(msg, sizeof msg, "the task's time budget of %.0f s ran out after %u attempts; "
-                 "last: %s", t->sess->cfg.task_timeout_ms / 1000.0, t->attempts, error);
+        snprintf(msg, sizeof msg,
+                 "the task's time budget of %.0f s ran out after %u attempts; "
+                 "last: %s",
+                 t->sess->cfg.task_timeout_ms / 1000.0, t->attempts, error);
         task_fail(d, t, LLM_ERR_TIMEOUT, status, msg);
         return;
     }

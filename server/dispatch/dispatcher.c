@@ -422,8 +422,7 @@ void dispatcher_cancel_session(dispatcher *d, dsession *s) {
     session_cmd(d, s, CMD_CANCEL_SESSION);
 }
 
-void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void *arg),
-                              void *arg) {
+void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void *arg), void *arg) {
     atomic_store(&s->closed, true);
     cmd *c = XNEW(cmd);
     c->kind = CMD_CLOSE_SESSION;

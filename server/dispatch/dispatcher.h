@@ -65,18 +65,18 @@ typedef struct dispatcher_task_spec {
 } dispatcher_task_spec;
 
 typedef struct dispatcher_config {
-    const registry *reg;       /* borrowed; outlives the dispatcher */
-    store *store;              /* borrowed, may be NULL (no response cache) */
+    const registry *reg; /* borrowed; outlives the dispatcher */
+    store *store;        /* borrowed, may be NULL (no response cache) */
     http_config http;
-    size_t max_tasks;          /* tasks alive at once; 0 = 1,000,000 */
-    uint32_t burst_ms;         /* bucket capacity in ms of refill; 0 = 1000 */
-    uint32_t backoff_base_ms;  /* 0 = 500 */
-    uint32_t backoff_max_ms;   /* 0 = 30000 */
-    uint32_t default_cooldown_ms; /* cooldown after a 429 without Retry-After; 0 = 10000 */
-    double retry_budget_ratio; /* retries allowed per first attempt; 0 = 0.2 */
+    size_t max_tasks;              /* tasks alive at once; 0 = 1,000,000 */
+    uint32_t burst_ms;             /* bucket capacity in ms of refill; 0 = 1000 */
+    uint32_t backoff_base_ms;      /* 0 = 500 */
+    uint32_t backoff_max_ms;       /* 0 = 30000 */
+    uint32_t default_cooldown_ms;  /* cooldown after a 429 without Retry-After; 0 = 10000 */
+    double retry_budget_ratio;     /* retries allowed per first attempt; 0 = 0.2 */
     double retry_budget_min_per_s; /* retries always allowed per second per key; 0 = 1 */
-    bool no_dedup;             /* disable in-flight dedup */
-    uint64_t seed;             /* RNG seed; 0 = from the clock */
+    bool no_dedup;                 /* disable in-flight dedup */
+    uint64_t seed;                 /* RNG seed; 0 = from the clock */
 } dispatcher_config;
 
 /* Creates the dispatcher and its HTTP client; does not start the thread. Returns
@@ -104,8 +104,7 @@ void dispatcher_cancel_session(dispatcher *d, dsession *s);
 /* Closes a session: no more submits; its unfinished tasks are cancelled. Asynchronous:
  * on_closed(arg) (may be NULL) runs on the loop thread once every task of the session has
  * ended (their sinks have run). */
-void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void *arg),
-                              void *arg);
+void dispatcher_session_close(dispatcher *d, dsession *s, void (*on_closed)(void *arg), void *arg);
 /* Forgets the session's blocklist, asynchronously. */
 void dispatcher_session_clear_blocklist(dispatcher *d, dsession *s);
 
@@ -121,9 +120,9 @@ typedef struct dispatch_hist {
 
 /* Per model of the registry. */
 typedef struct dispatch_model_stats {
-    const char *model;    /* registry name (borrowed from the registry) */
+    const char *model; /* registry name (borrowed from the registry) */
     const char *provider;
-    uint64_t requests;    /* attempts sent */
+    uint64_t requests;                         /* attempts sent */
     uint64_t s2xx, s4xx, s429, s5xx, failures; /* by outcome; failures = no HTTP answer */
     uint64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
     double cost;
@@ -131,12 +130,12 @@ typedef struct dispatch_model_stats {
 
 /* Per upstream key. */
 typedef struct dispatch_key_stats {
-    const char *key;      /* borrowed from the registry */
-    uint64_t waiting;     /* tasks queued for this key now */
-    uint64_t in_flight;   /* attempts in flight now */
+    const char *key;                             /* borrowed from the registry */
+    uint64_t waiting;                            /* tasks queued for this key now */
+    uint64_t in_flight;                          /* attempts in flight now */
     uint64_t admitted_requests, admitted_tokens; /* counters: what pacing let through */
     uint64_t cooldowns, cooldown_ms;             /* counters */
-    bool cooling;         /* in a cooldown now */
+    bool cooling;                                /* in a cooldown now */
     uint32_t requests_per_minute, tokens_per_minute, max_concurrent; /* limits */
 } dispatch_key_stats;
 
@@ -148,11 +147,11 @@ typedef struct dispatcher_stats {
     uint64_t retries, cache_hits, cache_misses, dedup_shared;
     uint64_t cooldown_ms_total;
     uint64_t tasks_done, tasks_failed, tasks_cancelled;
-    dispatch_hist task_latency; /* submit -> result, finished tasks */
-    dispatch_hist overhead;     /* task latency minus time in upstream HTTP, answered tasks */
+    dispatch_hist task_latency;   /* submit -> result, finished tasks */
+    dispatch_hist overhead;       /* task latency minus time in upstream HTTP, answered tasks */
     dispatch_model_stats *models; /* n_models entries, registry order */
     size_t n_models;
-    dispatch_key_stats *keys;     /* n_keys entries, registry order */
+    dispatch_key_stats *keys; /* n_keys entries, registry order */
     size_t n_keys;
 } dispatcher_stats;
 

@@ -173,9 +173,8 @@ static void take_tokens(feedback *f, int64_t remaining, int64_t reset_ms) {
 }
 
 void feedback_parse(const http_header *h, size_t n, uint64_t now_wall_ms, feedback *out) {
-    out->retry_after_ms =
-        feedback_retry_after_ms(find(h, n, "retry-after-ms"), find(h, n, "retry-after"),
-                                now_wall_ms);
+    out->retry_after_ms = feedback_retry_after_ms(find(h, n, "retry-after-ms"),
+                                                  find(h, n, "retry-after"), now_wall_ms);
     out->remaining_requests = parse_count(find(h, n, "x-ratelimit-remaining-requests"));
     out->requests_reset_ms = feedback_duration_ms(find(h, n, "x-ratelimit-reset-requests"));
     out->remaining_tokens = -1;
@@ -192,6 +191,7 @@ void feedback_parse(const http_header *h, size_t n, uint64_t now_wall_ms, feedba
         char rem[64], rst[64];
         snprintf(rem, sizeof rem, "anthropic-ratelimit-%s-remaining", kinds[i]);
         snprintf(rst, sizeof rst, "anthropic-ratelimit-%s-reset", kinds[i]);
-        take_tokens(out, parse_count(find(h, n, rem)), reset_from_now(find(h, n, rst), now_wall_ms));
+        take_tokens(out, parse_count(find(h, n, rem)),
+                    reset_from_now(find(h, n, rst), now_wall_ms));
     }
 }

@@ -34,7 +34,7 @@ enum { TIMER_TASK = 1, TIMER_KEY = 2, TIMER_SESSION = 3 };
 struct kqueue {
     keystate *key;
     dsession *sess;
-    dlist fifo;       /* dtask.link */
+    dlist fifo; /* dtask.link */
     kqueue *ring_next, *ring_prev;
     bool in_ring;
 };
@@ -66,12 +66,12 @@ struct keystate {
     uint64_t cooldown_until_us;
     double retry_tokens;
     uint64_t retry_last_us;
-    kqueue *ring;          /* next kqueue to serve; NULL when nothing waits */
-    dlist budget_wait;     /* retries waiting for the retry budget (dtask.link) */
+    kqueue *ring;      /* next kqueue to serve; NULL when nothing waits */
+    dlist budget_wait; /* retries waiting for the retry budget (dtask.link) */
     theap_node wake;
     bool dirty;
     keystate *next_dirty;
-    uint64_t waiting;      /* tasks in this key's kqueues and budget list */
+    uint64_t waiting; /* tasks in this key's kqueues and budget list */
 };
 
 struct dsession {
@@ -85,25 +85,25 @@ struct dsession {
 
     /* tracker, guarded by mu */
     pthread_mutex_t mu;
-    dsession_status st;    /* elapsed_s unused here: computed from opened_ms */
+    dsession_status st; /* elapsed_s unused here: computed from opened_ms */
     uint64_t opened_ms;
 
     /* loop-only */
-    bool loop_ref;         /* the loop holds a reference */
-    dlink loop_link;       /* in dispatcher.sessions while loop_ref */
-    bool *blocked;         /* per model */
+    bool loop_ref;   /* the loop holds a reference */
+    dlink loop_link; /* in dispatcher.sessions while loop_ref */
+    bool *blocked;   /* per model */
     rl_bucket rpm, tpm;
     rl_concurrency conc;
-    kqueue **kq;           /* per registry key, created on demand */
-    dlist tasks;           /* live tasks (dtask.sess_link) */
+    kqueue **kq; /* per registry key, created on demand */
+    dlist tasks; /* live tasks (dtask.sess_link) */
     theap_node wake;
 };
 
 struct dgroup {
     cache_key key;
     dtask *leader;
-    dlist followers;       /* dtask.link */
-    dgroup *chain;         /* same 64-bit hash prefix */
+    dlist followers; /* dtask.link */
+    dgroup *chain;   /* same 64-bit hash prefix */
 };
 
 struct dtask {
@@ -115,10 +115,10 @@ struct dtask {
     void *task_ctx;
     dtask_state state;
 
-    int model;             /* current model index, -1 before the first choice */
+    int model; /* current model index, -1 before the first choice */
     int first_model;
-    llm_sampling eff;      /* effective sampling for `model` */
-    uint64_t est_tokens;   /* estimate for `model` */
+    llm_sampling eff;    /* effective sampling for `model` */
+    uint64_t est_tokens; /* estimate for `model` */
     uint32_t attempts;
     uint32_t same_retries; /* consecutive retries on one model, for backoff */
     bool started;          /* counted in the tracker's started/in_progress */
@@ -126,22 +126,22 @@ struct dtask {
     bool charged_retry;    /* a retry token was taken for the pending admission */
     uint64_t submitted_us, deadline_us, attempt_start_us;
 
-    llm_response *resp;    /* being built: attempts, then the answer or error */
-    llm_response *cached;  /* a cache hit found at submit */
+    llm_response *resp;   /* being built: attempts, then the answer or error */
+    llm_response *cached; /* a cache hit found at submit */
     http_request *http;
-    keystate *flight_key;  /* key whose capacity the in-flight attempt holds */
+    keystate *flight_key; /* key whose capacity the in-flight attempt holds */
 
-    kqueue *kq;            /* while WAITING in a kqueue */
+    kqueue *kq; /* while WAITING in a kqueue */
     bool in_budget_wait;
-    dlink link;            /* kqueue fifo, budget wait, or group followers */
-    dlink sess_link;       /* session's live tasks */
+    dlink link;      /* kqueue fifo, budget wait, or group followers */
+    dlink sess_link; /* session's live tasks */
     theap_node timer;
 
     cache_key dedup_key;
     bool has_dedup_key;
-    dgroup *group;         /* leader or follower of this group */
+    dgroup *group; /* leader or follower of this group */
 
-    dtask *next_submit;    /* inbox chain */
+    dtask *next_submit; /* inbox chain */
 };
 
 typedef enum cmd_kind {
@@ -154,9 +154,9 @@ typedef enum cmd_kind {
 
 typedef struct cmd {
     cmd_kind kind;
-    dsession *sess;        /* referenced by the command */
-    dtask *tasks;          /* CMD_SUBMIT: chain via next_submit */
-    uint64_t *ids;         /* CMD_CANCEL_IDS */
+    dsession *sess; /* referenced by the command */
+    dtask *tasks;   /* CMD_SUBMIT: chain via next_submit */
+    uint64_t *ids;  /* CMD_CANCEL_IDS */
     size_t n_ids;
     void (*on_closed)(void *arg); /* CMD_CLOSE_SESSION */
     void *on_closed_arg;
@@ -182,8 +182,8 @@ struct dispatcher {
     keystate *dirty;
     theap timers;
     u64map tasks_by_id;
-    u64map groups;         /* 64-bit key prefix -> dgroup chain */
-    dlist sessions;        /* sessions the loop holds (dsession.loop_link) */
+    u64map groups;  /* 64-bit key prefix -> dgroup chain */
+    dlist sessions; /* sessions the loop holds (dsession.loop_link) */
     uint64_t rng;
 
     /* stats (written by the loop, read anywhere) */
@@ -207,8 +207,7 @@ uint64_t dispatch_now_us(void);
 void dsession_loop_attach(dispatcher *d, dsession *s);
 void dsession_loop_detach(dispatcher *d, dsession *s);
 kqueue *dsession_kqueue(dispatcher *d, dsession *s, size_t key_idx);
-void dsession_track(dsession *s, void (*fn)(dsession_status *st, const void *arg),
-                    const void *arg);
+void dsession_track(dsession *s, void (*fn)(dsession_status *st, const void *arg), const void *arg);
 
 /* sched.c */
 void sched_init_keys(dispatcher *d, uint64_t now_us);
@@ -226,8 +225,8 @@ void sched_note_first_attempt(dispatcher *d, keystate *k);
 
 /* task.c: lifecycle */
 void task_set_state(dispatcher *d, dtask *t, dtask_state s);
-void task_take(dispatcher *d, dtask *t);    /* first look at a submitted task */
-void task_begin(dispatcher *d, dtask *t);   /* choose a model and queue */
+void task_take(dispatcher *d, dtask *t);  /* first look at a submitted task */
+void task_begin(dispatcher *d, dtask *t); /* choose a model and queue */
 void task_use_model(dtask *t, int idx);
 bool task_never_fits(dispatcher *d, dtask *t);
 void task_finish_success(dispatcher *d, dtask *t);

@@ -16,7 +16,6 @@
 
 /* Picks an index in [0, n) among models with blocked[i] false and i != exclude (pass -1
  * to exclude nothing). Returns -1 when no candidate is left. */
-int models_choose(const double *weights, const bool *blocked, size_t n, int exclude,
-                  uint64_t *rng);
+int models_choose(const double *weights, const bool *blocked, size_t n, int exclude, uint64_t *rng);
 
 #endif

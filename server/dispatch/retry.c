@@ -24,7 +24,8 @@ typedef struct retry_rule {
     const char *why;
 } retry_rule;
 
-#define RULES_END {0, 0, RETRY_NONE, NULL}
+#define RULES_END                                                                                  \
+    { 0, 0, RETRY_NONE, NULL }
 
 static const retry_rule openai_rules[] = {
     {200, 299, RETRY_NONE, "success"},
@@ -66,8 +67,8 @@ static const retry_rule *rules_for(provider_kind provider) {
 }
 
 static const char *const context_markers[] = {
-    "context length", "context_length_exceeded", "maximum context", "prompt is too long",
-    "too many tokens", "context window",
+    "context length",     "context_length_exceeded", "maximum context",
+    "prompt is too long", "too many tokens",         "context window",
 };
 
 bool retry_is_context_error(const char *error_text) {
@@ -153,8 +154,7 @@ uint32_t retry_backoff_ms(uint32_t retry, uint32_t base_ms, uint32_t max_ms, uin
 }
 
 const char *retry_action_name(retry_action a) {
-    static const char *const names[] = {"none",      "retry-same",   "retry-other",
-                                        "other-or-fail", "blocklist", "rate-limited",
-                                        "fail"};
+    static const char *const names[] = {"none",      "retry-same",   "retry-other", "other-or-fail",
+                                        "blocklist", "rate-limited", "fail"};
     return a <= RETRY_FAIL ? names[a] : "?";
 }

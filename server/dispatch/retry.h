@@ -17,13 +17,13 @@
 #include <stdint.h>
 
 typedef enum retry_action {
-    RETRY_NONE = 0,     /* success: nothing to retry */
-    RETRY_SAME,         /* retry the same model after a backoff with jitter */
-    RETRY_OTHER,        /* retry at once on another model (same model with backoff if none) */
+    RETRY_NONE = 0,      /* success: nothing to retry */
+    RETRY_SAME,          /* retry the same model after a backoff with jitter */
+    RETRY_OTHER,         /* retry at once on another model (same model with backoff if none) */
     RETRY_OTHER_OR_FAIL, /* retry at once on another model; fail if there is none */
-    RETRY_BLOCKLIST,    /* blocklist the model for the session, retry on another one */
-    RETRY_RATE_LIMITED, /* cool the upstream key down (Retry-After), then retry */
-    RETRY_FAIL,         /* cannot succeed: fail the task now */
+    RETRY_BLOCKLIST,     /* blocklist the model for the session, retry on another one */
+    RETRY_RATE_LIMITED,  /* cool the upstream key down (Retry-After), then retry */
+    RETRY_FAIL,          /* cannot succeed: fail the task now */
 } retry_action;
 
 /* Failures below HTTP (mirrors http_error, kept separate so this module stays pure). */
@@ -40,9 +40,9 @@ typedef enum retry_failure {
 
 typedef struct retry_verdict {
     retry_action action;
-    const char *why;        /* static text for logs and the attempt record */
-    bool context_exceeded;  /* the prompt is too long for the model */
-    bool rate_limited;      /* counts as a rate-limit error in the tracker */
+    const char *why;       /* static text for logs and the attempt record */
+    bool context_exceeded; /* the prompt is too long for the model */
+    bool rate_limited;     /* counts as a rate-limit error in the tracker */
 } retry_verdict;
 
 /* Classifies one attempt. `status` is the HTTP status (0 when a failure prevented one),

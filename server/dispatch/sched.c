@@ -116,7 +116,8 @@ void sched_enqueue(dispatcher *d, dtask *t, bool front) {
  * share in sched_note_first_attempt. */
 static void budget_refill(dispatcher *d, keystate *k, uint64_t now_us) {
     if (now_us > k->retry_last_us) {
-        k->retry_tokens += d->cfg.retry_budget_min_per_s * (double)(now_us - k->retry_last_us) / 1e6;
+        k->retry_tokens +=
+            d->cfg.retry_budget_min_per_s * (double)(now_us - k->retry_last_us) / 1e6;
         k->retry_last_us = now_us;
     }
     if (k->retry_tokens > RETRY_BUDGET_CAP)

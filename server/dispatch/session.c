@@ -73,8 +73,8 @@ static int check_model(dsession *s, size_t i, char *err, size_t errlen) {
     }
     if (!registry_model_available(s->reg, info)) {
         const upstream_key *k = registry_model_key(s->reg, info);
-        snprintf(err, errlen, "%s.name: model '%s' has no API key configured (key '%s': %s)",
-                 where, m->name, k->name, k->secret_source ? k->secret_source : "no source");
+        snprintf(err, errlen, "%s.name: model '%s' has no API key configured (key '%s': %s)", where,
+                 m->name, k->name, k->secret_source ? k->secret_source : "no source");
         return SLUICE_EINVAL;
     }
     for (size_t j = 0; j < i; j++) {
@@ -109,8 +109,8 @@ static int resolve_limit(dsession *s, uint32_t *value, const char *field,
         if (lim && (!smallest || lim < smallest))
             smallest = lim;
         if (*value && lim && *value > lim) {
-            snprintf(err, errlen, "%s: %u exceeds the %u of upstream key '%s' (used by %s)",
-                     field, *value, lim, k->name, s->cfg.models[i].name);
+            snprintf(err, errlen, "%s: %u exceeds the %u of upstream key '%s' (used by %s)", field,
+                     *value, lim, k->name, s->cfg.models[i].name);
             return SLUICE_EINVAL;
         }
     }
@@ -143,14 +143,13 @@ static int validate(dsession *s, char *err, size_t errlen) {
     for (size_t i = 0; !rc && i < c->n_models; i++)
         rc = check_model(s, i, err, errlen);
     if (!rc)
-        rc = resolve_limit(s, &c->max_requests_per_minute, "max_requests_per_minute", key_rpm,
-                           err, errlen);
+        rc = resolve_limit(s, &c->max_requests_per_minute, "max_requests_per_minute", key_rpm, err,
+                           errlen);
     if (!rc)
         rc = resolve_limit(s, &c->max_tokens_per_minute, "max_tokens_per_minute", key_tpm, err,
                            errlen);
     if (!rc)
-        rc = resolve_limit(s, &c->max_concurrent, "max_concurrent_requests", key_conc, err,
-                           errlen);
+        rc = resolve_limit(s, &c->max_concurrent, "max_concurrent_requests", key_conc, err, errlen);
     if (!rc && c->max_attempts > 100) {
         snprintf(err, errlen, "max_attempts: %u is more than 100", c->max_attempts);
         rc = SLUICE_EINVAL;
@@ -184,8 +183,8 @@ static void fill_defaults(dsession_config *c) {
     }
 }
 
-int dsession_new(const registry *reg, const dsession_config *cfg, uint64_t now_ms,
-                 dsession **out, char *err, size_t errlen) {
+int dsession_new(const registry *reg, const dsession_config *cfg, uint64_t now_ms, dsession **out,
+                 char *err, size_t errlen) {
     dsession *s = XNEW(dsession);
     atomic_init(&s->refs, 1);
     atomic_init(&s->closed, false);
@@ -246,8 +245,7 @@ void dsession_status_reset(dsession *s, uint64_t now_ms, dsession_status *before
     pthread_mutex_lock(&s->mu);
     if (before) {
         *before = s->st;
-        before->elapsed_s =
-            now_ms > s->opened_ms ? (double)(now_ms - s->opened_ms) / 1000.0 : 0;
+        before->elapsed_s = now_ms > s->opened_ms ? (double)(now_ms - s->opened_ms) / 1000.0 : 0;
     }
     dsession_status keep = s->st;
     memset(&s->st, 0, sizeof s->st);

@@ -42,11 +42,11 @@ typedef struct dsession_model {
 #define DSESSION_MAX_MODELS 32u
 
 typedef struct dsession_config {
-    char *name;                /* display name; NULL = the single model's name or "session" */
-    char *tenant;              /* owner; "" with auth off */
+    char *name;   /* display name; NULL = the single model's name or "session" */
+    char *tenant; /* owner; "" with auth off */
     dsession_model *models;
     size_t n_models;
-    llm_sampling sampling;     /* session-wide parameters, under each model's own */
+    llm_sampling sampling;            /* session-wide parameters, under each model's own */
     uint32_t max_requests_per_minute; /* 0 = the smallest limit of the models' keys */
     uint32_t max_tokens_per_minute;   /* 0 = likewise */
     uint32_t max_concurrent;          /* 0 = likewise */
@@ -86,8 +86,8 @@ typedef struct dsession_status {
  * returns SLUICE_EINVAL and writes one message naming the offending field into err, e.g.
  * "models[1].name: unknown model 'gpt-9'" or "max_requests_per_minute: 9000 exceeds the
  * 5000 of upstream key 'openai' (used by gpt-4.1-mini)". now_ms starts the tracker clock. */
-int dsession_new(const registry *reg, const dsession_config *cfg, uint64_t now_ms,
-                 dsession **out, char *err, size_t errlen);
+int dsession_new(const registry *reg, const dsession_config *cfg, uint64_t now_ms, dsession **out,
+                 char *err, size_t errlen);
 /* Reference counting; the last unref frees. Any thread. */
 void dsession_ref(dsession *s);
 void dsession_unref(dsession *s);

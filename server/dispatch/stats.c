@@ -31,8 +31,7 @@ amodel *stats_model(dispatcher *d, const model_info *m) {
 void stats_key_publish(keystate *k) {
     atomic_store_explicit(&k->stats.waiting, k->waiting, memory_order_relaxed);
     atomic_store_explicit(&k->stats.in_flight, k->conc.in_flight, memory_order_relaxed);
-    atomic_store_explicit(&k->stats.cooldown_until_us, k->cooldown_until_us,
-                          memory_order_relaxed);
+    atomic_store_explicit(&k->stats.cooldown_until_us, k->cooldown_until_us, memory_order_relaxed);
 }
 
 static void read_hist(ahist *h, dispatch_hist *out) {

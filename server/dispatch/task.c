@@ -26,9 +26,8 @@
 #include <string.h>
 
 const char *dtask_state_name(dtask_state s) {
-    static const char *const names[] = {"?",        "queued", "waiting",   "in-flight",
-                                        "retry-wait", "done",   "failed",    "cancelled",
-                                        "abandoned"};
+    static const char *const names[] = {"?",    "queued", "waiting",   "in-flight", "retry-wait",
+                                        "done", "failed", "cancelled", "abandoned"};
     return s <= DTASK_ABANDONED ? names[s] : "?";
 }
 
@@ -280,8 +279,7 @@ static void count_usage(dispatcher *d, const model_info *m, const llm_response *
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&a->cache_write_tokens, r->usage.cache_write_tokens,
                               memory_order_relaxed);
-    atomic_fetch_add_explicit(&a->cost_nusd, (uint64_t)(r->cost * 1e9 + 0.5),
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->cost_nusd, (uint64_t)(r->cost * 1e9 + 0.5), memory_order_relaxed);
 }
 
 void task_finish_success(dispatcher *d, dtask *t) {
@@ -382,8 +380,7 @@ bool task_never_fits(dispatcher *d, dtask *t) {
 void task_begin(dispatcher *d, dtask *t) {
     int idx = preferred(t);
     if (idx < 0)
-        idx = models_choose(t->sess->weights, t->sess->blocked, t->sess->cfg.n_models, -1,
-                            &d->rng);
+        idx = models_choose(t->sess->weights, t->sess->blocked, t->sess->cfg.n_models, -1, &d->rng);
     if (idx < 0) {
         fail_no_model(d, t);
         return;

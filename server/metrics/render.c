@@ -52,7 +52,9 @@ static void model_families(buf *b, const dispatcher_stats *st) {
         const dispatch_model_stats *x = &st->models[i];
         uint64_t v[] = {x->s2xx, x->s4xx, x->s429, x->s5xx, x->failures};
         for (size_t k = 0; k < 5; k++)
-            out(b, "sluice_upstream_requests_total{provider=\"%s\",model=\"%s\",outcome=\"%s\"} %llu\n",
+            out(b,
+                "sluice_upstream_requests_total{provider=\"%s\",model=\"%s\",outcome=\"%s\"} "
+                "%llu\n",
                 esc(x->provider, p, sizeof p), esc(x->model, m, sizeof m), outcomes[k],
                 (unsigned long long)v[k]);
     }
@@ -81,15 +83,33 @@ static void key_gauge(buf *b, const dispatcher_stats *st, const char *name, cons
             (unsigned long long)get(&st->keys[i]));
 }
 
-static uint64_t k_wait(const dispatch_key_stats *k) { return k->waiting; }
-static uint64_t k_fly(const dispatch_key_stats *k) { return k->in_flight; }
-static uint64_t k_adm(const dispatch_key_stats *k) { return k->admitted_requests; }
-static uint64_t k_tok(const dispatch_key_stats *k) { return k->admitted_tokens; }
-static uint64_t k_cd(const dispatch_key_stats *k) { return k->cooldowns; }
-static uint64_t k_cool(const dispatch_key_stats *k) { return k->cooling; }
-static uint64_t k_rpm(const dispatch_key_stats *k) { return k->requests_per_minute; }
-static uint64_t k_tpm(const dispatch_key_stats *k) { return k->tokens_per_minute; }
-static uint64_t k_conc(const dispatch_key_stats *k) { return k->max_concurrent; }
+static uint64_t k_wait(const dispatch_key_stats *k) {
+    return k->waiting;
+}
+static uint64_t k_fly(const dispatch_key_stats *k) {
+    return k->in_flight;
+}
+static uint64_t k_adm(const dispatch_key_stats *k) {
+    return k->admitted_requests;
+}
+static uint64_t k_tok(const dispatch_key_stats *k) {
+    return k->admitted_tokens;
+}
+static uint64_t k_cd(const dispatch_key_stats *k) {
+    return k->cooldowns;
+}
+static uint64_t k_cool(const dispatch_key_stats *k) {
+    return k->cooling;
+}
+static uint64_t k_rpm(const dispatch_key_stats *k) {
+    return k->requests_per_minute;
+}
+static uint64_t k_tpm(const dispatch_key_stats *k) {
+    return k->tokens_per_minute;
+}
+static uint64_t k_conc(const dispatch_key_stats *k) {
+    return k->max_concurrent;
+}
 
 static void key_families(buf *b, const dispatcher_stats *st) {
     key_gauge(b, st, "sluice_queue_depth", "gauge", "Prompts waiting for an upstream key.", k_wait);
@@ -104,8 +124,8 @@ static void key_families(buf *b, const dispatcher_stats *st) {
               "Configured requests/min of a key.", k_rpm);
     key_gauge(b, st, "sluice_key_limit_tokens_per_minute", "gauge",
               "Configured tokens/min of a key.", k_tpm);
-    key_gauge(b, st, "sluice_key_limit_concurrency", "gauge",
-              "Configured concurrency of a key.", k_conc);
+    key_gauge(b, st, "sluice_key_limit_concurrency", "gauge", "Configured concurrency of a key.",
+              k_conc);
     char k[256];
     family(b, "sluice_cooldown_seconds_total", "counter", "Seconds spent cooling down, per key.");
     for (size_t i = 0; i < st->n_keys; i++)
@@ -170,9 +190,11 @@ static void store_families(buf *b, store *s) {
     store_get_stats(s, &st);
     gauge(b, "sluice_cache_bytes", "Estimated bytes in the response cache.", st.cache_bytes);
     gauge(b, "sluice_cache_entries", "Answers in the response cache.", st.cache_entries);
-    counter(b, "sluice_cache_evictions_total", "Answers evicted by the size cap.", st.cache_evicted);
+    counter(b, "sluice_cache_evictions_total", "Answers evicted by the size cap.",
+            st.cache_evicted);
     counter(b, "sluice_cache_expired_total", "Answers dropped by the TTL.", st.cache_expired);
-    counter(b, "sluice_cache_corrupt_total", "Undecodable cache entries deleted.", st.cache_corrupt);
+    counter(b, "sluice_cache_corrupt_total", "Undecodable cache entries deleted.",
+            st.cache_corrupt);
     counter(b, "sluice_store_write_batches_total", "RocksDB write batches.", st.write_batches);
     gauge(b, "sluice_store_write_queue_depth", "Writes waiting for the store writer.",
           st.write_queue_depth);

@@ -56,8 +56,8 @@ typedef enum provider_kind {
 typedef struct upstream_key {
     char *name;
     provider_kind provider;
-    char *secret;         /* NULL when neither env nor file provided one; never log */
-    char *secret_source;  /* "env OPENAI_API_KEY" / "file /run/secrets/x", for messages */
+    char *secret;        /* NULL when neither env nor file provided one; never log */
+    char *secret_source; /* "env OPENAI_API_KEY" / "file /run/secrets/x", for messages */
     uint32_t requests_per_minute;
     uint32_t tokens_per_minute;
     uint32_t max_concurrent;
@@ -67,17 +67,17 @@ typedef struct model_info {
     char *name;
     provider_kind provider;
     char *upstream_model;
-    char *base_url;          /* without trailing slash */
-    size_t key_index;        /* into registry.keys */
-    double input_price;      /* USD per million tokens */
+    char *base_url;     /* without trailing slash */
+    size_t key_index;   /* into registry.keys */
+    double input_price; /* USD per million tokens */
     double output_price;
     double cached_input_price;
     double cache_write_price;
     uint32_t context_window;
     uint32_t max_output_tokens; /* 0 = unknown */
-    bool reasoning;          /* accepts reasoning effort / thinking */
-    bool json_schema;        /* supports structured output natively */
-    bool images;             /* accepts image parts */
+    bool reasoning;             /* accepts reasoning effort / thinking */
+    bool json_schema;           /* supports structured output natively */
+    bool images;                /* accepts image parts */
 } model_info;
 
 typedef struct registry {

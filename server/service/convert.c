@@ -157,8 +157,7 @@ static void convert_part(const Sluice__V1__Part *p, llm_part *out) {
         out->kind = LLM_PART_IMAGE;
         if (p->image->source_case == SLUICE__V1__IMAGE_PART__SOURCE_URL)
             out->url = xstrdup(p->image->url);
-        if (p->image->source_case == SLUICE__V1__IMAGE_PART__SOURCE_DATA &&
-            p->image->data.len) {
+        if (p->image->source_case == SLUICE__V1__IMAGE_PART__SOURCE_DATA && p->image->data.len) {
             out->data = xmemdup(p->image->data.data, p->image->data.len);
             out->data_len = p->image->data.len;
         }
@@ -233,8 +232,9 @@ int convert_prompt(const Sluice__V1__Prompt *p, const Sluice__V1__BatchHeader *h
         convert_tools(p->tools, p->n_tools, r);
     else if (header && header->n_tools)
         convert_tools(header->tools, header->n_tools, r);
-    const Sluice__V1__OutputSchema *schema =
-        p->output_schema ? p->output_schema : header ? header->output_schema : NULL;
+    const Sluice__V1__OutputSchema *schema = p->output_schema ? p->output_schema
+                                             : header         ? header->output_schema
+                                                              : NULL;
     if (schema && schema->schema_json && *schema->schema_json) {
         r->schema_name = xstrdup(*schema->name ? schema->name : "response");
         r->output_schema = json_field(schema->schema_json);

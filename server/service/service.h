@@ -26,13 +26,13 @@
 typedef struct service service;
 
 typedef struct service_config {
-    const char *node_id;               /* prefix of every id this node issues; "" = "local" */
-    size_t max_batch_in_flight;        /* prompts of one batch inside sluiced at once
-                                        * (backpressure window); 0 = 4096 */
-    uint64_t max_batch_prompts;        /* prompts in one BatchProcess call; 0 = 10,000,000 */
-    size_t max_open_tasks_per_tenant;  /* unfinished Start'ed tasks per tenant; 0 = 100,000 */
-    size_t max_sessions_per_tenant;    /* open sessions per tenant; 0 = 1,000 */
-    uint32_t persist_interval_ms;      /* how often trackers are persisted; 0 = 5000 */
+    const char *node_id;              /* prefix of every id this node issues; "" = "local" */
+    size_t max_batch_in_flight;       /* prompts of one batch inside sluiced at once
+                                       * (backpressure window); 0 = 4096 */
+    uint64_t max_batch_prompts;       /* prompts in one BatchProcess call; 0 = 10,000,000 */
+    size_t max_open_tasks_per_tenant; /* unfinished Start'ed tasks per tenant; 0 = 100,000 */
+    size_t max_sessions_per_tenant;   /* open sessions per tenant; 0 = 1,000 */
+    uint32_t persist_interval_ms;     /* how often trackers are persisted; 0 = 5000 */
 } service_config;
 
 /* Creates the service. All pointers are borrowed and must outlive it. */

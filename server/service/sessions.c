@@ -23,8 +23,8 @@ static json_t *sampling_to_json(const llm_sampling *s) {
     json_t *stop = json_array();
     for (size_t i = 0; i < s->n_stop; i++)
         json_array_append_new(stop, json_string(s->stop[i]));
-    return json_pack("{s:i, s:f, s:f, s:I, s:o, s:i, s:I, s:b}", "set", (int)s->set,
-                     "temperature", s->temperature, "top_p", s->top_p, "max_new_tokens",
+    return json_pack("{s:i, s:f, s:f, s:I, s:o, s:i, s:I, s:b}", "set", (int)s->set, "temperature",
+                     s->temperature, "top_p", s->top_p, "max_new_tokens",
                      (json_int_t)s->max_new_tokens, "stop", stop, "effort", (int)s->effort,
                      "thinking_budget", (json_int_t)s->thinking_budget, "json_mode",
                      (int)s->json_mode);
@@ -35,10 +35,11 @@ static int sampling_from_json(const json_t *j, llm_sampling *s, char *err, size_
     int set = 0, effort = 0, json_mode = 0;
     json_int_t mnt = 0, budget = 0;
     json_t *stop = NULL;
-    if (!j || json_unpack((json_t *)j, "{s:i, s:F, s:F, s:I, s:o, s:i, s:I, s:b}", "set", &set,
-                          "temperature", &s->temperature, "top_p", &s->top_p, "max_new_tokens",
-                          &mnt, "stop", &stop, "effort", &effort, "thinking_budget", &budget,
-                          "json_mode", &json_mode) != 0 ||
+    if (!j ||
+        json_unpack((json_t *)j, "{s:i, s:F, s:F, s:I, s:o, s:i, s:I, s:b}", "set", &set,
+                    "temperature", &s->temperature, "top_p", &s->top_p, "max_new_tokens", &mnt,
+                    "stop", &stop, "effort", &effort, "thinking_budget", &budget, "json_mode",
+                    &json_mode) != 0 ||
         !json_is_array(stop) || json_array_size(stop) > LLM_MAX_STOP) {
         snprintf(err, errlen, "session record: malformed sampling");
         return SLUICE_EPROTO;
@@ -63,17 +64,14 @@ static json_t *config_to_json(const dsession_config *c) {
                                                 sampling_to_json(&c->models[i].sampling)));
     return json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name",
                      c->name ? c->name : "", "models", models, "sampling",
-                     sampling_to_json(&c->sampling), "rpm",
-                     (json_int_t)c->max_requests_per_minute, "tpm",
-                     (json_int_t)c->max_tokens_per_minute, "concurrent",
-                     (json_int_t)c->max_concurrent, "max_attempts",
-                     (json_int_t)c->max_attempts, "request_timeout_ms",
-                     (json_int_t)c->request_timeout_ms, "task_timeout_ms",
+                     sampling_to_json(&c->sampling), "rpm", (json_int_t)c->max_requests_per_minute,
+                     "tpm", (json_int_t)c->max_tokens_per_minute, "concurrent",
+                     (json_int_t)c->max_concurrent, "max_attempts", (json_int_t)c->max_attempts,
+                     "request_timeout_ms", (json_int_t)c->request_timeout_ms, "task_timeout_ms",
                      (json_int_t)c->task_timeout_ms, "cache_mode", (int)c->cache_mode);
 }
 
-static int models_from_json(const json_t *models, dsession_config *c, char *err,
-                            size_t errlen) {
+static int models_from_json(const json_t *models, dsession_config *c, char *err, size_t errlen) {
     c->n_models = json_array_size(models);
     c->models = XNEWV(dsession_model, c->n_models);
     for (size_t i = 0; i < c->n_models; i++) {
@@ -94,19 +92,19 @@ static int models_from_json(const json_t *models, dsession_config *c, char *err,
     return 0;
 }
 
-static int config_from_json(const json_t *j, const char *tenant, dsession_config *c,
-                            char *err, size_t errlen) {
+static int config_from_json(const json_t *j, const char *tenant, dsession_config *c, char *err,
+                            size_t errlen) {
     memset(c, 0, sizeof *c);
     const char *name = "";
     json_t *models = NULL, *sampling = NULL;
     json_int_t rpm, tpm, conc, att, rto, tto;
     int mode;
     json_error_t je;
-    if (!j || json_unpack_ex((json_t *)j, &je, 0,
-                             "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", &name,
-                             "models", &models, "sampling", &sampling, "rpm", &rpm, "tpm", &tpm,
-                             "concurrent", &conc, "max_attempts", &att, "request_timeout_ms",
-                             &rto, "task_timeout_ms", &tto, "cache_mode", &mode) != 0 ||
+    if (!j ||
+        json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+                       "name", &name, "models", &models, "sampling", &sampling, "rpm", &rpm, "tpm",
+                       &tpm, "concurrent", &conc, "max_attempts", &att, "request_timeout_ms", &rto,
+                       "task_timeout_ms", &tto, "cache_mode", &mode) != 0 ||
         !json_is_array(models)) {
         snprintf(err, errlen, "session record: %s", j ? je.text : "no config");
         return SLUICE_EPROTO;
@@ -135,9 +133,8 @@ static json_t *status_to_json(const dsession_status *st) {
                      "cancelled", (json_int_t)st->cancelled, "rate_limit_errors",
                      (json_int_t)st->rate_limit_errors, "attempts", (json_int_t)st->attempts,
                      "deduplicated", (json_int_t)st->deduplicated, "input_tokens",
-                     (json_int_t)st->input_tokens, "output_tokens",
-                     (json_int_t)st->output_tokens, "cache_read_tokens",
-                     (json_int_t)st->cache_read_tokens, "cache_write_tokens",
+                     (json_int_t)st->input_tokens, "output_tokens", (json_int_t)st->output_tokens,
+                     "cache_read_tokens", (json_int_t)st->cache_read_tokens, "cache_write_tokens",
                      (json_int_t)st->cache_write_tokens, "cost", st->cost, "cost_saved",
                      st->cost_saved);
 }
@@ -146,15 +143,14 @@ static void status_from_json(const json_t *j, dsession_status *st) {
     memset(st, 0, sizeof *st);
     json_int_t v[12] = {0};
     json_unpack((json_t *)j,
-                "{s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?F, s?F}",
-                "total", &v[0], "succeeded", &v[1], "failed", &v[2], "cached", &v[3],
-                "cancelled", &v[4], "rate_limit_errors", &v[5], "attempts", &v[6],
-                "deduplicated", &v[7], "input_tokens", &v[8], "output_tokens", &v[9],
-                "cache_read_tokens", &v[10], "cache_write_tokens", &v[11], "cost", &st->cost,
-                "cost_saved", &st->cost_saved);
-    uint64_t *dst[12] = {&st->total,         &st->succeeded,    &st->failed,
-                         &st->cached,        &st->cancelled,    &st->rate_limit_errors,
-                         &st->attempts,      &st->deduplicated, &st->input_tokens,
+                "{s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?F, s?F}", "total",
+                &v[0], "succeeded", &v[1], "failed", &v[2], "cached", &v[3], "cancelled", &v[4],
+                "rate_limit_errors", &v[5], "attempts", &v[6], "deduplicated", &v[7],
+                "input_tokens", &v[8], "output_tokens", &v[9], "cache_read_tokens", &v[10],
+                "cache_write_tokens", &v[11], "cost", &st->cost, "cost_saved", &st->cost_saved);
+    uint64_t *dst[12] = {&st->total,         &st->succeeded,         &st->failed,
+                         &st->cached,        &st->cancelled,         &st->rate_limit_errors,
+                         &st->attempts,      &st->deduplicated,      &st->input_tokens,
                          &st->output_tokens, &st->cache_read_tokens, &st->cache_write_tokens};
     for (int i = 0; i < 12; i++)
         *dst[i] = (uint64_t)v[i];
@@ -206,8 +202,8 @@ static int restore_one(void *ud, uint64_t id, const char *tenant, const char *da
     char err[512];
     snprintf(err, sizeof err, "%s", rec ? "" : je.text);
     dsession *ds = NULL;
-    bool ok = rec && config_from_json(json_object_get(rec, "config"), tenant, &cfg, err,
-                                      sizeof err) == 0;
+    bool ok =
+        rec && config_from_json(json_object_get(rec, "config"), tenant, &cfg, err, sizeof err) == 0;
     if (ok) {
         ok = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, err, sizeof err) == 0;
         dsession_config_cleanup(&cfg);
@@ -281,8 +277,7 @@ int svc_sessions_restore(service *s, char *err, size_t errlen) {
 
 /* ---- handlers ----------------------------------------------------------------------- */
 
-static void on_done_noop(tcall *call, bool cancelled, void *ctx) {
-}
+static void on_done_noop(tcall *call, bool cancelled, void *ctx) {}
 
 static void reply_status(tcall *call, svc_session *ss, const dsession_status *st,
                          ProtobufCMessage *resp, Sluice__V1__TrackerStatus **slot) {

@@ -22,9 +22,9 @@ typedef struct svc_session {
     char *id_str;
     char *tenant;
     dsession *ds;
-    int refs;         /* table + users (under mu) */
+    int refs; /* table + users (under mu) */
     bool closed;
-    dlist tasks;      /* Start'ed tasks held in memory (svc_task.sess_link) */
+    dlist tasks; /* Start'ed tasks held in memory (svc_task.sess_link) */
 } svc_session;
 
 typedef struct svc_task {
@@ -35,7 +35,7 @@ typedef struct svc_task {
     store_task_state state;
     llm_response *result; /* once finished, until the store has it */
     bool finished;
-    dlist waiters;        /* wref.link */
+    dlist waiters; /* wref.link */
     dlink sess_link;
 } svc_task;
 
@@ -59,13 +59,13 @@ typedef struct waiter {
     Sluice__V1__TaskResult **results; /* Wait: by slot */
     wref *refs;
     size_t remaining;
-    uint64_t timer;        /* Wait timeout (0 = none) */
-    bool completed;        /* replied, timed out or cancelled */
-    int refs_count;        /* the call and the timer hold it */
+    uint64_t timer; /* Wait timeout (0 = none) */
+    bool completed; /* replied, timed out or cancelled */
+    int refs_count; /* the call and the timer hold it */
     /* AsCompleted: results waiting for room in the call's outbound queue */
     Sluice__V1__TaskResult **pending;
     size_t n_pending, cap_pending;
-    int sending;           /* results taken from pending, being sent */
+    int sending; /* results taken from pending, being sent */
 } waiter;
 
 typedef struct tenant_entry {
@@ -82,8 +82,8 @@ struct service {
     timers *tm;
 
     pthread_mutex_t mu;
-    u64map sessions;      /* id -> svc_session */
-    u64map tasks;         /* id -> svc_task (in memory) */
+    u64map sessions; /* id -> svc_session */
+    u64map tasks;    /* id -> svc_task (in memory) */
     tenant_entry *tenants;
     size_t n_tenants;
     bool stopping;

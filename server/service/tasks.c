@@ -223,8 +223,7 @@ static void start_durable(void *ud, int status) {
                         "limit max_tasks reached: the server holds too many tasks");
     } else {
         fail_tasks(c, LLM_ERR_CANCELLED, "the session was closed");
-        svc_reply_error(c->call, GRPC_STATUS_NOT_FOUND, "session '%s' not found",
-                        c->ss->id_str);
+        svc_reply_error(c->call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", c->ss->id_str);
     }
     start_ctx_free(c);
 }
@@ -397,8 +396,8 @@ int svc_tasks_resume(service *s, char *err, size_t errlen) {
         return r;
     }
     if (rc.resumed || rc.failed)
-        LOG_INFO("service", "resumed %zu unfinished tasks (%zu could not be resumed)",
-                 rc.resumed, rc.failed);
+        LOG_INFO("service", "resumed %zu unfinished tasks (%zu could not be resumed)", rc.resumed,
+                 rc.failed);
     return 0;
 }
 

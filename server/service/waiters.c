@@ -27,7 +27,7 @@ waiter *waiter_new(service *s, tcall *call, size_t n, bool stream) {
     w->id_strs = XNEWV(char *, n);
     w->results = XNEWV(Sluice__V1__TaskResult *, n);
     w->refs = XNEWV(wref, n);
-    w->remaining = 1; /* the set-up hold */
+    w->remaining = 1;  /* the set-up hold */
     w->refs_count = 1; /* the call */
     return w;
 }
@@ -103,9 +103,9 @@ waiter **waiter_task_done_locked(svc_task *t, size_t *n_ready) {
         r->task = NULL;
         if (w->completed)
             continue;
-        waiter_fill_locked(w, r->slot,
-                           convert_task_result(w->id_strs[r->slot], t->state, t->result, t->index,
-                                               t->custom_id));
+        waiter_fill_locked(
+            w, r->slot,
+            convert_task_result(w->id_strs[r->slot], t->state, t->result, t->index, t->custom_id));
         w->remaining--;
         w->refs_count++;
         ready[(*n_ready)++] = w;
@@ -130,8 +130,8 @@ static void flush_stream(service *s, waiter *w) {
     for (;;) {
         pthread_mutex_lock(&s->mu);
         if (w->completed || w->n_pending == 0) {
-            bool finish = !w->completed && w->remaining == 0 && w->n_pending == 0 &&
-                          w->sending == 0;
+            bool finish =
+                !w->completed && w->remaining == 0 && w->n_pending == 0 && w->sending == 0;
             if (finish) {
                 w->completed = true;
                 detach_locked(w);
@@ -206,8 +206,8 @@ static void on_timeout(void *arg) {
         for (size_t i = 0; i < w->n; i++) {
             svc_task *t = w->refs[i].task;
             if (t && !w->results[i])
-                w->results[i] = convert_task_result(w->id_strs[i], t->state, NULL, t->index,
-                                                    t->custom_id);
+                w->results[i] =
+                    convert_task_result(w->id_strs[i], t->state, NULL, t->index, t->custom_id);
         }
         detach_locked(w);
     }

@@ -83,8 +83,8 @@ static int collect_ids(service *s, tcall *call, char **ids, size_t n, waiter *w)
         else if (!t)
             in_store[i] = true;
         else if (t->finished)
-            waiter_fill_locked(w, i, convert_task_result(ids[i], t->state, t->result, t->index,
-                                                         t->custom_id));
+            waiter_fill_locked(
+                w, i, convert_task_result(ids[i], t->state, t->result, t->index, t->custom_id));
         else
             waiter_register_locked(w, i, t);
     }
@@ -166,8 +166,8 @@ static void waiter_writable(tcall *call, void *ctx) {
 
 /* Ids of the session's unfinished tasks among `ids`; NOT_FOUND for an id that is not a
  * task of this session. */
-static int cancel_ids(service *s, tcall *call, svc_session *ss, char **ids, size_t n,
-                      uint64_t *out, size_t *n_out) {
+static int cancel_ids(service *s, tcall *call, svc_session *ss, char **ids, size_t n, uint64_t *out,
+                      size_t *n_out) {
     for (size_t i = 0; i < n; i++) {
         uint64_t id;
         bool known = convert_parse_id(s->cfg.node_id, 't', ids[i], &id) == 0;
@@ -221,8 +221,7 @@ static void cancel_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-static void noop_done(tcall *call, bool cancelled, void *ctx) {
-}
+static void noop_done(tcall *call, bool cancelled, void *ctx) {}
 
 void svc_tasks_register(service *s, transport_handler *h, size_t *n) {
     svc_start_register(s, h, n);

@@ -31,8 +31,7 @@ static atomic_uint_fast64_t done_count;
 static uint64_t window_end_ms;
 static atomic_uint_fast64_t done_in_window;
 
-static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
-                    llm_response *resp) {
+static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, llm_response *resp) {
     if (final == DTASK_DONE && clock_now_ms() <= window_end_ms)
         atomic_fetch_add(&done_in_window, 1);
     atomic_fetch_add(&done_count, 1);
@@ -173,8 +172,7 @@ static void bench_throughput(int fake_port, size_t n) {
     double rate = (double)atomic_load(&done_count) / ((double)(clock_now_us() - t0) / 1e6);
     double direct = direct_rate(&r, n, conc);
     printf("prompts_per_s=%.0f target=15000\n", rate);
-    printf("direct_per_s=%.0f target=none (plain curl-multi client, %u in flight)\n", direct,
-           conc);
+    printf("direct_per_s=%.0f target=none (plain curl-multi client, %u in flight)\n", direct, conc);
     printf("ratio_to_direct=%.2f target=0.5\n", direct > 0 ? rate / direct : 0);
     fflush(stdout);
     rig_stop(&r);

@@ -156,8 +156,9 @@ static void direct_latency(int fake_port, size_t in_flight, size_t n, double *ms
     while (done < n) {
         while (sent < n && sent - done < in_flight) {
             char *body = NULL;
-            if (asprintf(&body, "{\"model\":\"up-a\",\"max_completion_tokens\":16,\"messages\":"
-                                "[{\"role\":\"user\",\"content\":\"direct %zu\"}]}",
+            if (asprintf(&body,
+                         "{\"model\":\"up-a\",\"max_completion_tokens\":16,\"messages\":"
+                         "[{\"role\":\"user\",\"content\":\"direct %zu\"}]}",
                          sent) < 0)
                 return;
             char *hdrs[] = {strdup("Authorization: Bearer sk-bench"),
@@ -177,8 +178,8 @@ static void added(const char *suffix, double *direct, size_t nd, double *sl, siz
                   const char *p99_target) {
     double d50 = bench_percentile(direct, nd, 50), d99 = bench_percentile(direct, nd, 99);
     double s50 = bench_percentile(sl, ns, 50), s99 = bench_percentile(sl, ns, 99);
-    printf("added_p50_ms_%s=%.3f target=none (start+wait %.3f vs direct %.3f)\n", suffix,
-           s50 - d50, s50, d50);
+    printf("added_p50_ms_%s=%.3f target=none (start+wait %.3f vs direct %.3f)\n", suffix, s50 - d50,
+           s50, d50);
     printf("added_p99_ms_%s=%.3f target=%s (start+wait %.3f vs direct %.3f)\n", suffix, s99 - d99,
            p99_target, s99, d99);
 }

@@ -23,8 +23,7 @@ const char *sluiced_binary(void) {
     return path;
 }
 
-static int write_file(const char *dir, const char *name, const char *text, char *path,
-                      size_t len) {
+static int write_file(const char *dir, const char *name, const char *text, char *path, size_t len) {
     snprintf(path, len, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (!f)
@@ -109,7 +108,7 @@ static pid_t spawn(const sluiced_proc *p, const sluiced_opts *o, const char *reg
     char data[256];
     snprintf(data, sizeof data, "%s/data", p->dir);
     const char *args[16] = {sluiced_binary(), "--listen", "127.0.0.1:0", "--data-dir", data,
-                            "--registry", registry, "--port-file", port_file};
+                            "--registry",     registry,   "--port-file", port_file};
     size_t n = 9;
     if (config) {
         args[n++] = "--config";
@@ -157,8 +156,8 @@ int sluiced_start(sluiced_proc *p, const sluiced_opts *opts) {
         return -1;
     snprintf(port_file, sizeof port_file, "%s/port", p->dir);
     unlink(port_file);
-    p->pid = spawn(p, o, registry, o->tokens ? tokens : NULL, o->config_json ? config : NULL,
-                   port_file);
+    p->pid =
+        spawn(p, o, registry, o->tokens ? tokens : NULL, o->config_json ? config : NULL, port_file);
     if (p->pid < 0)
         return -1;
     for (int i = 0; i < 6000; i++) { /* up to 60 s (valgrind is slow) */

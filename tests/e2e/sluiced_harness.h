@@ -17,19 +17,19 @@
 
 typedef struct sluiced_proc {
     fake_provider *fake;
-    char dir[128];      /* temp directory: registry, data, tokens, port file */
-    char target[64];    /* "127.0.0.1:PORT" */
+    char dir[128];   /* temp directory: registry, data, tokens, port file */
+    char target[64]; /* "127.0.0.1:PORT" */
     pid_t pid;
-    int exit_status;    /* after sluiced_stop: the exit code, or -signal */
+    int exit_status; /* after sluiced_stop: the exit code, or -signal */
 } sluiced_proc;
 
 typedef struct sluiced_opts {
-    const char *tokens;        /* tokens file content ("tenant token" lines), NULL = auth off */
-    const char *config_json;   /* extra config file content, NULL = none */
-    uint32_t key_rpm;          /* limits of key "ka"; 0 = generous */
-    bool keep_dir;             /* reuse p->dir if already set (restart on the same store) */
-    const char *env_prefix;    /* e.g. "valgrind --errors-for-leak-kinds=definite" (split on
-                                * spaces) to run sluiced under a tool; NULL = none */
+    const char *tokens;      /* tokens file content ("tenant token" lines), NULL = auth off */
+    const char *config_json; /* extra config file content, NULL = none */
+    uint32_t key_rpm;        /* limits of key "ka"; 0 = generous */
+    bool keep_dir;           /* reuse p->dir if already set (restart on the same store) */
+    const char *env_prefix;  /* e.g. "valgrind --errors-for-leak-kinds=definite" (split on
+                              * spaces) to run sluiced under a tool; NULL = none */
 } sluiced_opts;
 
 /* Starts fake + sluiced. Returns 0, or -1 (the test should fail). When opts->keep_dir is

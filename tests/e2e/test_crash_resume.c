@@ -110,9 +110,8 @@ static void test_kill_9_and_resume(void) {
     CU_ASSERT_EQUAL_FATAL(sluice_client_attach(c2, session), 0);
     sluice_response **all = NULL;
     size_t n_all = 0;
-    CU_ASSERT_EQUAL(sluice_wait_for_all(c2, (const char *const *)ids, N_TASKS, 120000, &all,
-                                        &n_all),
-                    0);
+    CU_ASSERT_EQUAL(
+        sluice_wait_for_all(c2, (const char *const *)ids, N_TASKS, 120000, &all, &n_all), 0);
     CU_ASSERT_EQUAL_FATAL(n_all, N_TASKS);
     for (int i = 0; i < N_TASKS; i++) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(all[i]);
@@ -128,7 +127,8 @@ static void test_kill_9_and_resume(void) {
      * kill (answered by the fake, not yet stored) may have been asked for again. */
     json_t *after = hash_counts(p.fake);
     uint64_t resent = resent_answered(before, after);
-    fprintf(stderr, "\n  killed with %zu of %d seen finished, %llu answered upstream; %llu re-sent\n",
+    fprintf(stderr,
+            "\n  killed with %zu of %d seen finished, %llu answered upstream; %llu re-sent\n",
             finished, N_TASKS, (unsigned long long)answered_before, (unsigned long long)resent);
     CU_ASSERT_TRUE(resent <= answered_before - finished);
     fake_counters fc;

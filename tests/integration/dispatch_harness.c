@@ -11,8 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
-                    llm_response *resp) {
+static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, llm_response *resp) {
     harness *h = ctx;
     pthread_mutex_lock(&h->mu);
     harness_result *r = &h->results[id % HARNESS_MAX_TASKS];
@@ -143,8 +142,8 @@ void harness_free(harness *h) {
     free(h);
 }
 
-dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t tpm,
-                          uint32_t conc, uint32_t max_attempts, cache_mode mode) {
+dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t tpm, uint32_t conc,
+                          uint32_t max_attempts, cache_mode mode) {
     dsession_config c;
     memset(&c, 0, sizeof c);
     c.tenant = "";
@@ -189,8 +188,8 @@ llm_request *harness_text_request(const char *text) {
     return r;
 }
 
-uint64_t harness_submit_texts(harness *h, dsession *s, const char *const *texts,
-                              size_t n_texts, size_t n) {
+uint64_t harness_submit_texts(harness *h, dsession *s, const char *const *texts, size_t n_texts,
+                              size_t n) {
     dispatcher_task_spec *specs = XNEWV(dispatcher_task_spec, n);
     pthread_mutex_lock(&h->mu);
     uint64_t first = h->next_id;

@@ -20,10 +20,10 @@
 
 typedef struct harness_result {
     bool done;
-    unsigned times;       /* on_done calls for this task (must end up 1) */
+    unsigned times; /* on_done calls for this task (must end up 1) */
     dtask_state final;
     llm_response *resp;
-    uint64_t order;       /* completion order, 1-based */
+    uint64_t order; /* completion order, 1-based */
     void *task_ctx;
 } harness_result;
 
@@ -44,9 +44,9 @@ typedef struct harness {
 
 typedef struct harness_opts {
     bool with_store;
-    uint32_t key_rpm, key_tpm, key_conc;   /* limits of key "ka" (0 = generous) */
-    const char *extra_models_json;          /* extra entries for "models", may be NULL */
-    dispatcher_config dcfg;                 /* overrides (reg/store/http are filled in) */
+    uint32_t key_rpm, key_tpm, key_conc; /* limits of key "ka" (0 = generous) */
+    const char *extra_models_json;       /* extra entries for "models", may be NULL */
+    dispatcher_config dcfg;              /* overrides (reg/store/http are filled in) */
 } harness_opts;
 
 /* Starts everything; CU_FAIL + returns NULL on error. */
@@ -54,11 +54,11 @@ harness *harness_new(const harness_opts *opts);
 void harness_free(harness *h);
 
 /* Opens a session over models (comma-separated "name[:weight]" list). */
-dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t tpm,
-                          uint32_t conc, uint32_t max_attempts, cache_mode mode);
+dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t tpm, uint32_t conc,
+                          uint32_t max_attempts, cache_mode mode);
 /* Submits n prompts with the given texts (text[i % n_texts]); returns the first id. */
-uint64_t harness_submit_texts(harness *h, dsession *s, const char *const *texts,
-                              size_t n_texts, size_t n);
+uint64_t harness_submit_texts(harness *h, dsession *s, const char *const *texts, size_t n_texts,
+                              size_t n);
 /* Waits until `count` tasks completed in total or timeout_ms passed; returns completed. */
 uint64_t harness_wait(harness *h, uint64_t count, uint32_t timeout_ms);
 /* Builds a one-user-message request. */

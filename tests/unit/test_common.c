@@ -109,8 +109,9 @@ static void test_config(void) {
     sluiced_config c;
     char err[256];
     config_defaults(&c);
-    CU_ASSERT_EQUAL(config_load_text(&c, "{\"listen\":\"127.0.0.1:7\",\"store\":{\"cache_ttl_s\":60},"
-                                         "\"log\":{\"level\":\"debug\",\"format\":\"text\"}}",
+    CU_ASSERT_EQUAL(config_load_text(&c,
+                                     "{\"listen\":\"127.0.0.1:7\",\"store\":{\"cache_ttl_s\":60},"
+                                     "\"log\":{\"level\":\"debug\",\"format\":\"text\"}}",
                                      err, sizeof err),
                     0);
     CU_ASSERT_STRING_EQUAL(c.listen, "127.0.0.1:7");

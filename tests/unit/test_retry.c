@@ -62,7 +62,7 @@ static void test_context_errors_fail_now_case_insensitive(void) {
 }
 
 static void test_transport_failures_are_retryable(void) {
-    retry_failure fs[] = {RETRY_FAILURE_TIMEOUT, RETRY_FAILURE_CONNECT, RETRY_FAILURE_RESET,
+    retry_failure fs[] = {RETRY_FAILURE_TIMEOUT,   RETRY_FAILURE_CONNECT,   RETRY_FAILURE_RESET,
                           RETRY_FAILURE_TRUNCATED, RETRY_FAILURE_MALFORMED, RETRY_FAILURE_OTHER};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
         retry_verdict v = retry_classify(PROVIDER_OPENAI, fs[i], 0, NULL);
@@ -105,8 +105,7 @@ int main(void) {
     static const test_case cases[] = {
         {"table_rows_both_providers", test_table_rows_both_providers},
         {"rate_limited_flag", test_rate_limited_flag},
-        {"context_errors_fail_now_case_insensitive",
-         test_context_errors_fail_now_case_insensitive},
+        {"context_errors_fail_now_case_insensitive", test_context_errors_fail_now_case_insensitive},
         {"transport_failures_are_retryable", test_transport_failures_are_retryable},
         {"backoff_bounds_and_growth", test_backoff_bounds_and_growth},
         {"rng_uniformish", test_rng_uniformish},

@@ -1,526 +1,436 @@
 /*
- * JSON encoding of llm_request / llm_response / llm_sampling for task records and cache
- * values.
+ * The store codec, encoding side: llm_request / llm_response to sluice.store.v1 message
+ * trees, packing, and what both directions share (checks, errors, the allocator).
  *
- * Format (all names lowercase, enums as names):
- *   request  {"messages":[message...], "tools"?:[tool...], "schema_name"?, "output_schema"?,
- *             "sampling"?:sampling, "prefer_model"?}
- *   message  {"role":"user", "parts":[part...]}
- *   part     {"kind":"text", "text"?, "id"?, "name"?, "arguments"?, "url"?, "data"?(base64),
- *             "media_type"?, "detail"?, "signature"?, "is_error"?}
- *   tool     {"name"?, "description"?, "parameters"?, "strict"?}
- *   sampling {"set":["temperature",...], "temperature"?, "top_p"?, "max_new_tokens"?,
- *             "stop"?:[...], "effort"?, "thinking_budget"?, "json_mode"?}
- *   response {"is_error", "error_kind", "status_code", "usage":{4 counters}, "cost",
- *             "cost_saved", "local_cache_hit", "deduplicated", "latency_ms", and optional
- *             "error_message", "completion", "content":[part...], "finish_reason",
- *             "thinking", "model_requested", "model_used", "attempts":[attempt...]}
- *             "completion" is omitted when it equals the joined text parts of content (the
- *             usual case, so a typical answer's text is stored once) and rebuilt from them
- *             on decode; null stands for a NULL completion next to text parts.
- *   attempt  {"model"?, "status_code", "latency_ms", "retry_after_ms", "error"?}
- * "?" members are omitted when NULL/false/empty and read back as NULL/false/empty, so the
- * round trip is exact. A sampling member is written when its `set` bit is on or its value
- * is not zero, so merged samplings (defaults filled in, bits off) also round-trip.
+ * A tree built here borrows every string and byte array from the struct it maps (protobuf-c
+ * only reads them while packing), so encoding copies the answer's text once, into the
+ * packed buffer. Arrays of submessages are allocated as one zeroed block each (the pointer
+ * array followed by the messages), the top message shares its block with its Usage /
+ * Sampling, so a tree is a handful of allocations and *_proto_free knows its shape.
  *
- * Decoding is strict: a missing required member, a member of the wrong type or range, or
- * an unknown member fails with SLUICE_EPROTO and a message naming the path
- * ("messages[1].parts[0].kind: unknown name"). Unknown members are errors rather than
- * ignored because the store writes this format itself: anything unexpected means
- * corruption or a newer build, and either must not be half-read. Pure; any thread.
+ * The only non-mechanical mapping is the completion: when it equals the text parts of the
+ * content joined (llm_response_set_completion_from_content, the usual case) it is not
+ * stored but flagged and rebuilt on decode, so a typical answer's text is stored once.
+ * Presence bits and -0.0 flags are described in records.proto.
+ *
+ * Pure; any thread.
  */
-#include "server/store/codec.h"
+#include "server/store/codec_internal.h"
 
 #include "server/common/alloc.h"
-#include "server/store/jfield.h"
 #include "sluice/status.h"
 
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+/* The proto enums carry the llm.h numbers (both contiguous), so mapping an in-range value is
+ * a cast. */
+#define SAME(a, b) _Static_assert((int)(a) == (int)(b), #a " != " #b)
+SAME(SLUICE__STORE__V1__ROLE__ROLE_SYSTEM, LLM_ROLE_SYSTEM);
+SAME(SLUICE__STORE__V1__ROLE__ROLE_TOOL, LLM_ROLE_TOOL);
+SAME(SLUICE__STORE__V1__PART_KIND__PART_KIND_TEXT, LLM_PART_TEXT);
+SAME(SLUICE__STORE__V1__PART_KIND__PART_KIND_THINKING, LLM_PART_THINKING);
+SAME(SLUICE__STORE__V1__EFFORT__EFFORT_UNSET, LLM_EFFORT_UNSET);
+SAME(SLUICE__STORE__V1__EFFORT__EFFORT_XHIGH, LLM_EFFORT_XHIGH);
+SAME(SLUICE__STORE__V1__ERROR_KIND__ERROR_KIND_NONE, LLM_ERR_NONE);
+SAME(SLUICE__STORE__V1__ERROR_KIND__ERROR_KIND_TIMEOUT, LLM_ERR_TIMEOUT);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_TEMPERATURE, LLM_SET_TEMPERATURE);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_TOP_P, LLM_SET_TOP_P);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_MAX_NEW_TOKENS, LLM_SET_MAX_NEW_TOKENS);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_STOP, LLM_SET_STOP);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_EFFORT, LLM_SET_EFFORT);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_THINKING_BUDGET, LLM_SET_THINKING_BUDGET);
+SAME(SLUICE__STORE__V1__SAMPLING_SET__SAMPLING_SET_JSON_MODE, LLM_SET_JSON_MODE);
+SAME(SAMPLING_SET_ALL, (LLM_SET_JSON_MODE << 1) - 1);
+/* The *_ALL masks cover exactly the bits records.proto defines. */
+_Static_assert(PART_ALL == (PART_SIGNATURE << 1) - 1, "PartPresence");
+_Static_assert(TOOL_ALL == (TOOL_PARAMETERS << 1) - 1, "ToolPresence");
+_Static_assert(SAMPLING_ALL == (SAMPLING_TOP_P_NZ << 1) - 1 &&
+                   SLUICE__STORE__V1__SAMPLING_PRESENCE__SAMPLING_PRESENCE_STOP3 ==
+                       SAMPLING_STOP0 << (LLM_MAX_STOP - 1),
+               "SamplingPresence");
+_Static_assert(REQUEST_ALL == (REQUEST_PREFER_MODEL << 1) - 1, "RequestPresence");
+_Static_assert(ATTEMPT_ALL == (ATTEMPT_ERROR << 1) - 1, "AttemptPresence");
+_Static_assert(RESP_ALL == (RESP_COST_SAVED_NZ << 1) - 1, "ResponsePresence");
 
-static const char *const role_names[] = {NULL, "system", "user", "assistant", "tool"};
-static const char *const kind_names[] = {NULL,        "text",        "image",
-                                         "tool_call", "tool_result", "thinking"};
-static const char *const effort_names[] = {"unset",  "none", "minimal", "low",
-                                           "medium", "high", "xhigh"};
-static const char *const error_kind_names[] = {"none",      "provider",        "rate_limited",
-                                               "transport", "invalid_request", "no_model",
-                                               "cancelled", "timeout"};
-/* Index = bit number of LLM_SET_*. */
-static const char *const set_names[] = {"temperature", "top_p",           "max_new_tokens", "stop",
-                                        "effort",      "thinking_budget", "json_mode"};
+/* ---- shared -------------------------------------------------------------------------- */
+
+int codec_fail(codec_err *e, int rc, const char *fmt, ...) {
+    if (e->buf && e->len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->buf, e->len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int codec_within(codec_err *e, int rc, const char *name, size_t i) {
+    if (rc == SLUICE_OK || !e->buf || !e->len)
+        return rc;
+    char inner[512];
+    snprintf(inner, sizeof inner, "%s", e->buf);
+    const char *dot = inner[0] == ':' ? "" : "."; /* ": what" is about the message itself */
+    if (i == SIZE_MAX)
+        snprintf(e->buf, e->len, "%s%s%s", name, dot, inner);
+    else
+        snprintf(e->buf, e->len, "%s[%zu]%s%s", name, i, dot, inner);
+    return rc;
+}
+
+int codec_top(codec_err *e, int rc, const char *name) {
+    if (rc != SLUICE_OK && e->buf && e->len && e->buf[0] == ':')
+        return codec_within(e, rc, name, SIZE_MAX);
+    return rc;
+}
+
+int codec_check_range(codec_err *e, int rc, const char *field, int v, int lo, int hi) {
+    if (v < lo || v > hi)
+        return codec_fail(e, rc, "%s: %d is out of range (%d..%d)", field, v, lo, hi);
+    return SLUICE_OK;
+}
+
+int codec_check_part(codec_err *e, int rc, int kind, bool has_url, bool has_data) {
+    int bad = codec_check_range(e, rc, "kind", kind, LLM_PART_TEXT, LLM_PART_THINKING);
+    if (!bad && kind == LLM_PART_IMAGE && !has_url && !has_data)
+        bad = codec_fail(e, rc, ": image part without a url or data");
+    return bad;
+}
+
+int codec_check_sampling(codec_err *e, int rc, unsigned set, size_t n_stop, int effort) {
+    if (set & ~SAMPLING_SET_ALL)
+        return codec_fail(e, rc, "set: undefined bits 0x%x", set & ~SAMPLING_SET_ALL);
+    if (n_stop > LLM_MAX_STOP)
+        return codec_fail(e, rc, "stop: %zu sequences, at most %d", n_stop, LLM_MAX_STOP);
+    return codec_check_range(e, rc, "effort", effort, LLM_EFFORT_UNSET, LLM_EFFORT_XHIGH);
+}
+
+/* ---- any message --------------------------------------------------------------------- */
+
+static void *alloc_fn(void *ud, size_t size) {
+    (void)ud;
+    return xmalloc(size);
+}
+
+static void free_fn(void *ud, void *p) {
+    (void)ud;
+    free(p);
+}
+
+/* protobuf-c takes a non-const allocator but never writes to it. */
+static ProtobufCAllocator store_allocator = {alloc_fn, free_fn, NULL};
+
+void codec_message_pack(const ProtobufCMessage *m, size_t headroom, uint8_t **out, size_t *len) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = xmalloc(headroom + n);
+    protobuf_c_message_pack(m, b + headroom);
+    *out = b;
+    *len = headroom + n;
+}
+
+ProtobufCMessage *codec_message_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data,
+                                       size_t len, char *err, size_t errlen) {
+    static const uint8_t empty[1];
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, &store_allocator, len, data ? data : empty);
+    if (!m && err && errlen)
+        snprintf(err, errlen, "not a valid %s (%zu bytes)", d->name, len);
+    return m;
+}
+
+void codec_message_free(ProtobufCMessage *m) {
+    if (m)
+        protobuf_c_message_free_unpacked(m, &store_allocator);
+}
 
 /* ---- encoding ------------------------------------------------------------------------ */
 
-static void put_str(json_t *o, const char *key, const char *s) {
-    if (s)
-        json_object_set_new(o, key, jf_string_new(s));
-}
-
-static void put_true(json_t *o, const char *key, bool b) {
-    if (b)
-        json_object_set_new(o, key, json_true());
-}
-
-static json_t *part_to_json(const llm_part *p) {
-    json_t *o = json_object();
-    json_object_set_new(o, "kind", jf_enum_new((int)p->kind, kind_names, NELEM(kind_names)));
-    put_str(o, "text", p->text);
-    put_str(o, "id", p->id);
-    put_str(o, "name", p->name);
-    put_str(o, "arguments", p->arguments);
-    put_str(o, "url", p->url);
-    if (p->data)
-        json_object_set_new(o, "data", jf_bytes_new(p->data, p->data_len));
-    put_str(o, "media_type", p->media_type);
-    put_str(o, "detail", p->detail);
-    put_str(o, "signature", p->signature);
-    put_true(o, "is_error", p->is_error);
-    return o;
-}
-
-static json_t *parts_to_json(const llm_part *parts, size_t n) {
-    json_t *a = json_array();
+/* A zeroed block of n pointers followed by the n items they point at; one free(). */
+static void *ptr_block(size_t n, size_t item_size) {
+    void **ptrs = xcalloc(1, n * (sizeof *ptrs + item_size));
+    char *items = (char *)(ptrs + n);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, part_to_json(&parts[i]));
-    return a;
+        ptrs[i] = items + i * item_size;
+    return ptrs;
 }
 
-static json_t *tools_to_json(const llm_tool *tools, size_t n) {
-    json_t *a = json_array();
+/* Points *field at s (borrowed) and sets its presence bit, when s is not NULL. */
+static void put_str(char **field, const char *s, uint32_t *present, uint32_t bit) {
+    if (s) {
+        *field = (char *)s;
+        *present |= bit;
+    }
+}
+
+static bool negative_zero(double d) {
+    return d == 0 && signbit(d);
+}
+
+static int part_to_proto(const llm_part *p, pb_part *m, codec_err *e) {
+    int rc = codec_check_part(e, SLUICE_EINVAL, (int)p->kind, p->url != NULL, p->data != NULL);
+    if (rc)
+        return rc;
+    sluice__store__v1__part__init(m);
+    m->kind = (Sluice__Store__V1__PartKind)p->kind;
+    put_str(&m->text, p->text, &m->present, PART_TEXT);
+    put_str(&m->id, p->id, &m->present, PART_ID);
+    put_str(&m->name, p->name, &m->present, PART_NAME);
+    put_str(&m->arguments, p->arguments, &m->present, PART_ARGUMENTS);
+    put_str(&m->url, p->url, &m->present, PART_URL);
+    if (p->data) {
+        m->data.data = p->data;
+        m->data.len = p->data_len;
+        m->present |= PART_DATA;
+    }
+    put_str(&m->media_type, p->media_type, &m->present, PART_MEDIA_TYPE);
+    put_str(&m->detail, p->detail, &m->present, PART_DETAIL);
+    put_str(&m->signature, p->signature, &m->present, PART_SIGNATURE);
+    m->is_error = p->is_error;
+    return SLUICE_OK;
+}
+
+/* Fills *parts / *n_out with a block of n mapped parts (left NULL / 0 when n is 0); errors
+ * name the part as "<name>[i]". */
+static int parts_to_proto(const llm_part *src, size_t n, const char *name, pb_part ***parts,
+                          size_t *n_out, codec_err *e) {
+    if (!n)
+        return SLUICE_OK;
+    *parts = ptr_block(n, sizeof(pb_part));
+    *n_out = n;
     for (size_t i = 0; i < n; i++) {
-        json_t *t = json_object();
-        put_str(t, "name", tools[i].name);
-        put_str(t, "description", tools[i].description);
-        put_str(t, "parameters", tools[i].parameters);
-        put_true(t, "strict", tools[i].strict);
-        json_array_append_new(a, t);
+        int rc = codec_within(e, part_to_proto(&src[i], (*parts)[i], e), name, i);
+        if (rc)
+            return rc;
     }
-    return a;
+    return SLUICE_OK;
 }
 
-json_t *codec_sampling_to_json(const llm_sampling *s) {
-    json_t *o = json_object();
-    json_t *set = json_array();
-    for (size_t i = 0; i < NELEM(set_names); i++)
-        if (s->set & (1u << i))
-            json_array_append_new(set, json_string(set_names[i]));
-    json_object_set_new(o, "set", set);
-    if ((s->set & LLM_SET_TEMPERATURE) || s->temperature != 0)
-        json_object_set_new(o, "temperature", jf_double_new(s->temperature));
-    if ((s->set & LLM_SET_TOP_P) || s->top_p != 0)
-        json_object_set_new(o, "top_p", jf_double_new(s->top_p));
-    if ((s->set & LLM_SET_MAX_NEW_TOKENS) || s->max_new_tokens)
-        json_object_set_new(o, "max_new_tokens", json_integer(s->max_new_tokens));
-    if ((s->set & LLM_SET_STOP) || s->n_stop) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < s->n_stop && i < LLM_MAX_STOP; i++)
-            json_array_append_new(a, jf_string_new(s->stop[i] ? s->stop[i] : ""));
-        json_object_set_new(o, "stop", a);
-    }
-    if ((s->set & LLM_SET_EFFORT) || s->effort)
-        json_object_set_new(o, "effort",
-                            jf_enum_new((int)s->effort, effort_names, NELEM(effort_names)));
-    if ((s->set & LLM_SET_THINKING_BUDGET) || s->thinking_budget)
-        json_object_set_new(o, "thinking_budget", json_integer(s->thinking_budget));
-    if ((s->set & LLM_SET_JSON_MODE) || s->json_mode)
-        json_object_set_new(o, "json_mode", json_boolean(s->json_mode));
-    return o;
-}
-
-json_t *codec_request_to_json(const llm_request *r) {
-    json_t *o = json_object();
-    json_t *msgs = json_array();
+static int messages_to_proto(const llm_request *r, pb_request *m, codec_err *e) {
+    if (!r->n_messages)
+        return SLUICE_OK;
+    m->messages = ptr_block(r->n_messages, sizeof(pb_message));
+    m->n_messages = r->n_messages;
     for (size_t i = 0; i < r->n_messages; i++) {
-        const llm_message *m = &r->messages[i];
-        json_t *mo = json_object();
-        json_object_set_new(mo, "role", jf_enum_new((int)m->role, role_names, NELEM(role_names)));
-        json_object_set_new(mo, "parts", parts_to_json(m->parts, m->n_parts));
-        json_array_append_new(msgs, mo);
+        const llm_message *src = &r->messages[i];
+        pb_message *dst = m->messages[i];
+        sluice__store__v1__message__init(dst);
+        int rc = codec_check_range(e, SLUICE_EINVAL, "role", (int)src->role, LLM_ROLE_SYSTEM,
+                                   LLM_ROLE_TOOL);
+        dst->role = (Sluice__Store__V1__Role)src->role;
+        rc = rc ? rc
+                : parts_to_proto(src->parts, src->n_parts, "parts", &dst->parts, &dst->n_parts, e);
+        if (rc)
+            return codec_within(e, rc, "messages", i);
     }
-    json_object_set_new(o, "messages", msgs);
-    if (r->n_tools)
-        json_object_set_new(o, "tools", tools_to_json(r->tools, r->n_tools));
-    put_str(o, "schema_name", r->schema_name);
-    put_str(o, "output_schema", r->output_schema);
-    const llm_sampling *sp = &r->sampling;
-    if (sp->set || sp->temperature != 0 || sp->top_p != 0 || sp->max_new_tokens || sp->n_stop ||
-        sp->effort || sp->thinking_budget || sp->json_mode)
-        json_object_set_new(o, "sampling", codec_sampling_to_json(&r->sampling));
-    put_str(o, "prefer_model", r->prefer_model);
-    return o;
+    return SLUICE_OK;
 }
 
-static json_t *attempts_to_json(const llm_attempt *a, size_t n) {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_object();
-        put_str(o, "model", a[i].model);
-        json_object_set_new(o, "status_code", json_integer(a[i].status_code));
-        json_object_set_new(o, "latency_ms", json_integer(a[i].latency_ms));
-        json_object_set_new(o, "retry_after_ms", json_integer(a[i].retry_after_ms));
-        put_str(o, "error", a[i].error);
-        json_array_append_new(arr, o);
+static void tools_to_proto(const llm_request *r, pb_request *m) {
+    if (!r->n_tools)
+        return;
+    m->tools = ptr_block(r->n_tools, sizeof(pb_tool));
+    m->n_tools = r->n_tools;
+    for (size_t i = 0; i < r->n_tools; i++) {
+        const llm_tool *src = &r->tools[i];
+        pb_tool *dst = m->tools[i];
+        sluice__store__v1__tool__init(dst);
+        put_str(&dst->name, src->name, &dst->present, TOOL_NAME);
+        put_str(&dst->description, src->description, &dst->present, TOOL_DESCRIPTION);
+        put_str(&dst->parameters, src->parameters, &dst->present, TOOL_PARAMETERS);
+        dst->strict = src->strict;
     }
-    return arr;
 }
 
-/* The text parts of content joined (NULL when there are none), as
- * llm_response_set_completion_from_content computes it. */
-static char *text_join(const llm_part *parts, size_t n) {
-    size_t len = 0;
+/* The request's top message with its sampling and stop slots: one allocation. */
+typedef struct request_tree {
+    pb_request m; /* first: freeing the message frees the tree's top */
+    pb_sampling sampling;
+    char *stop[LLM_MAX_STOP];
+} request_tree;
+
+static int sampling_to_proto(const llm_sampling *s, request_tree *t, codec_err *e) {
+    int rc = codec_check_sampling(e, SLUICE_EINVAL, s->set, s->n_stop, (int)s->effort);
+    if (rc)
+        return codec_within(e, rc, "sampling", SIZE_MAX);
+    pb_sampling *m = &t->sampling;
+    sluice__store__v1__sampling__init(m);
+    m->set = s->set;
+    m->temperature = s->temperature;
+    m->top_p = s->top_p;
+    m->max_new_tokens = s->max_new_tokens;
+    for (size_t i = 0; i < s->n_stop; i++) {
+        t->stop[i] = s->stop[i] ? s->stop[i] : "";
+        m->present |= s->stop[i] ? (uint32_t)SAMPLING_STOP0 << i : 0;
+    }
+    m->stop = s->n_stop ? t->stop : NULL;
+    m->n_stop = s->n_stop;
+    m->effort = (Sluice__Store__V1__Effort)s->effort;
+    m->thinking_budget = s->thinking_budget;
+    m->json_mode = s->json_mode;
+    m->present |= negative_zero(s->temperature) ? SAMPLING_TEMPERATURE_NZ : 0;
+    m->present |= negative_zero(s->top_p) ? SAMPLING_TOP_P_NZ : 0;
+    /* An all-zero sampling (the usual per-prompt override) is left out. */
+    if (m->set || m->temperature != 0 || m->top_p != 0 || m->max_new_tokens || m->n_stop ||
+        m->effort || m->thinking_budget || m->json_mode || m->present)
+        t->m.sampling = m;
+    return SLUICE_OK;
+}
+
+int codec_request_to_proto(const llm_request *r, pb_request **out, char *err, size_t errlen) {
+    codec_err e = {err, errlen};
+    request_tree *t = XNEW(request_tree);
+    sluice__store__v1__request__init(&t->m);
+    int rc = messages_to_proto(r, &t->m, &e);
+    if (!rc) {
+        tools_to_proto(r, &t->m);
+        put_str(&t->m.schema_name, r->schema_name, &t->m.present, REQUEST_SCHEMA_NAME);
+        put_str(&t->m.output_schema, r->output_schema, &t->m.present, REQUEST_OUTPUT_SCHEMA);
+        put_str(&t->m.prefer_model, r->prefer_model, &t->m.present, REQUEST_PREFER_MODEL);
+        rc = sampling_to_proto(&r->sampling, t, &e);
+    }
+    if (rc) {
+        codec_request_proto_free(&t->m);
+        *out = NULL;
+        return codec_top(&e, rc, "request");
+    }
+    *out = &t->m;
+    return SLUICE_OK;
+}
+
+void codec_request_proto_free(pb_request *m) {
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_messages; i++)
+        free(m->messages[i]->parts);
+    free(m->messages);
+    free(m->tools);
+    free(m); /* the request_tree */
+}
+
+/* True when completion is exactly the text parts of content joined (and there is one). */
+static bool completion_is_joined(const llm_response *r) {
+    const char *c = r->completion;
     bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i].kind == LLM_PART_TEXT && parts[i].text) {
-            len += strlen(parts[i].text);
-            any = true;
-        }
+    if (!c)
+        return false;
+    for (size_t i = 0; i < r->n_content; i++) {
+        const llm_part *p = &r->content[i];
+        if (p->kind != LLM_PART_TEXT || !p->text)
+            continue;
+        size_t k = strlen(p->text);
+        if (strncmp(c, p->text, k) != 0)
+            return false;
+        c += k;
+        any = true;
     }
-    if (!any)
-        return NULL;
-    char *s = xmalloc(len + 1), *p = s;
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i].kind == LLM_PART_TEXT && parts[i].text) {
-            size_t k = strlen(parts[i].text);
-            memcpy(p, parts[i].text, k);
-            p += k;
-        }
+    return any && *c == '\0';
+}
+
+static void attempts_to_proto(const llm_response *r, pb_response *m) {
+    if (!r->n_attempts)
+        return;
+    m->attempts = ptr_block(r->n_attempts, sizeof(pb_attempt));
+    m->n_attempts = r->n_attempts;
+    for (size_t i = 0; i < r->n_attempts; i++) {
+        const llm_attempt *src = &r->attempts[i];
+        pb_attempt *dst = m->attempts[i];
+        sluice__store__v1__attempt__init(dst);
+        put_str(&dst->model, src->model, &dst->present, ATTEMPT_MODEL);
+        dst->status_code = src->status_code;
+        dst->latency_ms = src->latency_ms;
+        dst->retry_after_ms = src->retry_after_ms;
+        put_str(&dst->error, src->error, &dst->present, ATTEMPT_ERROR);
     }
-    *p = '\0';
-    return s;
 }
 
-/* completion is usually the joined text of content: then it is left out (halving a typical
- * answer) and rebuilt on decode. Otherwise it is written, as null when it is NULL. */
-static void put_completion(json_t *o, const llm_response *r) {
-    char *derived = text_join(r->content, r->n_content);
-    bool same = (!derived && !r->completion) ||
-                (derived && r->completion && strcmp(derived, r->completion) == 0);
-    free(derived);
-    if (!same)
-        json_object_set_new(o, "completion",
-                            r->completion ? jf_string_new(r->completion) : json_null());
-}
+/* The response's top message with its usage: one allocation. */
+typedef struct response_tree {
+    pb_response m; /* first: freeing the message frees the tree's top */
+    pb_usage usage;
+} response_tree;
 
-json_t *codec_response_to_json(const llm_response *r) {
-    json_t *o = json_object();
-    json_object_set_new(o, "is_error", json_boolean(r->is_error));
-    json_object_set_new(o, "error_kind",
-                        jf_enum_new((int)r->error_kind, error_kind_names, NELEM(error_kind_names)));
-    json_object_set_new(o, "status_code", json_integer(r->status_code));
-    put_str(o, "error_message", r->error_message);
-    put_completion(o, r);
-    if (r->n_content)
-        json_object_set_new(o, "content", parts_to_json(r->content, r->n_content));
-    put_str(o, "finish_reason", r->finish_reason);
-    put_str(o, "thinking", r->thinking);
-    json_object_set_new(o, "usage",
-                        json_pack("{s:o, s:o, s:o, s:o}", "input_tokens",
-                                  jf_u64_new(r->usage.input_tokens), "output_tokens",
-                                  jf_u64_new(r->usage.output_tokens), "cache_read_tokens",
-                                  jf_u64_new(r->usage.cache_read_tokens), "cache_write_tokens",
-                                  jf_u64_new(r->usage.cache_write_tokens)));
-    json_object_set_new(o, "cost", jf_double_new(r->cost));
-    json_object_set_new(o, "cost_saved", jf_double_new(r->cost_saved));
-    put_str(o, "model_requested", r->model_requested);
-    put_str(o, "model_used", r->model_used);
-    if (r->n_attempts)
-        json_object_set_new(o, "attempts", attempts_to_json(r->attempts, r->n_attempts));
-    json_object_set_new(o, "local_cache_hit", json_boolean(r->local_cache_hit));
-    json_object_set_new(o, "deduplicated", json_boolean(r->deduplicated));
-    json_object_set_new(o, "latency_ms", json_integer(r->latency_ms));
-    return o;
-}
-
-/* ---- decoding ------------------------------------------------------------------------ */
-
-static int part_from_json(const json_t *j, const char *where, llm_part *p, jdec *d) {
-    static const char *const keys[] = {"kind",      "text",      "id",       "name",
-                                       "arguments", "url",       "data",     "media_type",
-                                       "detail",    "signature", "is_error", NULL};
-    int kind = 0;
-    int rc = jf_require_object(j, where, d);
-    rc = rc ? rc : jf_check_keys(j, where, keys, d);
-    rc = rc ? rc : jf_enum(j, where, "kind", true, kind_names, NELEM(kind_names), &kind, d);
-    p->kind = (llm_part_kind)kind;
-    rc = rc ? rc : jf_str(j, where, "text", false, &p->text, d);
-    rc = rc ? rc : jf_str(j, where, "id", false, &p->id, d);
-    rc = rc ? rc : jf_str(j, where, "name", false, &p->name, d);
-    rc = rc ? rc : jf_str(j, where, "arguments", false, &p->arguments, d);
-    rc = rc ? rc : jf_str(j, where, "url", false, &p->url, d);
-    rc = rc ? rc : jf_bytes(j, where, "data", false, &p->data, &p->data_len, d);
-    rc = rc ? rc : jf_str(j, where, "media_type", false, &p->media_type, d);
-    rc = rc ? rc : jf_str(j, where, "detail", false, &p->detail, d);
-    rc = rc ? rc : jf_str(j, where, "signature", false, &p->signature, d);
-    rc = rc ? rc : jf_bool(j, where, "is_error", false, &p->is_error, d);
-    return rc;
-}
-
-/* Decodes an array of parts into a new array; on failure everything is freed. */
-static int parts_from_json(const json_t *a, const char *where, llm_part **out, size_t *n, jdec *d) {
-    size_t count = json_array_size(a);
-    llm_part *parts = count ? XNEWV(llm_part, count) : NULL;
-    int rc = SLUICE_OK;
-    size_t i;
-    for (i = 0; i < count && !rc; i++) {
-        char w[160];
-        snprintf(w, sizeof w, "%s[%zu]", where, i);
-        rc = part_from_json(json_array_get(a, i), w, &parts[i], d);
+static void response_scalars_to_proto(const llm_response *r, response_tree *t) {
+    pb_response *m = &t->m;
+    m->is_error = r->is_error;
+    m->error_kind = (Sluice__Store__V1__ErrorKind)r->error_kind;
+    m->status_code = r->status_code;
+    m->cost = r->cost;
+    m->cost_saved = r->cost_saved;
+    m->present |= negative_zero(r->cost) ? RESP_COST_NZ : 0;
+    m->present |= negative_zero(r->cost_saved) ? RESP_COST_SAVED_NZ : 0;
+    m->local_cache_hit = r->local_cache_hit;
+    m->deduplicated = r->deduplicated;
+    m->latency_ms = r->latency_ms;
+    const llm_usage *u = &r->usage;
+    if (u->input_tokens || u->output_tokens || u->cache_read_tokens || u->cache_write_tokens) {
+        sluice__store__v1__usage__init(&t->usage);
+        t->usage.input_tokens = u->input_tokens;
+        t->usage.output_tokens = u->output_tokens;
+        t->usage.cache_read_tokens = u->cache_read_tokens;
+        t->usage.cache_write_tokens = u->cache_write_tokens;
+        m->usage = &t->usage;
     }
-    if (rc) {
-        for (size_t k = 0; k < i; k++)
-            llm_part_cleanup(&parts[k]);
-        free(parts);
-        return rc;
-    }
-    *out = parts;
-    *n = count;
-    return SLUICE_OK;
 }
 
-static int message_from_json(const json_t *j, const char *where, llm_message *m, jdec *d) {
-    static const char *const keys[] = {"role", "parts", NULL};
-    const json_t *parts = NULL;
-    int role = 0;
-    int rc = jf_require_object(j, where, d);
-    rc = rc ? rc : jf_check_keys(j, where, keys, d);
-    rc = rc ? rc : jf_enum(j, where, "role", true, role_names, NELEM(role_names), &role, d);
-    rc = rc ? rc : jf_array(j, where, "parts", true, &parts, d);
+int codec_response_to_proto(const llm_response *r, pb_response **out, char *err, size_t errlen) {
+    codec_err e = {err, errlen};
+    *out = NULL;
+    int rc = codec_check_range(&e, SLUICE_EINVAL, "error_kind", (int)r->error_kind, LLM_ERR_NONE,
+                               LLM_ERR_TIMEOUT);
     if (rc)
         return rc;
-    m->role = (llm_role)role;
-    char w[160];
-    snprintf(w, sizeof w, "%s.parts", where);
-    return parts_from_json(parts, w, &m->parts, &m->n_parts, d);
-}
-
-static int messages_from_json(const json_t *a, llm_request *r, jdec *d) {
-    size_t count = json_array_size(a);
-    r->messages = count ? XNEWV(llm_message, count) : NULL;
-    for (size_t i = 0; i < count; i++) {
-        char w[64];
-        snprintf(w, sizeof w, "messages[%zu]", i);
-        int rc = message_from_json(json_array_get(a, i), w, &r->messages[i], d);
-        r->n_messages = i + 1; /* so llm_request_free cleans what was decoded */
-        if (rc)
-            return rc;
+    response_tree *t = XNEW(response_tree);
+    pb_response *m = &t->m;
+    sluice__store__v1__response__init(m);
+    rc = parts_to_proto(r->content, r->n_content, "content", &m->content, &m->n_content, &e);
+    if (rc) {
+        codec_response_proto_free(m);
+        return codec_top(&e, rc, "response");
     }
+    response_scalars_to_proto(r, t);
+    put_str(&m->error_message, r->error_message, &m->present, RESP_ERROR_MESSAGE);
+    if (completion_is_joined(r))
+        m->present |= RESP_COMPLETION_FROM_CONTENT;
+    else
+        put_str(&m->completion, r->completion, &m->present, RESP_COMPLETION);
+    put_str(&m->finish_reason, r->finish_reason, &m->present, RESP_FINISH_REASON);
+    put_str(&m->thinking, r->thinking, &m->present, RESP_THINKING);
+    put_str(&m->model_requested, r->model_requested, &m->present, RESP_MODEL_REQUESTED);
+    put_str(&m->model_used, r->model_used, &m->present, RESP_MODEL_USED);
+    attempts_to_proto(r, m);
+    *out = m;
     return SLUICE_OK;
 }
 
-static int tool_from_json(const json_t *j, const char *where, llm_tool *t, jdec *d) {
-    static const char *const keys[] = {"name", "description", "parameters", "strict", NULL};
-    int rc = jf_require_object(j, where, d);
-    rc = rc ? rc : jf_check_keys(j, where, keys, d);
-    rc = rc ? rc : jf_str(j, where, "name", false, &t->name, d);
-    rc = rc ? rc : jf_str(j, where, "description", false, &t->description, d);
-    rc = rc ? rc : jf_str(j, where, "parameters", false, &t->parameters, d);
-    rc = rc ? rc : jf_bool(j, where, "strict", false, &t->strict, d);
-    return rc;
+void codec_response_proto_free(pb_response *m) {
+    if (!m)
+        return;
+    free(m->content);
+    free(m->attempts);
+    free(m); /* the response_tree */
 }
 
-static int tools_from_json(const json_t *a, llm_request *r, jdec *d) {
-    size_t count = json_array_size(a);
-    r->tools = count ? XNEWV(llm_tool, count) : NULL;
-    for (size_t i = 0; i < count; i++) {
-        char w[64];
-        snprintf(w, sizeof w, "tools[%zu]", i);
-        int rc = tool_from_json(json_array_get(a, i), w, &r->tools[i], d);
-        r->n_tools = i + 1;
-        if (rc)
-            return rc;
-    }
-    return SLUICE_OK;
-}
-
-static int sampling_set_from_json(const json_t *o, const char *where, unsigned *set, jdec *d) {
-    const json_t *a = NULL;
-    int rc = jf_array(o, where, "set", true, &a, d);
-    for (size_t i = 0; !rc && i < json_array_size(a); i++) {
-        const char *name = json_string_value(json_array_get(a, i));
-        size_t b = 0;
-        while (name && b < NELEM(set_names) && strcmp(set_names[b], name) != 0)
-            b++;
-        if (!name || b == NELEM(set_names))
-            rc = jf_fail(d, where, "set", "unknown field name");
-        else
-            *set |= 1u << b;
-    }
-    return rc;
-}
-
-static int sampling_stop_from_json(const json_t *o, const char *where, llm_sampling *s, jdec *d) {
-    const json_t *a = NULL;
-    int rc = jf_array(o, where, "stop", false, &a, d);
-    if (rc || !a)
-        return rc;
-    if (json_array_size(a) > LLM_MAX_STOP)
-        return jf_fail(d, where, "stop", "more than 4 stop sequences");
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        char key[32];
-        snprintf(key, sizeof key, "stop[%zu]", i);
-        rc = jf_str_value(json_array_get(a, i), where, key, &s->stop[i], d);
-        if (rc)
-            return rc;
-        s->n_stop = i + 1;
-    }
-    return SLUICE_OK;
-}
-
-static int sampling_decode(const json_t *j, const char *where, llm_sampling *s, jdec *d) {
-    static const char *const keys[] = {"set",  "temperature", "top_p",           "max_new_tokens",
-                                       "stop", "effort",      "thinking_budget", "json_mode",
-                                       NULL};
-    int effort = 0;
-    int rc = jf_require_object(j, where, d);
-    rc = rc ? rc : jf_check_keys(j, where, keys, d);
-    rc = rc ? rc : sampling_set_from_json(j, where, &s->set, d);
-    rc = rc ? rc : jf_double(j, where, "temperature", false, &s->temperature, d);
-    rc = rc ? rc : jf_double(j, where, "top_p", false, &s->top_p, d);
-    rc = rc ? rc : jf_u32(j, where, "max_new_tokens", false, &s->max_new_tokens, d);
-    rc = rc ? rc : sampling_stop_from_json(j, where, s, d);
-    rc =
-        rc ? rc : jf_enum(j, where, "effort", false, effort_names, NELEM(effort_names), &effort, d);
-    s->effort = (llm_effort)effort;
-    rc = rc ? rc : jf_u32(j, where, "thinking_budget", false, &s->thinking_budget, d);
-    rc = rc ? rc : jf_bool(j, where, "json_mode", false, &s->json_mode, d);
-    return rc;
-}
-
-int codec_sampling_from_json(const json_t *j, llm_sampling *out, char *err, size_t errlen) {
-    jdec d = {err, errlen};
-    memset(out, 0, sizeof *out);
-    int rc = sampling_decode(j, "", out, &d);
+int codec_request_pack(const llm_request *r, size_t headroom, uint8_t **out, size_t *len, char *err,
+                       size_t errlen) {
+    pb_request *m;
+    int rc = codec_request_to_proto(r, &m, err, errlen);
     if (rc)
-        llm_sampling_cleanup(out);
-    return rc;
-}
-
-static int request_decode(const json_t *j, llm_request *r, jdec *d) {
-    static const char *const keys[] = {"messages", "tools",        "schema_name", "output_schema",
-                                       "sampling", "prefer_model", NULL};
-    const json_t *msgs = NULL, *tools = NULL, *sampling = NULL;
-    int rc = jf_require_object(j, "", d);
-    rc = rc ? rc : jf_check_keys(j, "", keys, d);
-    rc = rc ? rc : jf_array(j, "", "messages", true, &msgs, d);
-    rc = rc ? rc : messages_from_json(msgs, r, d);
-    rc = rc ? rc : jf_array(j, "", "tools", false, &tools, d);
-    rc = rc ? rc : tools_from_json(tools, r, d);
-    rc = rc ? rc : jf_str(j, "", "schema_name", false, &r->schema_name, d);
-    rc = rc ? rc : jf_str(j, "", "output_schema", false, &r->output_schema, d);
-    rc = rc ? rc : jf_object(j, "", "sampling", false, &sampling, d);
-    if (!rc && sampling)
-        rc = sampling_decode(sampling, "sampling", &r->sampling, d);
-    rc = rc ? rc : jf_str(j, "", "prefer_model", false, &r->prefer_model, d);
-    return rc;
-}
-
-int codec_request_from_json(const json_t *j, llm_request **out, char *err, size_t errlen) {
-    jdec d = {err, errlen};
-    llm_request *r = llm_request_new();
-    int rc = request_decode(j, r, &d);
-    if (rc) {
-        llm_request_free(r);
         return rc;
-    }
-    *out = r;
+    codec_message_pack(&m->base, headroom, out, len);
+    codec_request_proto_free(m);
     return SLUICE_OK;
 }
 
-static int usage_decode(const json_t *j, llm_usage *u, jdec *d) {
-    static const char *const keys[] = {"input_tokens", "output_tokens", "cache_read_tokens",
-                                       "cache_write_tokens", NULL};
-    int rc = jf_require_object(j, "usage", d);
-    rc = rc ? rc : jf_check_keys(j, "usage", keys, d);
-    rc = rc ? rc : jf_u64(j, "usage", "input_tokens", true, &u->input_tokens, d);
-    rc = rc ? rc : jf_u64(j, "usage", "output_tokens", true, &u->output_tokens, d);
-    rc = rc ? rc : jf_u64(j, "usage", "cache_read_tokens", true, &u->cache_read_tokens, d);
-    rc = rc ? rc : jf_u64(j, "usage", "cache_write_tokens", true, &u->cache_write_tokens, d);
-    return rc;
-}
-
-static int attempt_decode(const json_t *j, const char *where, llm_attempt *a, jdec *d) {
-    static const char *const keys[] = {"model",          "status_code", "latency_ms",
-                                       "retry_after_ms", "error",       NULL};
-    int rc = jf_require_object(j, where, d);
-    rc = rc ? rc : jf_check_keys(j, where, keys, d);
-    rc = rc ? rc : jf_str(j, where, "model", false, &a->model, d);
-    rc = rc ? rc : jf_int(j, where, "status_code", true, &a->status_code, d);
-    rc = rc ? rc : jf_u32(j, where, "latency_ms", true, &a->latency_ms, d);
-    rc = rc ? rc : jf_u32(j, where, "retry_after_ms", true, &a->retry_after_ms, d);
-    rc = rc ? rc : jf_str(j, where, "error", false, &a->error, d);
-    return rc;
-}
-
-static int attempts_decode(const json_t *a, llm_response *r, jdec *d) {
-    size_t count = json_array_size(a);
-    r->attempts = count ? XNEWV(llm_attempt, count) : NULL;
-    for (size_t i = 0; i < count; i++) {
-        char w[64];
-        snprintf(w, sizeof w, "attempts[%zu]", i);
-        int rc = attempt_decode(json_array_get(a, i), w, &r->attempts[i], d);
-        r->n_attempts = i + 1;
-        if (rc)
-            return rc;
-    }
-    return SLUICE_OK;
-}
-
-static int response_scalars_decode(const json_t *j, llm_response *r, jdec *d) {
-    int kind = 0;
-    int rc = jf_bool(j, "", "is_error", true, &r->is_error, d);
-    rc = rc ? rc
-            : jf_enum(j, "", "error_kind", true, error_kind_names, NELEM(error_kind_names), &kind,
-                      d);
-    r->error_kind = (llm_error_kind)kind;
-    rc = rc ? rc : jf_int(j, "", "status_code", true, &r->status_code, d);
-    rc = rc ? rc : jf_double(j, "", "cost", true, &r->cost, d);
-    rc = rc ? rc : jf_double(j, "", "cost_saved", true, &r->cost_saved, d);
-    rc = rc ? rc : jf_bool(j, "", "local_cache_hit", true, &r->local_cache_hit, d);
-    rc = rc ? rc : jf_bool(j, "", "deduplicated", true, &r->deduplicated, d);
-    rc = rc ? rc : jf_u32(j, "", "latency_ms", true, &r->latency_ms, d);
-    return rc;
-}
-
-static int response_decode(const json_t *j, llm_response *r, jdec *d) {
-    static const char *const keys[] = {
-        "is_error",     "error_kind",      "status_code", "error_message", "completion",
-        "content",      "finish_reason",   "thinking",    "usage",         "cost",
-        "cost_saved",   "model_requested", "model_used",  "attempts",      "local_cache_hit",
-        "deduplicated", "latency_ms",      NULL};
-    const json_t *content = NULL, *usage = NULL, *attempts = NULL;
-    int rc = jf_require_object(j, "", d);
-    rc = rc ? rc : jf_check_keys(j, "", keys, d);
-    rc = rc ? rc : response_scalars_decode(j, r, d);
-    rc = rc ? rc : jf_str(j, "", "error_message", false, &r->error_message, d);
-    rc = rc ? rc : jf_str(j, "", "completion", false, &r->completion, d);
-    rc = rc ? rc : jf_array(j, "", "content", false, &content, d);
-    if (!rc && content)
-        rc = parts_from_json(content, "content", &r->content, &r->n_content, d);
-    if (!rc && !json_object_get(j, "completion"))
-        r->completion = text_join(r->content, r->n_content);
-    rc = rc ? rc : jf_str(j, "", "finish_reason", false, &r->finish_reason, d);
-    rc = rc ? rc : jf_str(j, "", "thinking", false, &r->thinking, d);
-    rc = rc ? rc : jf_object(j, "", "usage", true, &usage, d);
-    rc = rc ? rc : usage_decode(usage, &r->usage, d);
-    rc = rc ? rc : jf_str(j, "", "model_requested", false, &r->model_requested, d);
-    rc = rc ? rc : jf_str(j, "", "model_used", false, &r->model_used, d);
-    rc = rc ? rc : jf_array(j, "", "attempts", false, &attempts, d);
-    rc = rc ? rc : attempts_decode(attempts, r, d);
-    return rc;
-}
-
-int codec_response_from_json(const json_t *j, llm_response **out, char *err, size_t errlen) {
-    jdec d = {err, errlen};
-    llm_response *r = llm_response_new();
-    int rc = response_decode(j, r, &d);
-    if (rc) {
-        llm_response_free(r);
+int codec_response_pack(const llm_response *r, size_t headroom, uint8_t **out, size_t *len,
+                        char *err, size_t errlen) {
+    pb_response *m;
+    int rc = codec_response_to_proto(r, &m, err, errlen);
+    if (rc)
         return rc;
-    }
-    *out = r;
+    codec_message_pack(&m->base, headroom, out, len);
+    codec_response_proto_free(m);
     return SLUICE_OK;
 }

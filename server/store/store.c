@@ -6,8 +6,9 @@
  * thread (store_writer.c) is started last at open and stopped first at close. Open is the
  * one place where the store talks to the operator: any failure (the directory cannot be
  * created, it is locked by another process, permission denied, disk full, corrupted files,
- * a schema written by a newer build, not a sluice directory) is turned into exactly one
- * message naming the directory, the cause and what to do, with RocksDB's own text appended.
+ * a schema written by a newer or an older build, not a sluice directory) is turned into
+ * exactly one message naming the directory, the cause and what to do, with RocksDB's own
+ * text appended.
  * Nothing is logged on that path; the caller prints the message and stops.
  *
  * Options: one shared LRU block cache (block_cache_bytes, 64 MiB by default); LZ4 on every
@@ -250,7 +251,26 @@ static int open_db(store *s, char *err, size_t errlen) {
     return rc;
 }
 
-/* Reads the schema version; writes it into a new store; refuses a newer one. */
+/* The message for a store written with another schema version. */
+static void explain_schema(const store *s, uint32_t ver, char *err, size_t errlen) {
+    if (ver > STORE_SCHEMA_VERSION)
+        snprintf(err, errlen,
+                 "store: cannot open data directory %s: it was written by a newer sluiced "
+                 "(store schema %u, this build reads up to %u); run the newer sluiced or "
+                 "choose another data directory",
+                 s->dir, ver, STORE_SCHEMA_VERSION);
+    else
+        snprintf(err, errlen,
+                 "store: cannot open data directory %s: it was written by an older sluiced "
+                 "(store schema %u, this build reads only %u, which encodes values "
+                 "differently); let the older sluiced finish its tasks, then move the "
+                 "directory away to start with an empty store, or choose another data "
+                 "directory",
+                 s->dir, ver, STORE_SCHEMA_VERSION);
+}
+
+/* Reads the schema version; writes it into a new store; refuses any other version (a newer
+ * one may hold anything, an older one encodes values differently: no conversion exists). */
 static int check_schema(store *s, char *err, size_t errlen) {
     char *e = NULL;
     size_t len = 0;
@@ -272,12 +292,8 @@ static int check_schema(store *s, char *err, size_t errlen) {
     } else {
         const uint8_t *p = (const uint8_t *)v;
         uint32_t ver = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (ver > STORE_SCHEMA_VERSION) {
-            snprintf(err, errlen,
-                     "store: cannot open data directory %s: it was written by a newer sluiced "
-                     "(store schema %u, this build reads up to %u); run the newer sluiced or "
-                     "choose another data directory",
-                     s->dir, ver, STORE_SCHEMA_VERSION);
+        if (ver != STORE_SCHEMA_VERSION) {
+            explain_schema(s, ver, err, errlen);
             rc = SLUICE_EIO;
         }
     }

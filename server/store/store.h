@@ -4,8 +4,8 @@
  * One RocksDB database (shared library, C API) with column families "cache", "tasks",
  * "sessions" and "meta" (plus whatever indexes the store needs internally). The schema
  * version in "meta" is checked at open; open failures (lock held by another sluiced,
- * corruption, permissions, disk full, a newer schema) stop start-up with one clear
- * message.
+ * corruption, permissions, disk full, a newer or an older schema) stop start-up with one
+ * clear message.
  *
  * Writes go through a bounded queue to one writer thread that applies them in order as
  * WriteBatches (group commit), so no caller - in particular the dispatcher's HTTP loop -
@@ -44,7 +44,7 @@ typedef struct store_config {
     uint32_t sweep_interval_ms;   /* 0 = 10000 */
     store_clock_fn clock;         /* NULL = clock_wall_ms */
     void *clock_ctx;
-    size_t block_cache_bytes;     /* RocksDB block cache (uncompressed blocks); 0 = 64 MiB */
+    size_t block_cache_bytes; /* RocksDB block cache (uncompressed blocks); 0 = 64 MiB */
 } store_config;
 
 /* Opens (creating if needed) the store and starts its writer thread. Returns SLUICE_OK or
@@ -65,8 +65,10 @@ void store_flush(store *s);
 int store_cache_get(store *s, const cache_key *key, llm_response **out);
 /* Queues storing an answer under `key` (the answering model's key). The response is
  * copied. Returns SLUICE_OK, or SLUICE_ELIMIT when the write queue is full (the entry is
- * dropped: the cache is best effort). SLUICE_EINVAL for a NULL resp. The copy is the
- * encoded value, made on the calling thread (~5 us for a 1 KB answer). */
+ * dropped: the cache is best effort). SLUICE_EINVAL for a NULL resp, or one the codec
+ * refuses (codec.h: an enum out of range, an image part without a source, ...; logged, not
+ * cached). The copy is the encoded value, made on the calling thread (~1 us for a 1 KB
+ * answer). */
 int store_cache_put(store *s, const cache_key *key, const llm_response *resp);
 
 /* ---- durable tasks ------------------------------------------------------------------ */
@@ -83,13 +85,13 @@ typedef struct store_task {
     uint64_t id;
     char *tenant;
     uint64_t session_id;
-    uint64_t index;          /* the caller's Prompt.index */
-    char *custom_id;         /* may be NULL */
+    uint64_t index;  /* the caller's Prompt.index */
+    char *custom_id; /* may be NULL */
     llm_request *request;
     store_task_state state;
-    llm_response *result;    /* NULL until finished */
-    uint64_t created_ms;     /* store clock */
-    uint64_t finished_ms;    /* 0 until finished */
+    llm_response *result; /* NULL until finished */
+    uint64_t created_ms;  /* store clock */
+    uint64_t finished_ms; /* 0 until finished */
 } store_task;
 
 /* Frees a task record and everything in it. NULL-safe. */
@@ -102,7 +104,8 @@ typedef void (*store_done_fn)(void *ud, int status);
 /* Queues new tasks as one atomic batch; `done` (may be NULL) runs when they are durable.
  * The records are copied. Returns SLUICE_OK or SLUICE_ELIMIT (queue full: nothing was
  * queued, done will not run). The batch takes n queue slots, so n > write_queue_max is
- * always SLUICE_ELIMIT. SLUICE_EINVAL when n == 0 or a task has no request or a bad state.
+ * always SLUICE_ELIMIT. SLUICE_EINVAL when n == 0 or a task has no request or a bad state,
+ * or when the codec refuses a request or result (codec.h; logged, nothing queued).
  * A task put in a finished state is stored finished (with its result and finished_ms). */
 int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_done_fn done,
                     void *ud);
@@ -111,9 +114,10 @@ int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_do
  * already finished by the time it is applied. */
 int store_task_set_state(store *s, uint64_t id, store_task_state state);
 /* Queues the final state and result of a task (copied; result may be NULL). SLUICE_EINVAL
- * for an unfinished state. The first finish wins: a later one is ignored, so a stored answer
- * is never overwritten. finished_ms is the store clock at the call. `done` (may be NULL)
- * runs on the writer thread once the result is durable (not when this returns an error). */
+ * for an unfinished state or a result the codec refuses (codec.h; logged, nothing queued).
+ * The first finish wins: a later one is ignored, so a stored answer is never overwritten.
+ * finished_ms is the store clock at the call. `done` (may be NULL) runs on the writer
+ * thread once the result is durable (not when this returns an error). */
 int store_task_finish(store *s, uint64_t id, store_task_state state, const llm_response *result,
                       store_done_fn done, void *ud);
 /* Reads one task. SLUICE_OK with *out (free with store_task_free) or SLUICE_ENOTFOUND
@@ -134,8 +138,8 @@ int store_session_put(store *s, uint64_t id, const char *tenant, const char *dat
 /* Queues deleting a session record. */
 int store_session_delete(store *s, uint64_t id);
 /* Visits every stored session. data is valid during the call only. */
-typedef int (*store_session_visit_fn)(void *ud, uint64_t id, const char *tenant,
-                                      const char *data, size_t len);
+typedef int (*store_session_visit_fn)(void *ud, uint64_t id, const char *tenant, const char *data,
+                                      size_t len);
 int store_sessions_scan(store *s, store_session_visit_fn fn, void *ud);
 
 /* ---- ids and stats ------------------------------------------------------------------ */
@@ -149,8 +153,8 @@ int store_reserve_ids(store *s, const char *name, uint64_t n, uint64_t *first);
 typedef struct store_stats {
     uint64_t cache_hits, cache_misses, cache_corrupt, cache_puts, cache_dropped;
     uint64_t cache_evicted, cache_expired;
-    uint64_t cache_bytes;      /* estimated live bytes of the cache column family */
-    uint64_t cache_entries;    /* estimated */
+    uint64_t cache_bytes;   /* estimated live bytes of the cache column family */
+    uint64_t cache_entries; /* estimated */
     uint64_t tasks_written, tasks_deleted;
     uint64_t write_batches, write_queue_depth;
 } store_stats;

@@ -1,15 +1,17 @@
 /*
  * The response cache: lookups, puts, deletes of expired/corrupt entries, and the size cap.
  *
- * Values are encoded on the caller's thread (the copy store_cache_put promises is the
- * encoding), so the writer only writes bytes. Lookups are inline point reads on the
- * caller's thread. A value past cache_ttl_ms
- * (age >= ttl) or one that does not decode is a miss; its deletion is queued to the writer,
- * which re-reads the key first and deletes only if it still holds that same stale or corrupt
- * value (a fresh put may have replaced it in the meantime). Two small direct-mapped key sets
- * keep a lookup storm on one bad key down to one queued delete (a key leaves the "pending"
- * set when its delete is written) and one log line (the "logged" set remembers the last
- * 1024-ish corrupt keys).
+ * Values (a fixed header, then the codec's packed sluice.store.v1.Response; see
+ * store_internal.h) are encoded on the caller's thread (the copy store_cache_put promises
+ * is the encoding), so the writer only writes bytes; a response the codec refuses is logged
+ * and not cached. Lookups are inline point reads on the caller's thread; the TTL is checked
+ * on the header before anything is decoded. A value past cache_ttl_ms (age >= ttl) or one
+ * that does not decode is a miss; its deletion is queued to the writer, which re-reads the
+ * key first and deletes only if it still holds that same stale or corrupt value (a fresh
+ * put may have replaced it in the meantime). Two small direct-mapped key sets keep a lookup
+ * storm on one bad key down to one queued delete (a key leaves the "pending" set when its
+ * delete is written) and one log line (the "logged" set remembers the last 1024-ish corrupt
+ * keys).
  *
  * Size accounting: every put adds key + value + its age-index entry to cache_bytes and
  * records that amount in the age-index value; the amount is subtracted exactly when that age
@@ -25,42 +27,41 @@
 #include "server/common/alloc.h"
 #include "server/common/log.h"
 #include "server/store/codec.h"
-#include "server/store/fastjson.h"
 #include "sluice/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VALUE_FORMAT 1
+#define VALUE_FORMAT 2  /* 1 was the JSON payload of store schema 1 */
 #define VALUE_HEADER 11 /* format, stored_ms, model length */
 #define AGE_KEY_LEN 40
 #define SWEEP_CHUNK 1000
 
 /* ---- value format -------------------------------------------------------------------- */
 
-static char *value_encode(uint64_t stored_ms, const llm_response *r, size_t *len) {
+/* The header, then the packed response right behind it (packed in place: one allocation,
+ * no copy). SLUICE_EINVAL when the codec refuses the response. */
+static int value_encode(uint64_t stored_ms, const llm_response *r, char **out, size_t *len,
+                        char *err, size_t errlen) {
     const char *model = r->model_used ? r->model_used : "";
     size_t mlen = strlen(model);
     if (mlen > UINT16_MAX)
         mlen = UINT16_MAX;
-    json_t *j = codec_response_to_json(r);
-    size_t tlen = 0;
-    char *text = fj_dump(j, &tlen);
-    json_decref(j);
-    uint8_t *v = xmalloc(VALUE_HEADER + mlen + tlen);
+    uint8_t *v;
+    int rc = codec_response_pack(r, VALUE_HEADER + mlen, &v, len, err, errlen);
+    if (rc)
+        return rc;
     v[0] = VALUE_FORMAT;
     be64_put(v + 1, stored_ms);
     v[9] = (uint8_t)(mlen >> 8);
     v[10] = (uint8_t)mlen;
     memcpy(v + VALUE_HEADER, model, mlen);
-    if (text)
-        memcpy(v + VALUE_HEADER + mlen, text, tlen);
-    free(text);
-    *len = VALUE_HEADER + mlen + tlen;
-    return (char *)v;
+    *out = (char *)v;
+    return SLUICE_OK;
 }
 
-/* Parses the header; returns the offset of the JSON payload, or 0 for a bad header. */
+/* Parses the header; returns the offset of the packed response, or 0 for a bad header. */
 static size_t value_header(const char *v, size_t len, uint64_t *stored_ms) {
     const uint8_t *p = (const uint8_t *)v;
     if (len < VALUE_HEADER || p[0] != VALUE_FORMAT)
@@ -76,18 +77,11 @@ static int value_decode(const char *v, size_t len, llm_response **out, char *err
     uint64_t stored_ms;
     size_t off = value_header(v, len, &stored_ms);
     if (!off) {
+        *out = NULL;
         snprintf(err, errlen, "bad value header");
         return SLUICE_EPROTO;
     }
-    char why[128];
-    json_t *j = fj_load(v + off, len - off, why, sizeof why);
-    if (!j) {
-        snprintf(err, errlen, "bad JSON: %s", why);
-        return SLUICE_EPROTO;
-    }
-    int rc = codec_response_from_json(j, out, err, errlen);
-    json_decref(j);
-    return rc;
+    return codec_response_unpack((const uint8_t *)v + off, len - off, out, err, errlen);
 }
 
 static void age_key(uint8_t out[AGE_KEY_LEN], uint64_t stored_ms, const cache_key *k) {
@@ -194,10 +188,19 @@ int store_cache_get(store *s, const cache_key *key, llm_response **out) {
 int store_cache_put(store *s, const cache_key *key, const llm_response *resp) {
     if (!resp)
         return SLUICE_EINVAL;
+    uint64_t now = store_now(s);
+    char *blob, why[256];
+    size_t blob_len;
+    if (value_encode(now, resp, &blob, &blob_len, why, sizeof why) != SLUICE_OK) {
+        LOG_WARN(STORE_MODULE, "answer not cached: %s", why);
+        atomic_fetch_add(&s->st_dropped, 1);
+        return SLUICE_EINVAL;
+    }
     store_op *op = store_op_new(OP_CACHE_PUT, 1);
     op->key = *key;
-    op->when_ms = store_now(s);
-    op->blob = value_encode(op->when_ms, resp, &op->blob_len);
+    op->when_ms = now;
+    op->blob = blob;
+    op->blob_len = blob_len;
     int rc = store_enqueue(s, op);
     atomic_fetch_add(rc == SLUICE_OK ? &s->st_puts : &s->st_dropped, 1);
     return rc;

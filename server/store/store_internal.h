@@ -7,15 +7,21 @@
  *                                            batch as every cache change, so always exact
  *                                            with respect to the data)
  *                    "ids/<name>"         -> u64 next id to hand out
- *   CF "cache"       key[32]              -> u8 format (1), u64 stored_ms, u16 model length,
- *                                            model bytes, codec JSON of the response
+ *   CF "cache"       key[32]              -> u8 format (2), u64 stored_ms, u16 model length,
+ *                                            model bytes, packed sluice.store.v1.Response
  *   CF "cache_age"   u64 stored_ms key[32] -> u64 bytes this entry accounts for
- *   CF "tasks"       u64 id 'r'           -> JSON task record (immutable after put)
- *                    u64 id 's'           -> u8 format (1), u8 state, u64 finished_ms,
- *                                            codec JSON of the result (absent until finished)
+ *   CF "tasks"       u64 id 'r'           -> packed sluice.store.v1.TaskRecord (immutable
+ *                                            after put)
+ *                    u64 id 's'           -> u8 format (2), u8 state, u64 finished_ms,
+ *                                            u8 has_result (0/1), then the packed
+ *                                            sluice.store.v1.Response result when 1
  *   CF "tasks_open"  u64 id               -> "" (unfinished tasks: the resume scan)
  *   CF "tasks_done"  u64 finished_ms u64 id -> "" (retention sweep order)
  *   CF "sessions"    u64 id               -> u32 tenant length, tenant, opaque data
+ *
+ * The messages are defined in proto/sluice/store/v1/records.proto and mapped by codec.h.
+ * Schema history: 1 = JSON payloads (fastjson); 2 = protobuf payloads. A store of another
+ * schema is refused at open, never misread.
  *
  * Threads: callers enqueue operations under q_mu; one writer thread applies them under
  * apply_mu (which store_sweep also takes), so every change of the cache accounting and
@@ -30,7 +36,7 @@
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
-#define STORE_SCHEMA_VERSION 1u
+#define STORE_SCHEMA_VERSION 2u
 #define STORE_MODULE "store"
 
 enum store_cf {

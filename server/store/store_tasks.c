@@ -1,35 +1,42 @@
 /*
  * Durable tasks: records, state changes, results, the resume scan and the retention sweep.
  *
- * A task is two values in CF "tasks": the immutable record (<id>'r', JSON: tenant, session,
- * index, custom_id, created_ms and the codec request), written once, and a small status
- * (<id>'s': format, state, finished_ms, then the codec result once finished). A state change
+ * A task is two values in CF "tasks": the immutable record (<id>'r', a packed
+ * sluice.store.v1.TaskRecord: tenant, session, index, custom_id, created_ms and the codec's
+ * request), written once, and a small status (<id>'s': a fixed header - format, state,
+ * finished_ms, has_result - then the codec's packed result once finished). A state change
  * rewrites only the status (a few bytes), never the request. Two index families make the
  * scans cheap: "tasks_open" holds the id of every unfinished task (the start-up resume scan
  * reads only those, however large the cache and the finished history are), "tasks_done"
  * holds (finished_ms, id) of finished ones in time order for the retention sweep.
  *
  * Records and status values are encoded on the caller's thread (the copy the API promises
- * is the encoding); the writer only writes bytes. The writer checks the current status before a
- * state change (reading through the batch, so a change queued right after the put sees it): changes
- * of unknown tasks are ignored, and a finished task stays finished with its first result, so a late
- * or duplicate finish can never overwrite an answer or resurrect a task.
+ * is the encoding; a request or result the codec refuses fails the call with SLUICE_EINVAL
+ * and a log line, before anything is queued); the writer only writes bytes. The writer
+ * checks the current status before a state change (reading through the batch, so a change
+ * queued right after the put sees it): changes of unknown tasks are ignored, and a finished
+ * task stays finished with its first result, so a late or duplicate finish can never
+ * overwrite an answer or resurrect a task.
  */
 #include "server/store/store_internal.h"
 
 #include "server/common/alloc.h"
 #include "server/common/log.h"
 #include "server/store/codec.h"
-#include "server/store/fastjson.h"
-#include "server/store/jfield.h"
 #include "sluice/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STATUS_FORMAT 1
-#define STATUS_HEADER 10 /* format, state, finished_ms */
+#define STATUS_FORMAT 2  /* 1 carried the JSON result of store schema 1 */
+#define STATUS_HEADER 11 /* format, state, finished_ms, has_result */
+
+#define REC_TENANT SLUICE__STORE__V1__TASK_RECORD_PRESENCE__TASK_RECORD_PRESENCE_TENANT
+#define REC_CUSTOM_ID SLUICE__STORE__V1__TASK_RECORD_PRESENCE__TASK_RECORD_PRESENCE_CUSTOM_ID
+#define REC_ALL (REC_TENANT | REC_CUSTOM_ID)
+
+typedef Sluice__Store__V1__TaskRecord pb_task_record;
 #define SWEEP_CHUNK 1000
 
 static bool state_valid(int st) {
@@ -47,87 +54,122 @@ static void task_key(uint8_t out[9], uint64_t id, char which) {
 
 /* ---- encoding ------------------------------------------------------------------------ */
 
-static char *record_encode(const store_task *t, size_t *len) {
-    json_t *j = json_object();
-    if (t->tenant)
-        json_object_set_new(j, "tenant", jf_string_new(t->tenant));
-    json_object_set_new(j, "session_id", jf_u64_new(t->session_id));
-    json_object_set_new(j, "index", jf_u64_new(t->index));
-    if (t->custom_id)
-        json_object_set_new(j, "custom_id", jf_string_new(t->custom_id));
-    json_object_set_new(j, "created_ms", jf_u64_new(t->created_ms));
-    json_object_set_new(j, "request", codec_request_to_json(t->request));
-    char *text = fj_dump(j, len);
-    json_decref(j);
-    if (!text) { /* cannot happen: the codec writes only finite numbers and UTF-8 */
-        text = xstrdup("{}");
-        *len = 2;
+/* The record: a packed TaskRecord around the codec's request tree (which borrows the
+ * task's strings until packed). SLUICE_EINVAL when the codec refuses the request. */
+static int record_encode(const store_task *t, char **out, size_t *len, char *err, size_t errlen) {
+    pb_task_record m = SLUICE__STORE__V1__TASK_RECORD__INIT;
+    int rc = codec_request_to_proto(t->request, &m.request, err, errlen);
+    if (rc)
+        return rc;
+    if (t->tenant) {
+        m.tenant = t->tenant;
+        m.present |= REC_TENANT;
     }
-    return text;
+    if (t->custom_id) {
+        m.custom_id = t->custom_id;
+        m.present |= REC_CUSTOM_ID;
+    }
+    m.session_id = t->session_id;
+    m.index = t->index;
+    m.created_ms = t->created_ms;
+    uint8_t *v;
+    codec_message_pack(&m.base, 0, &v, len);
+    codec_request_proto_free(m.request);
+    *out = (char *)v;
+    return SLUICE_OK;
 }
 
-static char *status_encode(int state, uint64_t finished_ms, const llm_response *result,
-                           size_t *len) {
-    char *text = NULL;
-    size_t tlen = 0;
+/* The status: the fixed header, then the packed result when there is one (an all-default
+ * result packs to no bytes, hence the has_result byte). */
+static int status_encode(int state, uint64_t finished_ms, const llm_response *result, char **out,
+                         size_t *len, char *err, size_t errlen) {
+    uint8_t *v;
     if (result) {
-        json_t *j = codec_response_to_json(result);
-        text = fj_dump(j, &tlen);
-        json_decref(j);
+        int rc = codec_response_pack(result, STATUS_HEADER, &v, len, err, errlen);
+        if (rc)
+            return rc;
+    } else {
+        v = xmalloc(STATUS_HEADER);
+        *len = STATUS_HEADER;
     }
-    uint8_t *v = xmalloc(STATUS_HEADER + tlen);
     v[0] = STATUS_FORMAT;
     v[1] = (uint8_t)state;
     be64_put(v + 2, finished_ms);
-    if (tlen)
-        memcpy(v + STATUS_HEADER, text, tlen);
-    free(text);
-    *len = STATUS_HEADER + tlen;
-    return (char *)v;
+    v[10] = result != NULL;
+    *out = (char *)v;
+    return SLUICE_OK;
+}
+
+/* A nullable string of the record (see records.proto "Presence"). */
+static int record_str(const char *v, bool present, const char *field, char **out, char *err,
+                      size_t errlen) {
+    if (present)
+        *out = xstrdup(v ? v : "");
+    else if (v && *v) {
+        snprintf(err, errlen, "record.%s: a value without its presence bit", field);
+        return SLUICE_EPROTO;
+    }
+    return SLUICE_OK;
+}
+
+static int record_fields(const pb_task_record *m, store_task *t, char *err, size_t errlen) {
+    if (m->base.n_unknown_fields) {
+        snprintf(err, errlen, "record: unknown field %u", m->base.unknown_fields[0].tag);
+        return SLUICE_EPROTO;
+    }
+    if (m->present & ~(uint32_t)REC_ALL) {
+        snprintf(err, errlen, "record.present: undefined bits 0x%x", m->present & ~REC_ALL);
+        return SLUICE_EPROTO;
+    }
+    if (!m->request) {
+        snprintf(err, errlen, "record.request: missing");
+        return SLUICE_EPROTO;
+    }
+    int rc = record_str(m->tenant, m->present & REC_TENANT, "tenant", &t->tenant, err, errlen);
+    rc = rc ? rc
+            : record_str(m->custom_id, m->present & REC_CUSTOM_ID, "custom_id", &t->custom_id, err,
+                         errlen);
+    t->session_id = m->session_id;
+    t->index = m->index;
+    t->created_ms = m->created_ms;
+    return rc;
 }
 
 static int record_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
-    static const char *const keys[] = {"tenant",     "session_id", "index", "custom_id",
-                                       "created_ms", "request",    NULL};
-    jdec d = {err, errlen};
-    char why[128];
-    json_t *j = fj_load(v, len, why, sizeof why);
-    if (!j) {
-        snprintf(err, errlen, "record: bad JSON: %s", why);
+    char why[192]; /* the caller's buffer has room for it and a prefix */
+    ProtobufCMessage *pm = codec_message_unpack(&sluice__store__v1__task_record__descriptor,
+                                                (const uint8_t *)v, len, why, sizeof why);
+    if (!pm) {
+        snprintf(err, errlen, "record: %s", why);
         return SLUICE_EPROTO;
     }
-    const json_t *req = NULL;
-    int rc = jf_require_object(j, "record", &d);
-    rc = rc ? rc : jf_check_keys(j, "record", keys, &d);
-    rc = rc ? rc : jf_str(j, "record", "tenant", false, &t->tenant, &d);
-    rc = rc ? rc : jf_u64(j, "record", "session_id", true, &t->session_id, &d);
-    rc = rc ? rc : jf_u64(j, "record", "index", true, &t->index, &d);
-    rc = rc ? rc : jf_str(j, "record", "custom_id", false, &t->custom_id, &d);
-    rc = rc ? rc : jf_u64(j, "record", "created_ms", true, &t->created_ms, &d);
-    rc = rc ? rc : jf_object(j, "record", "request", true, &req, &d);
-    rc = rc ? rc : codec_request_from_json(req, &t->request, err, errlen);
-    json_decref(j);
+    const pb_task_record *m = (const pb_task_record *)pm;
+    int rc = record_fields(m, t, err, errlen);
+    if (!rc) {
+        rc = codec_request_from_proto(m->request, &t->request, why, sizeof why);
+        if (rc)
+            snprintf(err, errlen, "record.request.%s", why);
+    }
+    codec_message_free(pm);
     return rc;
 }
 
 static int status_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
     const uint8_t *p = (const uint8_t *)v;
-    if (len < STATUS_HEADER || p[0] != STATUS_FORMAT || !state_valid(p[1])) {
+    if (len < STATUS_HEADER || p[0] != STATUS_FORMAT || !state_valid(p[1]) || p[10] > 1 ||
+        (!p[10] && len != STATUS_HEADER)) {
         snprintf(err, errlen, "status: bad header");
         return SLUICE_EPROTO;
     }
     t->state = (store_task_state)p[1];
     t->finished_ms = be64_get(p + 2);
-    if (len == STATUS_HEADER)
+    if (!p[10])
         return SLUICE_OK;
-    char why[128];
-    json_t *j = fj_load(v + STATUS_HEADER, len - STATUS_HEADER, why, sizeof why);
-    if (!j) {
-        snprintf(err, errlen, "status: bad JSON: %s", why);
-        return SLUICE_EPROTO;
-    }
-    int rc = codec_response_from_json(j, &t->result, err, errlen);
-    json_decref(j);
+    char why[192];
+    int rc =
+        codec_response_unpack(p + STATUS_HEADER, len - STATUS_HEADER, &t->result, why, sizeof why);
+    if (rc)
+        snprintf(err, errlen, "status.result: %s", why);
     return rc;
 }
 
@@ -207,13 +249,18 @@ int store_tasks_scan_unfinished(store *s, store_task_visit_fn fn, void *ud) {
 
 /* ---- writes -------------------------------------------------------------------------- */
 
-static void enc_task(store_task_enc *e, const store_task *t) {
+static int enc_task(store_task_enc *e, const store_task *t) {
+    char why[256];
     e->id = t->id;
-    e->record = record_encode(t, &e->record_len);
     e->finished = state_finished(t->state);
     e->finished_ms = e->finished ? t->finished_ms : 0;
-    e->status =
-        status_encode(t->state, e->finished_ms, e->finished ? t->result : NULL, &e->status_len);
+    int rc = record_encode(t, &e->record, &e->record_len, why, sizeof why);
+    rc = rc ? rc
+            : status_encode(t->state, e->finished_ms, e->finished ? t->result : NULL, &e->status,
+                            &e->status_len, why, sizeof why);
+    if (rc)
+        LOG_WARN(STORE_MODULE, "task %llu: not stored: %s", (unsigned long long)t->id, why);
+    return rc;
 }
 
 int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_done_fn done,
@@ -228,8 +275,12 @@ int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_do
     store_op *op = store_op_new(OP_TASKS_PUT, n);
     op->tasks = XNEWV(store_task_enc, n);
     op->n_tasks = n;
-    for (size_t i = 0; i < n; i++)
-        enc_task(&op->tasks[i], tasks[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (enc_task(&op->tasks[i], tasks[i]) != SLUICE_OK) {
+            store_op_free(op);
+            return SLUICE_EINVAL;
+        }
+    }
     op->done = done;
     op->ud = ud;
     return store_enqueue(s, op);
@@ -239,11 +290,19 @@ int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_do
 static int queue_change(store *s, uint64_t id, store_task_state state, const llm_response *result,
                         store_done_fn done, void *ud) {
     bool finish = state_finished((int)state);
+    uint64_t when_ms = finish ? store_now(s) : 0;
+    char *blob, why[256];
+    size_t blob_len;
+    if (status_encode((int)state, when_ms, result, &blob, &blob_len, why, sizeof why)) {
+        LOG_WARN(STORE_MODULE, "task %llu: result not stored: %s", (unsigned long long)id, why);
+        return SLUICE_EINVAL;
+    }
     store_op *op = store_op_new(finish ? OP_TASK_FINISH : OP_TASK_STATE, 1);
     op->id = id;
     op->state = (int)state;
-    op->when_ms = finish ? store_now(s) : 0;
-    op->blob = status_encode((int)state, op->when_ms, result, &op->blob_len);
+    op->when_ms = when_ms;
+    op->blob = blob;
+    op->blob_len = blob_len;
     op->done = done;
     op->ud = ud;
     return store_enqueue(s, op);

@@ -9,6 +9,10 @@
  *   restart_after_kill_s    the same after a kill -9 that left entries/10 answers only in the
  *                           WAL (replayed at open)
  *   bytes_per_answer        on-disk bytes per cached ~1 KB answer after flush + full compaction
+ *   codec_encode_us         codec_response_pack of one typical answer (the caller-thread cost
+ *                           of store_cache_put), mean over 200,000
+ *   codec_decode_us         codec_response_unpack + llm_response_free of the same (the decode
+ *                           part of every cache hit), mean over 200,000
  *
  * Usage: bench_store [--entries N] [--unfinished N] [--dir PATH] (defaults 1000000, 10000,
  * a fresh directory under /tmp, removed at the end). Not a ctest test: timing belongs here.
@@ -16,6 +20,7 @@
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/llm.h"
+#include "server/store/codec.h"
 #include "server/store/store.h"
 #include "server/store/store_internal.h" /* the raw handle, for compaction */
 #include "sluice/status.h"
@@ -150,7 +155,8 @@ static void add_tasks(store *s, uint64_t n_unfinished) {
     }
     /* Half of them finish, so the scan must skip finished history. */
     for (uint64_t i = 0; i < 2 * n_unfinished; i += 2)
-        while (store_task_finish(s, first + i, STORE_TASK_SUCCEEDED, res, NULL, NULL) == SLUICE_ELIMIT)
+        while (store_task_finish(s, first + i, STORE_TASK_SUCCEEDED, res, NULL, NULL) ==
+               SLUICE_ELIMIT)
             sched_yield();
     store_flush(s);
     llm_response_free(res);
@@ -237,6 +243,35 @@ static double restart_after_kill(const char *self, const char *dir, uint64_t fir
     return secs;
 }
 
+/* The codec alone on a typical answer: what every put and every hit pays on top of RocksDB. */
+static void codec_figures(void) {
+    enum { N = 200000 };
+    llm_response *r = typical_answer();
+    uint8_t *b;
+    size_t len;
+    char err[128];
+    uint64_t t0 = clock_now_us();
+    for (int i = 0; i < N; i++) {
+        codec_response_pack(r, 0, &b, &len, err, sizeof err);
+        free(b);
+    }
+    double enc = (double)(clock_now_us() - t0) / N;
+    codec_response_pack(r, 0, &b, &len, err, sizeof err);
+    t0 = clock_now_us();
+    for (int i = 0; i < N; i++) {
+        llm_response *out = NULL;
+        if (codec_response_unpack(b, len, &out, err, sizeof err) != SLUICE_OK)
+            fprintf(stderr, "warning: decode failed: %s\n", err);
+        llm_response_free(out);
+    }
+    double dec = (double)(clock_now_us() - t0) / N;
+    printf("codec_encode_us=%.2f target=none (%zu bytes)\n", enc, len);
+    printf("codec_decode_us=%.2f target=none\n", dec);
+    fflush(stdout);
+    free(b);
+    llm_response_free(r);
+}
+
 /* The 1M-answer store: write rate, clean restart, read rate, restart after kill -9. */
 static void run_big(const char *self, const char *dir, uint64_t entries, uint64_t unfinished) {
     store *s = open_store(dir);
@@ -284,6 +319,7 @@ int main(int argc, char **argv) {
     mkdir(base, 0755);
     char *big = xasprintf("%s/big", base), *small = xasprintf("%s/small", base);
 
+    codec_figures();
     run_big(argv[0], big, entries, unfinished);
     printf("bytes_per_answer=%.0f target=none (answer ~1 KB of text, %d answers)\n",
            bytes_per_answer(small, 50000), 50000);

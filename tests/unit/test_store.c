@@ -3,10 +3,10 @@
  *
  * Cache (put/get, miss, TTL with a fake clock, corrupt values written with a raw RocksDB
  * handle, size-cap eviction), tasks (put/get, state changes, finish, resume scan, retention
- * with a fake clock), sessions, id counters, reopening, open failures with their messages,
- * the bounded write queue, done callbacks after durability, and survival of kill -9 (the
- * test re-executes itself as a child that writes, waits for its callbacks and SIGKILLs
- * itself).
+ * with a fake clock, unreadable records, values the codec refuses), sessions, id counters,
+ * reopening, open failures with their messages, the bounded write queue, done callbacks after
+ * durability, and survival of kill -9 (the test re-executes itself as a child that writes, waits
+ * for its callbacks and SIGKILLs itself).
  */
 #include "server/common/alloc.h"
 #include "server/common/llm.h"
@@ -129,24 +129,27 @@ static cache_key key_n(unsigned n) {
     return k;
 }
 
-/* Canonical text of a request/response, for equality checks. */
-static char *req_text(const llm_request *r) {
-    json_t *j = codec_request_to_json(r);
-    char *t = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(j);
-    return t;
-}
-
-static char *resp_text(const llm_response *r) {
-    json_t *j = codec_response_to_json(r);
-    char *t = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(j);
-    return t;
+/* Equality through the codec: its encoding is exact and deterministic, so equal packed bytes
+ * mean equal structs, field for field. */
+static bool req_equal(const llm_request *a, const llm_request *b) {
+    uint8_t *x = NULL, *y = NULL;
+    size_t xl = 0, yl = 0;
+    char err[128];
+    bool eq = codec_request_pack(a, 0, &x, &xl, err, sizeof err) == SLUICE_OK &&
+              codec_request_pack(b, 0, &y, &yl, err, sizeof err) == SLUICE_OK && xl == yl &&
+              memcmp(x, y, xl) == 0;
+    free(x);
+    free(y);
+    return eq;
 }
 
 static bool resp_equal(const llm_response *a, const llm_response *b) {
-    char *x = resp_text(a), *y = resp_text(b);
-    bool eq = strcmp(x, y) == 0;
+    uint8_t *x = NULL, *y = NULL;
+    size_t xl = 0, yl = 0;
+    char err[128];
+    bool eq = codec_response_pack(a, 0, &x, &xl, err, sizeof err) == SLUICE_OK &&
+              codec_response_pack(b, 0, &y, &yl, err, sizeof err) == SLUICE_OK && xl == yl &&
+              memcmp(x, y, xl) == 0;
     free(x);
     free(y);
     return eq;
@@ -329,25 +332,28 @@ static void test_cache_corrupt(void) {
     store *s = open_or_fail(&c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     llm_response *r = make_response("fine", 0), *got = NULL;
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < 5; i++) {
         cache_key k = key_n(100 + i);
         store_cache_put(s, &k, r);
     }
     store_close(s);
 
-    /* Garbage, a good header with bad JSON, good JSON of the wrong shape. */
-    static const char hdr[] = "\x01\0\0\0\0\0\0\0\x01\0\x01m";
+    /* Garbage, a good header before bytes that are not protobuf, a valid message with an
+     * out-of-range error_kind (field 3 = 99), and a value of store schema 1 (JSON). */
+    static const char hdr[] = "\x02\0\0\0\0\0\0\0\x01\0\x01m";
+    static const char old[] = "\x01\0\0\0\0\0\0\0\x01\0\x01m{\"is_error\":false}";
     char v2[64], v3[64];
     memcpy(v2, hdr, 12);
-    memcpy(v2 + 12, "{\"is_err", 8);
+    memcpy(v2 + 12, "\xff\xff\xff", 3);
     memcpy(v3, hdr, 12);
-    memcpy(v3 + 12, "{\"is_error\":1}", 14);
+    memcpy(v3 + 12, "\x18\x63", 2);
     raw rw;
     CU_ASSERT_EQUAL_FATAL(raw_open(&rw, dir, NULL, 0), 0);
-    cache_key k0 = key_n(100), k1 = key_n(101), k2 = key_n(102);
+    cache_key k0 = key_n(100), k1 = key_n(101), k2 = key_n(102), k4 = key_n(104);
     raw_put(&rw, "cache", k0.b, 32, "\xde\xad\xbe\xef", 4);
-    raw_put(&rw, "cache", k1.b, 32, v2, 20);
-    raw_put(&rw, "cache", k2.b, 32, v3, 26);
+    raw_put(&rw, "cache", k1.b, 32, v2, 15);
+    raw_put(&rw, "cache", k2.b, 32, v3, 14);
+    raw_put(&rw, "cache", k4.b, 32, old, sizeof old - 1);
     raw_close(&rw);
 
     char *logpath = xasprintf("%s/log.txt", tmpdir);
@@ -359,6 +365,7 @@ static void test_cache_corrupt(void) {
         CU_ASSERT_EQUAL(store_cache_get(s, &k0, &got), SLUICE_ENOTFOUND);
         CU_ASSERT_EQUAL(store_cache_get(s, &k1, &got), SLUICE_ENOTFOUND);
         CU_ASSERT_EQUAL(store_cache_get(s, &k2, &got), SLUICE_ENOTFOUND);
+        CU_ASSERT_EQUAL(store_cache_get(s, &k4, &got), SLUICE_ENOTFOUND);
     }
     store_flush(s);
     CU_ASSERT_EQUAL(store_cache_get(s, &k0, &got), SLUICE_ENOTFOUND);
@@ -367,11 +374,11 @@ static void test_cache_corrupt(void) {
     llm_response_free(got);
     store_stats st;
     store_get_stats(s, &st);
-    CU_ASSERT_EQUAL(st.cache_corrupt, 3);
+    CU_ASSERT_EQUAL(st.cache_corrupt, 4);
     store_close(s);
     log_set_fd(2);
     close(fd);
-    CU_ASSERT_EQUAL(count_in_file(logpath, "corrupt cache entry"), 3);
+    CU_ASSERT_EQUAL(count_in_file(logpath, "corrupt cache entry"), 4);
     if (getenv("SLUICE_TEST_VERBOSE")) {
         char *cmd = xasprintf("cat %s >&2", logpath);
         CU_ASSERT(system(cmd) == 0);
@@ -382,6 +389,7 @@ static void test_cache_corrupt(void) {
     CU_ASSERT_FALSE(raw_has(&rw, "cache", k0.b, 32));
     CU_ASSERT_FALSE(raw_has(&rw, "cache", k1.b, 32));
     CU_ASSERT_FALSE(raw_has(&rw, "cache", k2.b, 32));
+    CU_ASSERT_FALSE(raw_has(&rw, "cache", k4.b, 32));
     CU_ASSERT_TRUE(raw_has(&rw, "cache", k3.b, 32));
     raw_close(&rw);
     unlink(logpath);
@@ -553,10 +561,7 @@ static void test_tasks_lifecycle(void) {
     CU_ASSERT_STRING_EQUAL(t->custom_id, "custom-1");
     CU_ASSERT_EQUAL(t->created_ms, tasks[0]->created_ms);
     CU_ASSERT_PTR_NULL(t->result);
-    char *a = req_text(tasks[0]->request), *b = req_text(t->request);
-    CU_ASSERT_STRING_EQUAL(a, b);
-    free(a);
-    free(b);
+    CU_ASSERT(req_equal(tasks[0]->request, t->request));
     store_task_free(t);
     CU_ASSERT_EQUAL_FATAL(store_task_get(s, 2, &t), SLUICE_OK);
     CU_ASSERT_EQUAL(t->state, STORE_TASK_SUCCEEDED);
@@ -699,6 +704,90 @@ static void test_sweep_many_passes(void) {
     store_task_free(t);
     llm_response_free(r);
     atomic_store(&fake_now, t0);
+    free(dir);
+}
+
+/* What the codec refuses is refused by the call (SLUICE_EINVAL), and nothing is stored. */
+static void test_codec_refusals(void) {
+    char *dir = fresh_dir("refusals");
+    store_config c = config(dir);
+    store *s = open_or_fail(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int fd = open("/dev/null", O_WRONLY);
+    log_set_fd(fd); /* the refusals are logged */
+    llm_response *bad = make_response("bad", 0);
+    bad->error_kind = (llm_error_kind)42;
+    cache_key k = key_n(7);
+    CU_ASSERT_EQUAL(store_cache_put(s, &k, bad), SLUICE_EINVAL);
+    store_task *t1 = make_task(1, STORE_TASK_QUEUED), *t2 = make_task(2, STORE_TASK_QUEUED);
+    t2->request->messages[0].role = (llm_role)9;
+    const store_task *both[] = {t1, t2};
+    CU_ASSERT_EQUAL(store_tasks_put(s, both, 2, NULL, NULL), SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(store_tasks_put(s, both, 1, NULL, NULL), SLUICE_OK);
+    CU_ASSERT_EQUAL(store_task_finish(s, 1, STORE_TASK_SUCCEEDED, bad, NULL, NULL), SLUICE_EINVAL);
+    store_flush(s);
+    log_set_fd(2);
+    close(fd);
+    llm_response *got = NULL;
+    CU_ASSERT_EQUAL(store_cache_get(s, &k, &got), SLUICE_ENOTFOUND);
+    store_task *t = NULL;
+    CU_ASSERT_EQUAL(store_task_get(s, 2, &t), SLUICE_ENOTFOUND); /* the batch was refused */
+    CU_ASSERT_EQUAL_FATAL(store_task_get(s, 1, &t), SLUICE_OK);
+    CU_ASSERT_EQUAL(t->state, STORE_TASK_QUEUED); /* the refused finish did not happen */
+    store_task_free(t);
+    store_stats st;
+    store_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.cache_dropped, 1);
+    /* An all-default result packs to no bytes and still comes back as a result. */
+    llm_response *empty = llm_response_new();
+    CU_ASSERT_EQUAL(store_task_finish(s, 1, STORE_TASK_FAILED, empty, NULL, NULL), SLUICE_OK);
+    store_flush(s);
+    CU_ASSERT_EQUAL_FATAL(store_task_get(s, 1, &t), SLUICE_OK);
+    CU_ASSERT(t->state == STORE_TASK_FAILED && t->result && resp_equal(empty, t->result));
+    store_task_free(t);
+    llm_response_free(empty);
+    llm_response_free(bad);
+    store_task_free(t1);
+    store_task_free(t2);
+    store_close(s);
+    free(dir);
+}
+
+/* A task whose record or status does not decode is EIO for get and skipped by the scan. */
+static void test_tasks_corrupt(void) {
+    char *dir = fresh_dir("taskcorrupt");
+    store_config c = config(dir);
+    store *s = open_or_fail(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    store_task *ts[3];
+    for (int i = 0; i < 3; i++)
+        ts[i] = make_task((uint64_t)i + 1, STORE_TASK_QUEUED);
+    CU_ASSERT_EQUAL(store_tasks_put(s, (const store_task *const *)ts, 3, NULL, NULL), SLUICE_OK);
+    store_close(s);
+    raw rw;
+    CU_ASSERT_EQUAL_FATAL(raw_open(&rw, dir, NULL, 0), 0);
+    uint8_t k[9] = {0, 0, 0, 0, 0, 0, 0, 1, 'r'};
+    raw_put(&rw, "tasks", k, 9, "\x3a\x02\x12\xff", 4); /* request: truncated message */
+    k[7] = 2;
+    k[8] = 's';
+    raw_put(&rw, "tasks", k, 9, "\x02\x01\0\0\0\0\0\0\0\0\x01\xff", 12); /* bad result */
+    raw_close(&rw);
+    int fd = open("/dev/null", O_WRONLY);
+    log_set_fd(fd);
+    s = open_or_fail(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    store_task *t = NULL;
+    CU_ASSERT_EQUAL(store_task_get(s, 1, &t), SLUICE_EIO);
+    CU_ASSERT_EQUAL(store_task_get(s, 2, &t), SLUICE_EIO);
+    CU_ASSERT_PTR_NULL(t);
+    scan_rec sr = {0};
+    CU_ASSERT_EQUAL(store_tasks_scan_unfinished(s, on_task, &sr), 0);
+    CU_ASSERT(sr.n == 1 && sr.ids[0] == 3);
+    log_set_fd(2);
+    close(fd);
+    for (int i = 0; i < 3; i++)
+        store_task_free(ts[i]);
+    store_close(s);
     free(dir);
 }
 
@@ -1093,6 +1182,19 @@ static void test_open_newer_schema(void) {
     free(dir);
 }
 
+/* A store written with JSON values (schema 1) is refused, not misread. */
+static void test_open_older_schema(void) {
+    char *dir = populated_dir("older");
+    raw rw;
+    CU_ASSERT_EQUAL_FATAL(raw_open(&rw, dir, NULL, 0), 0);
+    raw_put(&rw, "meta", "schema", 6, "\0\0\0\x01", 4);
+    raw_close(&rw);
+    char err[1024];
+    open_expect_fail(dir, "older sluiced (store schema 1, this build reads only 2", err,
+                     sizeof err);
+    free(dir);
+}
+
 static void test_open_foreign_db(void) {
     char *dir = fresh_dir("foreign");
     raw rw;
@@ -1250,6 +1352,8 @@ int main(int argc, char **argv) {
     CU_add_test(s, "finish is final; unknown ids ignored", test_tasks_finish_is_final);
     CU_add_test(s, "finished tasks deleted after retention", test_tasks_retention);
     CU_add_test(s, "sweeps longer than one pass", test_sweep_many_passes);
+    CU_add_test(s, "codec refusals are EINVAL, nothing stored", test_codec_refusals);
+    CU_add_test(s, "unreadable task records: EIO, skipped by the scan", test_tasks_corrupt);
     CU_add_test(s, "sessions put, scan, delete", test_sessions);
     CU_add_test(s, "reserve_ids monotonic across reopen", test_reserve_ids);
     CU_add_test(s, "reopen keeps everything", test_reopen_keeps_everything);
@@ -1261,6 +1365,7 @@ int main(int argc, char **argv) {
     CU_add_test(s, "open: corrupted MANIFEST", test_open_corrupt_manifest);
     CU_add_test(s, "open: bad path", test_open_bad_path);
     CU_add_test(s, "open: newer schema refused", test_open_newer_schema);
+    CU_add_test(s, "open: older schema refused", test_open_older_schema);
     CU_add_test(s, "open: foreign RocksDB refused", test_open_foreign_db);
     CU_add_test(s, "open: error messages", test_open_error_messages);
     CU_add_test(s, "data survives kill -9", test_kill9_survival);

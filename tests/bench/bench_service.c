@@ -2,7 +2,7 @@
  * bench_service - end to end through gRPC: the C SDK -> sluiced -> a zero-latency fake,
  * each in its own process.
  *
- *   bench_service [--quick]
+ *   bench_service [--quick] [--latency-only]
  *
  *  batch_prompts_per_s   BatchProcess of 100,000 distinct prompts
  *  cached_replay_per_s   the same batch again (every answer from the cache)
@@ -14,10 +14,11 @@
 #include "bench/bench_util.h"
 #include "server/common/clock.h"
 #include "server/http/http.h"
+#include "client/rpc/rpc.h"
 #include "sluice/sluice.h"
+#include "sluice/v1/sluice.sluice.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ static char tmpdir[64] = "/tmp/sluice-bench-XXXXXX";
 static int start_sluiced(const char *build, int fake_port, child *out) {
     char base[64], reg_path[128], data[128], port_file[128], bin[4096];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", fake_port);
-    char *reg = bench_registry_json(base, 100000000, 4000000000ull, 10000);
+    char *reg = bench_registry_json(base, 100000000, 4000000000ull, 256);
     snprintf(reg_path, sizeof reg_path, "%s/registry.json", tmpdir);
     FILE *f = fopen(reg_path, "w");
     if (!f || fputs(reg, f) < 0 || fclose(f) != 0)
@@ -97,38 +98,70 @@ static double run_batch(sluice_client *c, sluice_prompt **ps, size_t n) {
 
 /* ---- latency ------------------------------------------------------------------------ */
 
-typedef struct lat_job {
-    sluice_client *c;
-    size_t n, id;
-    double *ms; /* n samples */
-} lat_job;
+/* Start+Wait pairs kept `in_flight` deep from one thread on one completion queue (the
+ * generated async stubs), so the load generator is as light as the direct baseline's. */
+typedef struct slot {
+    uint64_t t0;
+    bool waiting; /* Start answered, Wait outstanding */
+} slot;
 
-static void *start_wait_loop(void *arg) {
-    lat_job *j = arg;
-    for (size_t i = 0; i < j->n; i++) {
-        char text[64];
-        snprintf(text, sizeof text, "latency %zu %zu", j->id, i);
-        sluice_prompt *p = sluice_prompt_text(text);
-        uint64_t t0 = clock_now_us();
-        sluice_response *r = NULL;
-        if (sluice_start(j->c, p, &r) != 0)
-            fprintf(stderr, "bench: %s\n", sluice_last_error());
-        j->ms[i] = (double)(clock_now_us() - t0) / 1000.0;
-        sluice_response_free(r);
-        sluice_prompt_free(p);
-    }
-    return NULL;
+static void issue_start(sluice_rpc_async *a, sluice_rpc_channel *ch, const char *session,
+                        slot *sl, size_t seq) {
+    char text[64];
+    snprintf(text, sizeof text, "latency %zu", seq);
+    Sluice__V1__Prompt p = SLUICE__V1__PROMPT__INIT;
+    p.text = text;
+    Sluice__V1__Prompt *pp = &p;
+    Sluice__V1__StartRequest req = SLUICE__V1__START_REQUEST__INIT;
+    req.session_id = (char *)session;
+    req.n_prompts = 1;
+    req.prompts = &pp;
+    sluice_rpc_call_opts o = {30000};
+    sl->t0 = clock_now_us();
+    sl->waiting = false;
+    sluice__v1__sluice__start__async(a, ch, &req, &o, sl);
 }
 
-static void sluice_latency(sluice_client *c, size_t threads, size_t per, double *all) {
-    pthread_t th[64];
-    lat_job jobs[64];
-    for (size_t t = 0; t < threads; t++) {
-        jobs[t] = (lat_job){c, per, t, all + t * per};
-        pthread_create(&th[t], NULL, start_wait_loop, &jobs[t]);
+static void issue_wait(sluice_rpc_async *a, sluice_rpc_channel *ch, slot *sl, char *task_id) {
+    Sluice__V1__WaitRequest req = SLUICE__V1__WAIT_REQUEST__INIT;
+    req.task_ids = &task_id;
+    req.n_task_ids = 1;
+    req.timeout_ms = 20000;
+    sluice_rpc_call_opts o = {30000};
+    sl->waiting = true;
+    sluice__v1__sluice__wait__async(a, ch, &req, &o, sl);
+}
+
+static void sluice_latency(const char *target, const char *session, size_t in_flight, size_t n,
+                           double *ms) {
+    sluice_rpc_channel *ch = NULL;
+    sluice_rpc_async *a = NULL;
+    if (sluice_rpc_channel_new(target, NULL, &ch) != 0 || sluice_rpc_async_new(&a) != 0)
+        return;
+    slot *slots = calloc(in_flight, sizeof *slots);
+    size_t started = 0, done = 0;
+    for (; started < in_flight && started < n; started++)
+        issue_start(a, ch, session, &slots[started], started);
+    while (done < n) {
+        void *tag;
+        ProtobufCMessage *resp = NULL;
+        sluice_rpc_status st;
+        if (sluice_rpc_async_next(a, -1, &tag, &resp, &st) != 0 || !resp)
+            break;
+        slot *sl = tag;
+        if (!sl->waiting) {
+            Sluice__V1__StartResponse *sr = (Sluice__V1__StartResponse *)resp;
+            issue_wait(a, ch, sl, sr->task_ids[0]);
+        } else {
+            ms[done++] = (double)(clock_now_us() - sl->t0) / 1000.0;
+            if (started < n)
+                issue_start(a, ch, session, sl, started++);
+        }
+        protobuf_c_message_free_unpacked(resp, NULL);
     }
-    for (size_t t = 0; t < threads; t++)
-        pthread_join(th[t], NULL);
+    free(slots);
+    sluice_rpc_async_free(a);
+    sluice_rpc_channel_free(ch);
 }
 
 typedef struct direct_req {
@@ -185,7 +218,11 @@ static void added(const char *suffix, double *direct, size_t nd, double *sl, siz
 }
 
 int main(int argc, char **argv) {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bool quick = false, latency_only = false;
+    for (int i = 1; i < argc; i++) {
+        quick |= strcmp(argv[i], "--quick") == 0;
+        latency_only |= strcmp(argv[i], "--latency-only") == 0;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     http_raise_fd_limit();
     const char *build = bench_build_dir(argv[0]);
@@ -201,7 +238,7 @@ int main(int argc, char **argv) {
     snprintf(target, sizeof target, "127.0.0.1:%d", sd.port);
     int spid = (int)sd.pid;
 
-    size_t n = quick ? 20000 : 100000;
+    size_t n = latency_only ? 0 : quick ? 20000 : 100000;
     sluice_prompt **ps = calloc(n, sizeof *ps);
     for (size_t i = 0; i < n; i++) {
         char text[64];
@@ -209,25 +246,30 @@ int main(int argc, char **argv) {
         ps[i] = sluice_prompt_text(text);
     }
     sluice_client *c = client(target, SLUICE_CACHE_READ_WRITE);
-    double batch = run_batch(c, ps, n);
-    printf("batch_prompts_per_s=%.0f target=10000 (%zu prompts)\n", batch, n);
-    fflush(stdout);
-    usleep(500000); /* let the cache writes land */
-    double replay = run_batch(c, ps, n);
-    printf("cached_replay_per_s=%.0f target=50000\n", replay);
-    printf("peak_rss_mb=%.1f target=none (sluiced VmHWM after the %zu batch)\n",
-           spid ? bench_hwm_mb(spid) : 0.0, n);
-    fflush(stdout);
+    if (n) {
+        double batch = run_batch(c, ps, n);
+        printf("batch_prompts_per_s=%.0f target=10000 (%zu prompts)\n", batch, n);
+        fflush(stdout);
+        usleep(500000); /* let the cache writes land */
+        double replay = run_batch(c, ps, n);
+        printf("cached_replay_per_s=%.0f target=50000\n", replay);
+        printf("peak_rss_mb=%.1f target=none (sluiced VmHWM after the %zu batch)\n",
+               spid ? bench_hwm_mb(spid) : 0.0, n);
+        fflush(stdout);
+    }
 
     sluice_client *lc = client(target, SLUICE_CACHE_OFF);
+    if (sluice_client_open(lc) != 0)
+        fprintf(stderr, "bench: %s\n", sluice_last_error());
+    const char *session = sluice_client_session_id(lc);
     size_t n1 = quick ? 300 : 2000, per64 = quick ? 20 : 100;
     double *d1 = calloc(n1, sizeof *d1), *s1 = calloc(n1, sizeof *s1);
     double *d64 = calloc(64 * per64, sizeof *d64), *s64 = calloc(64 * per64, sizeof *s64);
     direct_latency(fake.port, 1, n1, d1);
-    sluice_latency(lc, 1, n1, s1);
+    sluice_latency(target, session, 1, n1, s1);
     added("c1", d1, n1, s1, n1, "none");
     direct_latency(fake.port, 64, 64 * per64, d64);
-    sluice_latency(lc, 64, per64, s64);
+    sluice_latency(target, session, 64, 64 * per64, s64);
     added("c64", d64, 64 * per64, s64, 64 * per64, "1");
     fflush(stdout);
 

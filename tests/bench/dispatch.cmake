@@ -13,6 +13,7 @@ add_dependencies(bench_dispatch sluice-fake-provider)
 
 add_executable(bench_service ${CMAKE_CURRENT_LIST_DIR}/bench_service.c)
 target_include_directories(bench_service PRIVATE ${SLUICE_TEST_INCLUDES})
-target_link_libraries(bench_service PRIVATE sluice sluice_http sluice_bench_util Threads::Threads)
+target_link_libraries(bench_service PRIVATE sluice sluice_proto sluice_rpc sluice_http sluice_bench_util
+                                            Threads::Threads)
 sluice_target_warnings(bench_service)
 add_dependencies(bench_service sluice-fake-provider sluiced)

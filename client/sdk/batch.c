@@ -1,8 +1,9 @@
 /*
  * Batches over the BatchProcess bidi stream, driven event by event: one write and one read
  * are kept pending at all times, so the client reads results while it sends prompts and a
- * server applying backpressure never deadlocks with us. Results arrive in completion order
- * and carry the prompt's index; the blocking forms put them back in input order.
+ * server applying backpressure never deadlocks with us. Prompts go out many per message
+ * (PromptBatch); results arrive in completion order, grouped in BatchResults events, each
+ * carrying the prompt's index; the blocking forms put them back in input order.
  */
 #include "sdk_internal.h"
 
@@ -39,24 +40,47 @@ static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_ba
     return sluice__v1__sluice__batch_process__start_write(call, &req);
 }
 
+/* Prompts per BatchRequest: up to CHUNK_PROMPTS or CHUNK_BYTES of packed prompts. */
+#define CHUNK_PROMPTS 256
+#define CHUNK_BYTES (1u << 20)
+
+/* Starts writing the next prompts as one PromptBatch (each with its position as index). */
+static int write_prompts(sluice_rpc_call *call, stream_state *s, sluice_prompt *const *prompts,
+                         size_t n) {
+    Sluice__V1__Prompt *chunk[CHUNK_PROMPTS];
+    uint64_t saved[CHUNK_PROMPTS];
+    size_t k = 0, bytes = 0;
+    while (s->next < n && k < CHUNK_PROMPTS && (k == 0 || bytes < CHUNK_BYTES)) {
+        Sluice__V1__Prompt *p = prompts[s->next]->msg;
+        saved[k] = p->index;
+        p->index = s->next++;
+        bytes += protobuf_c_message_get_packed_size(&p->base);
+        chunk[k++] = p;
+    }
+    Sluice__V1__PromptBatch pb = SLUICE__V1__PROMPT_BATCH__INIT;
+    pb.prompts = chunk;
+    pb.n_prompts = k;
+    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
+    req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS;
+    req.prompts = &pb;
+    int rc = sluice__v1__sluice__batch_process__start_write(call, &req);
+    for (size_t i = 0; i < k; i++) /* packed already: restore the callers' prompts */
+        chunk[i]->index = saved[i];
+    return rc;
+}
+
 static int write_next(sluice_client *c, sluice_rpc_call *call, stream_state *s,
                       sluice_prompt *const *prompts, size_t n, const sluice_batch_options *o,
                       bool completions_only, const char *session) {
-    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
-    Sluice__V1__BatchEnd end = SLUICE__V1__BATCH_END__INIT;
     int rc;
     if (!s->header_sent) {
         rc = write_header(c, call, o, completions_only, n, session);
         s->header_sent = true;
     } else if (s->next < n) {
-        Sluice__V1__Prompt *p = prompts[s->next]->msg;
-        uint64_t saved = p->index;
-        p->index = s->next++; /* packed now, so restoring right after is safe */
-        req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_PROMPT;
-        req.prompt = p;
-        rc = sluice__v1__sluice__batch_process__start_write(call, &req);
-        p->index = saved;
+        rc = write_prompts(call, s, prompts, n);
     } else {
+        Sluice__V1__BatchEnd end = SLUICE__V1__BATCH_END__INIT;
+        Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
         req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_END;
         req.end = &end;
         rc = sluice__v1__sluice__batch_process__start_write(call, &req);
@@ -105,8 +129,9 @@ static int handle_read(sluice_rpc_event *ev, stream_state *s, const sluice_batch
     }
     Sluice__V1__BatchEvent *e = (Sluice__V1__BatchEvent *)ev->msg;
     int rc = 0;
-    if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_RESULT)
-        rc = deliver_result(e->result, cb, ud);
+    if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_RESULTS)
+        for (size_t i = 0; i < e->results->n_results && rc == 0; i++)
+            rc = deliver_result(e->results->results[i], cb, ud);
     else if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_PROGRESS)
         deliver_progress(o, e->progress);
     protobuf_c_message_free_unpacked(ev->msg, NULL);

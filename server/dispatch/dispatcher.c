@@ -225,9 +225,11 @@ static void *loop_main(void *arg) {
         process_inbox(d);
         run_timers(d);
         sched_pump(d);
+        dispatch_flush_sinks(d); /* results of this round go out before the loop sleeps */
         http_client_poll(d->http, poll_timeout_ms(d));
     }
     abandon_all(d);
+    dispatch_flush_sinks(d);
     return NULL;
 }
 
@@ -254,6 +256,8 @@ void dispatcher_free(dispatcher *d) {
         return;
     dispatcher_stop(d);
     abandon_all(d); /* a dispatcher that never started may still hold submits */
+    dispatch_flush_sinks(d);
+    free(d->touched);
     http_client_free(d->http);
     theap_cleanup(&d->timers);
     u64map_cleanup(&d->tasks_by_id);

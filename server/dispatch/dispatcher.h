@@ -55,6 +55,10 @@ typedef struct dispatcher_sink {
                     llm_response *resp);
     /* The task moved to WAITING, IN_FLIGHT or RETRY_WAIT. Loop thread. Optional. */
     void (*on_state)(void *ctx, uint64_t task_id, void *task_ctx, dtask_state state);
+    /* Called once after a round of on_done calls to this sink, before the loop sleeps:
+     * a sink can send what it collected in one go. Every on_done is followed by an
+     * on_flush (also at shutdown). Loop thread. Optional. */
+    void (*on_flush)(void *ctx);
     void *ctx;
 } dispatcher_sink;
 

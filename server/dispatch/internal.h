@@ -184,6 +184,8 @@ struct dispatcher {
     u64map tasks_by_id;
     u64map groups;  /* 64-bit key prefix -> dgroup chain */
     dlist sessions; /* sessions the loop holds (dsession.loop_link) */
+    const dispatcher_sink **touched; /* sinks with on_done calls not yet flushed */
+    size_t n_touched, cap_touched;
     uint64_t rng;
 
     /* stats (written by the loop, read anywhere) */
@@ -234,6 +236,7 @@ void task_fail(dispatcher *d, dtask *t, llm_error_kind kind, int status, const c
 void task_cancel(dispatcher *d, dtask *t);
 void task_abandon(dispatcher *d, dtask *t);
 void task_free(dtask *t);
+void dispatch_flush_sinks(dispatcher *d);
 void task_track_start(dtask *t);
 void task_track_counts(dtask *t, unsigned attempts, unsigned rate_limited);
 

@@ -190,6 +190,26 @@ static void group_leader_done(dispatcher *d, dtask *leader, dtask_state final) {
 
 /* ---- finishing ---------------------------------------------------------------------- */
 
+/* Remembers a sink to flush before the loop sleeps (a handful of sinks: linear search). */
+static void touch_sink(dispatcher *d, const dispatcher_sink *sink) {
+    for (size_t i = 0; i < d->n_touched; i++)
+        if (d->touched[i] == sink)
+            return;
+    if (d->n_touched == d->cap_touched) {
+        d->cap_touched = d->cap_touched ? d->cap_touched * 2 : 16;
+        d->touched = xrealloc(d->touched, d->cap_touched * sizeof *d->touched);
+    }
+    d->touched[d->n_touched++] = sink;
+}
+
+void dispatch_flush_sinks(dispatcher *d) {
+    /* A flush may finish more tasks (and touch sinks again): take the list first. */
+    while (d->n_touched) {
+        const dispatcher_sink *sink = d->touched[--d->n_touched];
+        sink->on_flush(sink->ctx);
+    }
+}
+
 /* Task-level instruments: outcome counts, latency, and the time spent in sluiced rather
  * than upstream (only for answered tasks: pacing waits count as overhead when limited). */
 static void count_final(dispatcher *d, const dtask *t, dtask_state final) {
@@ -228,6 +248,8 @@ static void finish(dispatcher *d, dtask *t, dtask_state final) {
     if (final != DTASK_ABANDONED)
         track_end(t, final, resp);
     t->sink->on_done(t->sink->ctx, t->id, t->task_ctx, final, resp);
+    if (t->sink->on_flush)
+        touch_sink(d, t->sink);
     dsession *s = t->sess;
     bool detach = dsession_is_closed(s) && dlist_empty(&s->tasks);
     task_free(t); /* drops the task's session reference; the loop still holds one */

@@ -2,19 +2,23 @@
  * BatchProcess: the streaming batch path.
  *
  * Header first (a named session, or a config for a session of the batch's own that is
- * closed at the end), then prompts, then end or half-close. Each prompt becomes one
- * dispatcher task whose sink streams its result back with the caller's index; an invalid
- * prompt gets an error result of its own (nothing accepted before it is lost). Progress
- * snapshots go out every interval when asked for, and a summary ends the stream.
+ * closed at the end), then prompts (one per message, or many per PromptBatch), then end or
+ * half-close. The prompts of one message become dispatcher tasks in one submission; an
+ * invalid prompt gets an error result of its own (nothing accepted before it is lost).
+ * Results are collected as tasks end and sent when the dispatcher flushes the batch's sink
+ * (once per loop round), up to RESULTS_PER_EVENT per BatchEvent, so a busy batch costs a
+ * few large messages instead of one per prompt. Progress snapshots go out every interval
+ * when asked for, and a summary ends the stream.
  *
- * Backpressure: the transport reads the next prompt only when asked (tcall_read_next),
+ * Backpressure: the transport reads the next message only when asked (tcall_read_next),
  * and the batch asks only while fewer than max_batch_in_flight of its prompts are inside
- * sluiced (in the dispatcher or queued for sending). A client that stops reading results
- * therefore stops being read; nothing buffers without bound. When the dispatcher is full,
- * the one prompt in hand is held and retried as results free room.
+ * sluiced (in the dispatcher, collected, or queued for sending - a queued event counted as
+ * full). A client that stops reading results therefore stops being read; nothing buffers
+ * without bound (one message of prompts beyond the window at most). When the dispatcher is
+ * full, the prompts in hand are held and resubmitted as results free room.
  *
- * Client cancel or deadline cancels the batch's tasks; the batch is freed when the call
- * and every task have let go of it (refs).
+ * Lifetime: refs = the call + one per task in the dispatcher (released at the flush that
+ * follows its on_done) + a pending progress timer.
  */
 #include "svc_internal.h"
 
@@ -26,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define RESULTS_PER_EVENT 256
+#define MAX_PROMPTS_PER_MESSAGE 1024
 
 typedef enum batch_state {
     BATCH_HEADER = 0, /* waiting for the header */
@@ -46,26 +53,53 @@ typedef struct batch {
     uint64_t received, done, succeeded, failed, cached, cancelled;
     size_t in_dispatcher;
     bool read_pending;
-    dispatcher_task_spec held; /* a prompt waiting for dispatcher room */
-    bool has_held;
+    dispatcher_task_spec *held; /* prompts waiting for dispatcher room */
+    size_t n_held;
+    Sluice__V1__BatchResult **pending; /* results collected, not yet sent */
+    size_t n_pending, cap_pending;
+    int flush_refs; /* task references released at the next flush */
     u64map live;
     uint64_t started_ms;
     uint64_t progress_timer;
     dispatcher_sink sink;
 } batch;
 
+typedef struct prompt_ref {
+    uint64_t index;
+    char *custom_id;
+} prompt_ref;
+
 static void batch_set_state(batch *b, batch_state s) {
     b->state = s;
 }
 
-static void batch_unref(batch *b) {
+static void free_pending(Sluice__V1__BatchResult **rs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        protobuf_c_message_free_unpacked(&rs[i]->base, NULL);
+    free(rs);
+}
+
+static void free_held(dispatcher_task_spec *held, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        prompt_ref *p = held[i].task_ctx;
+        llm_request_free(held[i].request);
+        free(p->custom_id);
+        free(p);
+    }
+    free(held);
+}
+
+static void batch_unref_n(batch *b, int n) {
+    if (n <= 0)
+        return;
     pthread_mutex_lock(&b->mu);
-    bool last = --b->refs == 0;
+    b->refs -= n;
+    bool last = b->refs == 0;
     pthread_mutex_unlock(&b->mu);
     if (!last)
         return;
-    if (b->has_held)
-        llm_request_free(b->held.request);
+    free_held(b->held, b->n_held);
+    free_pending(b->pending, b->n_pending);
     if (b->header)
         protobuf_c_message_free_unpacked(&b->header->base, NULL);
     svc_session_put(b->s, b->ss);
@@ -75,15 +109,9 @@ static void batch_unref(batch *b) {
     free(b);
 }
 
-static void send_event(batch *b, Sluice__V1__BatchEvent *ev) {
-    int rc = tcall_send(b->call, &ev->base);
-    if (rc == SLUICE_ELIMIT)
-        LOG_WARN("service", "batch outbound queue full: an event was dropped");
-}
-
 /* ---- results ------------------------------------------------------------------------ */
 
-static Sluice__V1__BatchResult *result_event(batch *b, uint64_t id, uint64_t index,
+static Sluice__V1__BatchResult *result_proto(batch *b, uint64_t id, uint64_t index,
                                              const char *custom_id, const llm_response *r) {
     Sluice__V1__BatchResult *res = XNEW(Sluice__V1__BatchResult);
     sluice__v1__batch_result__init(res);
@@ -103,16 +131,9 @@ static Sluice__V1__BatchResult *result_event(batch *b, uint64_t id, uint64_t ind
     return res;
 }
 
-static void emit_result(batch *b, uint64_t id, uint64_t index, const char *custom_id,
-                        const llm_response *r) {
-    Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
-    ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_RESULT;
-    ev.result = result_event(b, id, index, custom_id, r);
-    send_event(b, &ev);
-    protobuf_c_message_free_unpacked(&ev.result->base, NULL);
-}
-
-static void count_result(batch *b, dtask_state final, const llm_response *r) {
+/* Under b->mu: counts a finished prompt and collects its result for the next flush. */
+static void collect_locked(batch *b, dtask_state final, Sluice__V1__BatchResult *res,
+                           const llm_response *r) {
     b->done++;
     if (final == DTASK_DONE)
         b->succeeded++;
@@ -121,17 +142,47 @@ static void count_result(batch *b, dtask_state final, const llm_response *r) {
     else
         b->failed++;
     b->cached += r && r->local_cache_hit;
+    if (!res)
+        return;
+    if (b->n_pending == b->cap_pending) {
+        b->cap_pending = b->cap_pending ? b->cap_pending * 2 : 64;
+        b->pending = xrealloc(b->pending, b->cap_pending * sizeof *b->pending);
+    }
+    b->pending[b->n_pending++] = res;
+}
+
+/* Sends the collected results, RESULTS_PER_EVENT per event. Any thread, without b->mu. */
+static void send_pending(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    Sluice__V1__BatchResult **rs = b->pending;
+    size_t n = b->n_pending;
+    b->pending = NULL;
+    b->n_pending = b->cap_pending = 0;
+    bool live = b->state != BATCH_DONE;
+    pthread_mutex_unlock(&b->mu);
+    for (size_t off = 0; live && off < n; off += RESULTS_PER_EVENT) {
+        Sluice__V1__BatchResults chunk = SLUICE__V1__BATCH_RESULTS__INIT;
+        chunk.results = rs + off;
+        chunk.n_results = n - off < RESULTS_PER_EVENT ? n - off : RESULTS_PER_EVENT;
+        Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+        ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_RESULTS;
+        ev.results = &chunk;
+        if (tcall_send(b->call, &ev.base) == SLUICE_ELIMIT)
+            LOG_WARN("service", "batch outbound queue full: results were dropped");
+    }
+    free_pending(rs, n);
 }
 
 /* ---- flow control ------------------------------------------------------------------- */
 
-static bool try_submit_held(batch *b);
+static void try_submit_held(batch *b);
 
-/* Under b->mu: whether to ask the transport for the next prompt now. */
+/* Under b->mu: whether to ask the transport for the next message now. */
 static bool want_read(batch *b) {
-    if (b->state != BATCH_RUNNING || b->read_pending || b->has_held)
+    if (b->state != BATCH_RUNNING || b->read_pending || b->n_held)
         return false;
-    size_t inside = b->in_dispatcher + tcall_outbound_pending(b->call);
+    size_t inside = b->in_dispatcher + b->n_pending +
+                    tcall_outbound_pending(b->call) * RESULTS_PER_EVENT;
     if (inside >= b->s->cfg.max_batch_in_flight)
         return false;
     b->read_pending = true;
@@ -152,7 +203,7 @@ static void send_summary(batch *b) {
     Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
     ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_SUMMARY;
     ev.summary = &sum;
-    send_event(b, &ev);
+    tcall_send(b->call, &ev.base);
     protobuf_c_message_free_unpacked(&sum.status->base, NULL);
 }
 
@@ -171,29 +222,31 @@ static void close_own_session(batch *b) {
         dispatcher_session_close(s->d, b->ss->ds, NULL, NULL);
 }
 
-/* Called without b->mu: finishes the call once everything is answered. */
+/* Finishes the call once everything is answered. Without b->mu. */
 static void maybe_finish(batch *b) {
     pthread_mutex_lock(&b->mu);
-    bool finish = b->state == BATCH_ENDED && b->in_dispatcher == 0 && !b->has_held;
+    bool finish = b->state == BATCH_ENDED && b->in_dispatcher == 0 && !b->n_held &&
+                  b->n_pending == 0;
     if (finish)
         batch_set_state(b, BATCH_DONE);
+    uint64_t timer = finish ? b->progress_timer : 0;
+    if (finish)
+        b->progress_timer = 0;
     pthread_mutex_unlock(&b->mu);
     if (!finish)
         return;
-    if (b->progress_timer && timers_cancel(b->s->tm, b->progress_timer))
-        batch_unref(b);
+    if (timer && timers_cancel(b->s->tm, timer))
+        batch_unref_n(b, 1);
     send_summary(b);
     tcall_finish(b->call, GRPC_STATUS_OK, NULL);
     if (b->own_session)
         close_own_session(b);
 }
 
+/* Moves the batch along: held prompts, collected results, the next read, the end. */
 static void pump(batch *b) {
-    pthread_mutex_lock(&b->mu);
-    bool held = b->has_held;
-    pthread_mutex_unlock(&b->mu);
-    if (held)
-        try_submit_held(b);
+    try_submit_held(b);
+    send_pending(b);
     pthread_mutex_lock(&b->mu);
     bool read = want_read(b);
     pthread_mutex_unlock(&b->mu);
@@ -207,55 +260,64 @@ static void pump(batch *b) {
 
 /* ---- the sink (dispatcher thread) --------------------------------------------------- */
 
-typedef struct prompt_ref {
-    uint64_t index;
-    char *custom_id;
-} prompt_ref;
-
 static void batch_task_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
                             llm_response *resp) {
     batch *b = ctx;
     prompt_ref *p = task_ctx;
     pthread_mutex_lock(&b->mu);
     b->in_dispatcher--;
+    b->flush_refs++;
     u64map_del(&b->live, id);
-    bool live_call = b->state != BATCH_DONE;
-    if (final != DTASK_ABANDONED)
-        count_result(b, final, resp);
+    bool live = b->state != BATCH_DONE && final != DTASK_ABANDONED;
     pthread_mutex_unlock(&b->mu);
-    if (live_call && resp)
-        emit_result(b, id, p->index, p->custom_id, resp);
+    Sluice__V1__BatchResult *res = live ? result_proto(b, id, p->index, p->custom_id, resp) : NULL;
+    pthread_mutex_lock(&b->mu);
+    if (final != DTASK_ABANDONED)
+        collect_locked(b, final, res, resp);
+    pthread_mutex_unlock(&b->mu);
     llm_response_free(resp);
     free(p->custom_id);
     free(p);
-    pump(b);
-    batch_unref(b);
 }
 
-/* Submits the held prompt if the dispatcher has room. Returns true when it went. */
-static bool try_submit_held(batch *b) {
+static void batch_flush(void *ctx) {
+    batch *b = ctx;
     pthread_mutex_lock(&b->mu);
-    if (!b->has_held || b->state == BATCH_DONE) {
+    int refs = b->flush_refs;
+    b->flush_refs = 0;
+    pthread_mutex_unlock(&b->mu);
+    pump(b);
+    batch_unref_n(b, refs);
+}
+
+/* Submits the held prompts if the dispatcher has room (all or nothing). */
+static void try_submit_held(batch *b) {
+    pthread_mutex_lock(&b->mu);
+    if (!b->n_held || b->state == BATCH_DONE) {
         pthread_mutex_unlock(&b->mu);
-        return false;
+        return;
     }
-    dispatcher_task_spec spec = b->held;
-    b->refs++;
-    b->in_dispatcher++;
-    u64map_put(&b->live, spec.id, (void *)1);
-    b->has_held = false;
+    dispatcher_task_spec *specs = b->held;
+    size_t n = b->n_held;
+    b->held = NULL;
+    b->n_held = 0;
+    b->refs += (int)n;
+    b->in_dispatcher += n;
+    for (size_t i = 0; i < n; i++)
+        u64map_put(&b->live, specs[i].id, (void *)1);
     pthread_mutex_unlock(&b->mu);
-    int rc = dispatcher_submit(b->s->d, b->ss->ds, &spec, 1, &b->sink);
-    if (rc == 0)
-        return true;
+    if (dispatcher_submit(b->s->d, b->ss->ds, specs, n, &b->sink) == 0) {
+        free(specs);
+        return;
+    }
     pthread_mutex_lock(&b->mu);
-    b->refs--;
-    b->in_dispatcher--;
-    u64map_del(&b->live, spec.id);
-    b->held = spec;
-    b->has_held = true;
+    b->refs -= (int)n;
+    b->in_dispatcher -= n;
+    for (size_t i = 0; i < n; i++)
+        u64map_del(&b->live, specs[i].id);
+    b->held = specs;
+    b->n_held = n;
     pthread_mutex_unlock(&b->mu);
-    return false;
 }
 
 /* ---- handlers ----------------------------------------------------------------------- */
@@ -269,23 +331,12 @@ static void fail_call(batch *b, grpc_status_code code, const char *msg) {
         tcall_finish(b->call, code, msg);
 }
 
-/* Sets up the batch's session from the header. Returns 0 or fails the call. */
-static int take_header(batch *b, Sluice__V1__BatchHeader *h) {
+/* A session of the batch's own from header.config. Returns 0 or fails the call. */
+static int open_own_session(batch *b, Sluice__V1__BatchHeader *h, const char *tenant) {
     service *s = b->s;
-    const char *tenant = tcall_tenant(b->call);
-    char err[600];
-    if (h->session_id && *h->session_id) {
-        b->ss = svc_session_get(s, h->session_id, tenant);
-        if (!b->ss) {
-            snprintf(err, sizeof err, "header.session_id: session '%s' not found", h->session_id);
-            fail_call(b, GRPC_STATUS_NOT_FOUND, err);
-            return -1;
-        }
-        return 0;
-    }
     dsession_config cfg;
     dsession *ds = NULL;
-    char why[512];
+    char why[512], err[600];
     int rc = convert_session_config(h->config, tenant, &cfg, why, sizeof why);
     if (!rc) {
         rc = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, why, sizeof why);
@@ -319,6 +370,19 @@ static int take_header(batch *b, Sluice__V1__BatchHeader *h) {
     return 0;
 }
 
+static int take_header(batch *b, Sluice__V1__BatchHeader *h) {
+    const char *tenant = tcall_tenant(b->call);
+    if (!h->session_id || !*h->session_id)
+        return open_own_session(b, h, tenant);
+    b->ss = svc_session_get(b->s, h->session_id, tenant);
+    if (b->ss)
+        return 0;
+    char err[600];
+    snprintf(err, sizeof err, "header.session_id: session '%s' not found", h->session_id);
+    fail_call(b, GRPC_STATUS_NOT_FOUND, err);
+    return -1;
+}
+
 static void progress_tick(void *arg);
 
 static void schedule_progress(batch *b) {
@@ -335,8 +399,7 @@ static void progress_tick(void *arg) {
     batch *b = arg;
     pthread_mutex_lock(&b->mu);
     b->progress_timer = 0;
-    bool send = b->state != BATCH_DONE &&
-                tcall_outbound_pending(b->call) < b->s->cfg.max_batch_in_flight / 2;
+    bool send = b->state != BATCH_DONE;
     Sluice__V1__ProgressSnapshot snap = SLUICE__V1__PROGRESS_SNAPSHOT__INIT;
     snap.batch_received = b->received;
     snap.batch_done = b->done;
@@ -352,11 +415,11 @@ static void progress_tick(void *arg) {
         Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
         ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_PROGRESS;
         ev.progress = &snap;
-        send_event(b, &ev);
+        tcall_send(b->call, &ev.base); /* a full queue just skips a snapshot */
         protobuf_c_message_free_unpacked(&snap.status->base, NULL);
         schedule_progress(b);
     }
-    batch_unref(b);
+    batch_unref_n(b, 1);
 }
 
 static void on_header(batch *b, Sluice__V1__BatchHeader *h) {
@@ -376,45 +439,62 @@ static void on_header(batch *b, Sluice__V1__BatchHeader *h) {
         schedule_progress(b);
 }
 
-/* Queues one prompt: an error result when it is invalid, a task otherwise. */
-static void on_prompt(batch *b, Sluice__V1__Prompt *p) {
+/* An invalid prompt: an error result in its place. */
+static void reject_prompt(batch *b, const Sluice__V1__Prompt *p, const char *why) {
+    llm_response *r = llm_response_new();
+    llm_response_set_error(r, LLM_ERR_INVALID_REQUEST, 0, "invalid prompt %llu: %s",
+                           (unsigned long long)p->index, why);
+    Sluice__V1__BatchResult *res = result_proto(b, 0, p->index, p->custom_id, r);
+    pthread_mutex_lock(&b->mu);
+    collect_locked(b, DTASK_FAILED, res, r);
+    pthread_mutex_unlock(&b->mu);
+    llm_response_free(r);
+}
+
+/* Turns the prompts of one message into held tasks (submitted by pump). */
+static void on_prompts(batch *b, Sluice__V1__Prompt **ps, size_t n) {
     service *s = b->s;
-    pthread_mutex_lock(&b->mu);
-    uint64_t n = ++b->received;
-    pthread_mutex_unlock(&b->mu);
-    if (n > s->cfg.max_batch_prompts) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "limit max_batch_prompts=%llu reached",
-                 (unsigned long long)s->cfg.max_batch_prompts);
-        fail_call(b, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+    if (n == 0)
         return;
-    }
+    pthread_mutex_lock(&b->mu);
+    b->received += n;
+    bool over = b->received > s->cfg.max_batch_prompts;
+    pthread_mutex_unlock(&b->mu);
     char err[512];
-    llm_request *req = NULL;
-    uint64_t id = 0;
-    if (convert_prompt(p, b->header, &req, err, sizeof err) != 0 ||
-        svc_next_task_ids(s, 1, &id) != 0) {
-        llm_request_free(req);
-        llm_response *r = llm_response_new();
-        llm_response_set_error(r, LLM_ERR_INVALID_REQUEST, 0, "invalid prompt %llu: %s",
-                               (unsigned long long)p->index, req ? "no task id" : err);
-        pthread_mutex_lock(&b->mu);
-        count_result(b, DTASK_FAILED, r);
-        pthread_mutex_unlock(&b->mu);
-        emit_result(b, 0, p->index, p->custom_id, r);
-        llm_response_free(r);
+    if (over || n > MAX_PROMPTS_PER_MESSAGE) {
+        snprintf(err, sizeof err, "limit %s=%llu reached",
+                 over ? "max_batch_prompts" : "prompts_per_message",
+                 over ? (unsigned long long)s->cfg.max_batch_prompts
+                      : (unsigned long long)MAX_PROMPTS_PER_MESSAGE);
+        fail_call(b, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
         return;
     }
-    prompt_ref *ref = XNEW(prompt_ref);
-    ref->index = p->index;
-    ref->custom_id = *p->custom_id ? xstrdup(p->custom_id) : NULL;
+    uint64_t first = 0;
+    if (svc_next_task_ids(s, n, &first) != 0) {
+        fail_call(b, GRPC_STATUS_INTERNAL, "could not allocate task ids");
+        return;
+    }
+    dispatcher_task_spec *specs = XNEWV(dispatcher_task_spec, n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        llm_request *req = NULL;
+        if (convert_prompt(ps[i], b->header, &req, err, sizeof err) != 0) {
+            reject_prompt(b, ps[i], err);
+            continue;
+        }
+        prompt_ref *ref = XNEW(prompt_ref);
+        ref->index = ps[i]->index;
+        ref->custom_id = *ps[i]->custom_id ? xstrdup(ps[i]->custom_id) : NULL;
+        specs[k++] = (dispatcher_task_spec){first + i, req, ref};
+    }
+    if (k == 0) {
+        free(specs);
+        return;
+    }
     pthread_mutex_lock(&b->mu);
-    b->held.id = id;
-    b->held.request = req;
-    b->held.task_ctx = ref;
-    b->has_held = true;
+    b->held = specs;
+    b->n_held = k;
     pthread_mutex_unlock(&b->mu);
-    try_submit_held(b);
 }
 
 static void batch_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
@@ -431,7 +511,10 @@ static void batch_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
     } else if (st == BATCH_HEADER) {
         fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be a header");
     } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPT && st == BATCH_RUNNING) {
-        on_prompt(b, req->prompt);
+        on_prompts(b, &req->prompt, 1);
+    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS &&
+               st == BATCH_RUNNING) {
+        on_prompts(b, req->prompts->prompts, req->prompts->n_prompts);
     } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_END && st == BATCH_RUNNING) {
         pthread_mutex_lock(&b->mu);
         batch_set_state(b, BATCH_ENDED);
@@ -469,6 +552,7 @@ static void batch_start(tcall *call, void *ctx) {
     b->refs = 1; /* the call */
     u64map_init(&b->live);
     b->sink.on_done = batch_task_done;
+    b->sink.on_flush = batch_flush;
     b->sink.ctx = b;
     tcall_set_user(call, b);
 }
@@ -490,10 +574,10 @@ static void batch_done(tcall *call, bool cancelled, void *ctx) {
         dispatcher_cancel_tasks(b->s->d, ids, n);
     free(ids);
     if (timer && timers_cancel(b->s->tm, timer))
-        batch_unref(b);
+        batch_unref_n(b, 1);
     if (b->own_session && b->ss)
         close_own_session(b);
-    batch_unref(b);
+    batch_unref_n(b, 1);
 }
 
 void svc_batch_register(service *s, transport_handler *h, size_t *n) {

@@ -35,9 +35,11 @@ function batch(sessionId, n) {
     const results = new Map();
     let summary = null;
     call.on('data', (ev) => {
-      if (ev.kind === 'result') {
-        check(!results.has(ev.result.index), `result ${ev.result.index} arrives once`);
-        results.set(ev.result.index, ev.result);
+      if (ev.kind === 'results') {
+        for (const r of ev.results.results) {
+          check(!results.has(r.index), `result ${r.index} arrives once`);
+          results.set(r.index, r);
+        }
       } else if (ev.kind === 'summary') {
         summary = ev.summary;
       }
@@ -45,8 +47,9 @@ function batch(sessionId, n) {
     call.on('error', reject);
     call.on('end', () => resolve({ results, summary }));
     call.write({ header: { session_id: sessionId, expected_prompts: n } });
-    for (let i = 0; i < n; i++)
-      call.write({ prompt: { text: `node prompt ${i}`, index: i, custom_id: `js-${i}` } });
+    const prompts = [...Array(n).keys()].map((i) => ({ text: `node prompt ${i}`, index: i, custom_id: `js-${i}` }));
+    prompts.slice(0, n / 2).forEach((p) => call.write({ prompt: p }));   // one per message
+    call.write({ prompts: { prompts: prompts.slice(n / 2) } });          // several in one
     call.write({ end: {} });
     call.end();
   });

@@ -44,17 +44,20 @@ def batch(ch, pb, session_id, n):
 
     def requests():
         yield pb.BatchRequest(header=pb.BatchHeader(session_id=session_id, expected_prompts=n))
-        for i in range(n):
-            yield pb.BatchRequest(prompt=pb.Prompt(text="python prompt %d" % i, index=i,
-                                                   custom_id="py-%d" % i))
+        prompts = [pb.Prompt(text="python prompt %d" % i, index=i, custom_id="py-%d" % i)
+                   for i in range(n)]
+        for p in prompts[:n // 2]:          # one prompt per message
+            yield pb.BatchRequest(prompt=p)
+        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts[n // 2:]))  # many
         yield pb.BatchRequest(end=pb.BatchEnd())
 
     results, summary = {}, None
     for ev in call(requests(), timeout=60):
         kind = ev.WhichOneof("kind")
-        if kind == "result":
-            check(ev.result.index not in results, "result %d arrives once" % ev.result.index)
-            results[ev.result.index] = ev.result
+        if kind == "results":
+            for r in ev.results.results:
+                check(r.index not in results, "result %d arrives once" % r.index)
+                results[r.index] = r
         elif kind == "summary":
             summary = ev.summary
     return results, summary

@@ -13,10 +13,13 @@
  *                           of store_cache_put), mean over 200,000
  *   codec_decode_us         codec_response_unpack + llm_response_free of the same (the decode
  *                           part of every cache hit), mean over 200,000
+ *   cache_hits_per_s        200,000 prompts answered from the cache through the dispatcher
+ *                           (bench_store_hits.c; target 100,000)
  *
  * Usage: bench_store [--entries N] [--unfinished N] [--dir PATH] (defaults 1000000, 10000,
  * a fresh directory under /tmp, removed at the end). Not a ctest test: timing belongs here.
  */
+#include "bench/bench_store_hits.h"
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/llm.h"
@@ -318,16 +321,20 @@ int main(int argc, char **argv) {
         return 1;
     mkdir(base, 0755);
     char *big = xasprintf("%s/big", base), *small = xasprintf("%s/small", base);
+    char *hits = xasprintf("%s/hits", base);
 
     codec_figures();
     run_big(argv[0], big, entries, unfinished);
     printf("bytes_per_answer=%.0f target=none (answer ~1 KB of text, %d answers)\n",
            bytes_per_answer(small, 50000), 50000);
+    bench_cache_hits(hits, 200000);
     nftw(big, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     nftw(small, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(hits, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (own_base)
         rmdir(base);
     free(big);
     free(small);
+    free(hits);
     return 0;
 }

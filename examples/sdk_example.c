@@ -14,9 +14,11 @@ int main(int argc, char **argv) {
     sluice_model model = {.name = argc > 2 ? argv[2] : "gpt-4.1-mini", .weight = 1};
     sluice_client_options opts = {.models = &model, .n_models = 1, .max_attempts = 5};
     sluice_client *client;
-    if (sluice_client_new(target, &opts, &client) != SLUICE_OK ||
-        sluice_client_open(client) != SLUICE_OK) {
+    if (sluice_client_new(target, &opts, &client) != SLUICE_OK)
+        return fprintf(stderr, "sluice: %s\n", sluice_last_error()), 1;
+    if (sluice_client_open(client) != SLUICE_OK) {
         fprintf(stderr, "sluice: %s\n", sluice_last_error());
+        sluice_client_free(client);
         return 1;
     }
 

@@ -101,6 +101,7 @@ static int load_config(const options *o, sluiced_config *c) {
     if ((o->config_file && config_load_file(c, o->config_file, err, sizeof err) != 0) ||
         config_apply_env(c, err, sizeof err) != 0) {
         fprintf(stderr, "sluiced: configuration: %s\n", err);
+        config_cleanup(c);
         return -1;
     }
     replace(&c->listen, o->listen);

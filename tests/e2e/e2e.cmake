@@ -14,9 +14,16 @@ add_test(NAME cli_e2e
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
           ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)
 set_tests_properties(cli_e2e PROPERTIES TIMEOUT 300 LABELS "e2e;cli")
-# The README's SDK example against the installed SDK (cmake --install + pkg-config).
+# The README's SDK example against the installed SDK (cmake --install + pkg-config). A
+# sanitizer build's SDK needs the example built with the same sanitizer.
+set(SLUICE_EXAMPLE_CFLAGS "")
+if(SLUICE_ASAN)
+  set(SLUICE_EXAMPLE_CFLAGS "-fsanitize=address,undefined")
+elseif(SLUICE_TSAN)
+  set(SLUICE_EXAMPLE_CFLAGS "-fsanitize=thread")
+endif()
 add_test(NAME sdk_install_example
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
           ${CMAKE_BINARY_DIR} -- ${CMAKE_CURRENT_LIST_DIR}/test_sdk_install.sh
-          ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+          ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} "${SLUICE_EXAMPLE_CFLAGS}")
 set_tests_properties(sdk_install_example PROPERTIES TIMEOUT 180 LABELS "e2e;sdk")

@@ -5,12 +5,13 @@
 set -euo pipefail
 build="$1"
 src="$2"
+extra_cflags="${3:-}"   # e.g. -fsanitize=address,undefined when the SDK was built with them
 prefix="$(mktemp -d /tmp/sluice-prefix-XXXXXX)"
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
 flags="$(pkg-config --cflags --libs sluice)"
-cc -std=c11 -Wall -Wextra -Werror "$src/examples/sdk_example.c" $flags -o "$prefix/sdk_example"
+cc -std=c11 -Wall -Wextra -Werror $extra_cflags "$src/examples/sdk_example.c" $flags -o "$prefix/sdk_example"
 libdir="$(pkg-config --variable=libdir sluice)"
 out="$(LD_LIBRARY_PATH="$libdir" "$prefix/sdk_example" "$SLUICE_TARGET" m-a)"
 echo "$out"

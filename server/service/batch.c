@@ -58,6 +58,7 @@ typedef struct batch {
     Sluice__V1__BatchResult **pending; /* results collected, not yet sent */
     size_t n_pending, cap_pending;
     int flush_refs; /* task references released at the next flush */
+    int sending;    /* threads sending results they took from `pending` */
     u64map live;
     uint64_t started_ms;
     uint64_t progress_timer;
@@ -159,6 +160,7 @@ static void send_pending(batch *b) {
     b->pending = NULL;
     b->n_pending = b->cap_pending = 0;
     bool live = b->state != BATCH_DONE;
+    b->sending += n > 0; /* the summary waits for these (maybe_finish) */
     pthread_mutex_unlock(&b->mu);
     for (size_t off = 0; live && off < n; off += RESULTS_PER_EVENT) {
         Sluice__V1__BatchResults chunk = SLUICE__V1__BATCH_RESULTS__INIT;
@@ -171,6 +173,11 @@ static void send_pending(batch *b) {
             LOG_WARN("service", "batch outbound queue full: results were dropped");
     }
     free_pending(rs, n);
+    if (n) {
+        pthread_mutex_lock(&b->mu);
+        b->sending--;
+        pthread_mutex_unlock(&b->mu);
+    }
 }
 
 /* ---- flow control ------------------------------------------------------------------- */
@@ -181,8 +188,8 @@ static void try_submit_held(batch *b);
 static bool want_read(batch *b) {
     if (b->state != BATCH_RUNNING || b->read_pending || b->n_held)
         return false;
-    size_t inside = b->in_dispatcher + b->n_pending +
-                    tcall_outbound_pending(b->call) * RESULTS_PER_EVENT;
+    size_t inside =
+        b->in_dispatcher + b->n_pending + tcall_outbound_pending(b->call) * RESULTS_PER_EVENT;
     if (inside >= b->s->cfg.max_batch_in_flight)
         return false;
     b->read_pending = true;
@@ -226,7 +233,7 @@ static void close_own_session(batch *b) {
 static void maybe_finish(batch *b) {
     pthread_mutex_lock(&b->mu);
     bool finish = b->state == BATCH_ENDED && b->in_dispatcher == 0 && !b->n_held &&
-                  b->n_pending == 0;
+                  b->n_pending == 0 && b->sending == 0;
     if (finish)
         batch_set_state(b, BATCH_DONE);
     uint64_t timer = finish ? b->progress_timer : 0;
@@ -512,8 +519,7 @@ static void batch_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
         fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be a header");
     } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPT && st == BATCH_RUNNING) {
         on_prompts(b, &req->prompt, 1);
-    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS &&
-               st == BATCH_RUNNING) {
+    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS && st == BATCH_RUNNING) {
         on_prompts(b, req->prompts->prompts, req->prompts->n_prompts);
     } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_END && st == BATCH_RUNNING) {
         pthread_mutex_lock(&b->mu);

@@ -182,8 +182,8 @@ struct dispatcher {
     keystate *dirty;
     theap timers;
     u64map tasks_by_id;
-    u64map groups;  /* 64-bit key prefix -> dgroup chain */
-    dlist sessions; /* sessions the loop holds (dsession.loop_link) */
+    u64map groups;                   /* 64-bit key prefix -> dgroup chain */
+    dlist sessions;                  /* sessions the loop holds (dsession.loop_link) */
     const dispatcher_sink **touched; /* sinks with on_done calls not yet flushed */
     size_t n_touched, cap_touched;
     uint64_t rng;

@@ -105,8 +105,8 @@ typedef struct slot {
     bool waiting; /* Start answered, Wait outstanding */
 } slot;
 
-static void issue_start(sluice_rpc_async *a, sluice_rpc_channel *ch, const char *session,
-                        slot *sl, size_t seq) {
+static void issue_start(sluice_rpc_async *a, sluice_rpc_channel *ch, const char *session, slot *sl,
+                        size_t seq) {
     char text[64];
     snprintf(text, sizeof text, "latency %zu", seq);
     Sluice__V1__Prompt p = SLUICE__V1__PROMPT__INIT;

@@ -26,8 +26,7 @@
 
 static atomic_uint_fast64_t hits, ended;
 
-static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
-                    llm_response *resp) {
+static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, llm_response *resp) {
     if (resp && resp->local_cache_hit)
         atomic_fetch_add(&hits, 1);
     atomic_fetch_add(&ended, 1);
@@ -67,11 +66,11 @@ static llm_response *answer(uint64_t i) {
 
 static registry *nowhere_registry(void) {
     setenv("SLUICE_BENCH_KEY", "x", 1);
-    json_t *j = json_pack("{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s, s:s, s:s, s:f, s:f, s:i}}}", "keys",
-                          "k", "provider", "openai", "env", "SLUICE_BENCH_KEY", "models", "m-a",
-                          "provider", "openai", "upstream", "up-a", "base_url",
-                          "http://127.0.0.1:1/v1", "key", "k", "input_price", 1.0, "output_price",
-                          2.0, "context_window", 100000);
+    json_t *j =
+        json_pack("{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s, s:s, s:s, s:f, s:f, s:i}}}", "keys", "k",
+                  "provider", "openai", "env", "SLUICE_BENCH_KEY", "models", "m-a", "provider",
+                  "openai", "upstream", "up-a", "base_url", "http://127.0.0.1:1/v1", "key", "k",
+                  "input_price", 1.0, "output_price", 2.0, "context_window", 100000);
     registry *reg = NULL;
     char err[256];
     if (registry_from_json(j, &reg, err, sizeof err) != 0)

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ int bench_spawn(char *const argv[], child *out) {
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test, even on a crash */
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,7 @@ static pid_t spawn(const sluiced_proc *p, const sluiced_opts *o, const char *reg
     build_argv(argv, 64, prefix, args);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test, even on a crash */
         execvpe(argv[0], argv, env);
         _exit(127);
     }

@@ -119,6 +119,31 @@ static void test_batch_results_in_input_order(void) {
     stop();
 }
 
+/* Regression: the summary (and the end of the call) once overtook results another thread
+ * had just taken to send, losing them. Many fast cached batches make the race likely. */
+static void test_summary_never_overtakes_results(void) {
+    start(NULL);
+    sluice_client *c = client();
+    size_t n = 300;
+    sluice_prompt **ps = texts("race", n);
+    sluice_response **rs = NULL;
+    CU_ASSERT_EQUAL(sluice_process_prompts(c, ps, n, NULL, &rs), 0);
+    sluice_responses_free(rs, n);
+    usleep(200000); /* answers reach the cache */
+    for (int round = 0; round < 30; round++) {
+        char **out = NULL;
+        CU_ASSERT_EQUAL(sluice_process_prompts_completions(c, ps, n, NULL, &out), 0);
+        size_t missing = 0;
+        for (size_t i = 0; i < n; i++)
+            missing += out[i] == NULL;
+        CU_ASSERT_EQUAL(missing, 0);
+        sluice_completions_free(out, n);
+    }
+    free_prompts(ps, n);
+    sluice_client_free(c);
+    stop();
+}
+
 typedef struct collected {
     pthread_mutex_t mu;
     size_t n, progress;
@@ -521,6 +546,7 @@ int main(void) {
         {"list_models", test_list_models},
         {"batch_results_in_input_order", test_batch_results_in_input_order},
         {"batch_callback_and_progress", test_batch_callback_and_progress},
+        {"summary_never_overtakes_results", test_summary_never_overtakes_results},
         {"sessions_and_tracker", test_sessions_and_tracker},
         {"batch_and_start_in_parallel", test_batch_and_start_in_parallel},
         {"start_wait_as_completed_cancel", test_start_wait_as_completed_cancel},

@@ -10,6 +10,7 @@ SLUICE_BUILD_DIR to the command, runs it, then stops sluiced with
 SIGTERM (it must exit 0) and the fake. The exit code is the command's (or 1 when sluiced
 did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
 """
+import ctypes
 import json
 import os
 import signal
@@ -19,9 +20,15 @@ import tempfile
 import time
 
 
+def die_with_parent():
+    """In the child: SIGKILL it when this launcher dies (PR_SET_PDEATHSIG), so a crashed
+    test run leaves no server behind."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def start_fake(build):
     p = subprocess.Popen([os.path.join(build, "tests", "sluice-fake-provider"), "--quiet"],
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     line = p.stdout.readline().strip()
     if not line.startswith("port="):
         p.kill()
@@ -57,7 +64,7 @@ def start_sluiced(build, tmp, fake_port):
                SLUICE_LOG_LEVEL="warn", SLUICE_METRICS_LISTEN="127.0.0.1:0")
     p = subprocess.Popen([os.path.join(build, "server", "sluiced"), "--listen", "127.0.0.1:0",
                           "--data-dir", os.path.join(tmp, "data"), "--registry", reg,
-                          "--port-file", port_file], env=env)
+                          "--port-file", port_file], env=env, preexec_fn=die_with_parent)
     for _ in range(3000):
         if os.path.exists(port_file):
             ports = [int(x) for x in open(port_file).read().split()]

@@ -68,6 +68,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pb = load_messages(tmp)
         ch = grpc.insecure_channel(target)
+        # grpc.health.v1.Health/Check: an empty request; the answer is field 1 = SERVING (1)
+        health = ch.unary_unary("/grpc.health.v1.Health/Check")
+        check(health(b"", timeout=10) == b"\x08\x01", "sluiced's health service says SERVING")
         open_session = rpc(ch, pb, "OpenSession", pb.OpenSessionRequest, pb.OpenSessionResponse)
         cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1),
                                        pb.ModelChoice(name="m-c", weight=1)])

@@ -325,7 +325,9 @@ void task_fail(dispatcher *d, dtask *t, llm_error_kind kind, int status, const c
     finish(d, t, DTASK_FAILED);
 }
 
-void task_cancel(dispatcher *d, dtask *t) {
+/* Stops whatever `t` is doing: its transfer (returning its budget), its queue place and
+ * its timer. */
+static void stop_everything(dispatcher *d, dtask *t) {
     if (t->http) {
         http_client_cancel(d->http, t->http);
         t->http = NULL;
@@ -333,18 +335,16 @@ void task_cancel(dispatcher *d, dtask *t) {
     }
     sched_unlink(d, t);
     theap_cancel(&d->timers, &t->timer);
+}
+
+void task_cancel(dispatcher *d, dtask *t) {
+    stop_everything(d, t);
     llm_response_set_error(t->resp, LLM_ERR_CANCELLED, 0, "cancelled");
     finish(d, t, DTASK_CANCELLED);
 }
 
 void task_abandon(dispatcher *d, dtask *t) {
-    if (t->http) {
-        http_client_cancel(d->http, t->http);
-        t->http = NULL;
-        sched_release(d, t);
-    }
-    sched_unlink(d, t);
-    theap_cancel(&d->timers, &t->timer);
+    stop_everything(d, t);
     finish(d, t, DTASK_ABANDONED);
 }
 

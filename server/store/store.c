@@ -402,6 +402,48 @@ void store_close(store *s) {
     free_store(s);
 }
 
+/* Deletes per write batch within a sweep pass. */
+#define SWEEP_CHUNK 1000
+
+bool store_sweep_index(store *s, enum store_cf cf, uint64_t *hint_ms, sweep_visit_fn visit,
+                       void *ctx) {
+    uint8_t lower[8];
+    be64_put(lower, *hint_ms);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, sizeof lower);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
+    store_batch b;
+    store_batch_init(&b);
+    int rc = SLUICE_OK;
+    size_t seen = 0;
+    bool more = false;
+    for (rocksdb_iter_seek(it, (const char *)lower, sizeof lower);
+         rc == SLUICE_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        if (seen++ == STORE_SWEEP_PASS_MAX) {
+            more = true;
+            break;
+        }
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        sweep_verdict verdict = kl >= 8 ? visit(s, &b, k, kl, v, vl, ctx) : SWEEP_SKIP;
+        if (verdict == SWEEP_STOP)
+            break;
+        if (verdict == SWEEP_SKIP)
+            continue;
+        *hint_ms = be64_get(k);
+        if (rocksdb_writebatch_wi_count(b.wb) >= SWEEP_CHUNK)
+            rc = store_batch_commit(s, &b);
+    }
+    rc = rc ? rc : store_batch_commit(s, &b);
+    if (rc)
+        *hint_ms = 0; /* some deletes were lost: the next pass starts over */
+    store_batch_cleanup(&b);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return more && rc == SLUICE_OK;
+}
+
 bool store_sweep_pass(store *s) {
     pthread_mutex_lock(&s->apply_mu);
     bool more = store_cache_sweep(s);

@@ -36,7 +36,6 @@
 #define VALUE_FORMAT 2  /* 1 was the JSON payload of store schema 1 */
 #define VALUE_HEADER 11 /* format, stored_ms, model length */
 #define AGE_KEY_LEN 40
-#define SWEEP_CHUNK 1000
 
 /* ---- value format -------------------------------------------------------------------- */
 
@@ -333,44 +332,21 @@ static void sweep_entry(store *s, store_batch *b, const uint8_t *ak, uint64_t ac
     b->cache_touched = true;
 }
 
+static sweep_verdict cache_visit(store *s, store_batch *b, const uint8_t *ak, size_t kl,
+                                 const uint8_t *av, size_t vl, void *ctx) {
+    uint64_t now = *(const uint64_t *)ctx, ttl = s->cfg.cache_ttl_ms;
+    if (kl != AGE_KEY_LEN)
+        return SWEEP_SKIP;
+    uint64_t ts = be64_get(ak);
+    bool expired = ttl && now >= ts && now - ts >= ttl;
+    int64_t live = (int64_t)s->cache_bytes + b->d_cache_bytes;
+    if (!expired && live <= (int64_t)s->cfg.cache_max_bytes)
+        return SWEEP_STOP;
+    sweep_entry(s, b, ak, vl == 8 ? be64_get(av) : 0, expired);
+    return SWEEP_DELETED;
+}
+
 bool store_cache_sweep(store *s) {
-    uint64_t now = store_now(s), ttl = s->cfg.cache_ttl_ms;
-    uint8_t lower[8];
-    be64_put(lower, s->age_hint_ms);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, sizeof lower);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_CACHE_AGE]);
-    store_batch b;
-    store_batch_init(&b);
-    int rc = SLUICE_OK;
-    size_t done = 0;
-    bool more = false;
-    for (rocksdb_iter_seek(it, (const char *)lower, sizeof lower);
-         rc == SLUICE_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        if (done++ == STORE_SWEEP_PASS_MAX) {
-            more = true;
-            break;
-        }
-        size_t kl, vl;
-        const uint8_t *ak = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        const uint8_t *av = (const uint8_t *)rocksdb_iter_value(it, &vl);
-        if (kl != AGE_KEY_LEN)
-            continue;
-        uint64_t ts = be64_get(ak);
-        bool expired = ttl && now >= ts && now - ts >= ttl;
-        int64_t live = (int64_t)s->cache_bytes + b.d_cache_bytes;
-        if (!expired && live <= (int64_t)s->cfg.cache_max_bytes)
-            break;
-        sweep_entry(s, &b, ak, vl == 8 ? be64_get(av) : 0, expired);
-        s->age_hint_ms = ts;
-        if (rocksdb_writebatch_wi_count(b.wb) >= SWEEP_CHUNK)
-            rc = store_batch_commit(s, &b);
-    }
-    rc = rc ? rc : store_batch_commit(s, &b);
-    if (rc)
-        s->age_hint_ms = 0; /* some deletes were lost: the next sweep starts over */
-    store_batch_cleanup(&b);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    return more && rc == SLUICE_OK;
+    uint64_t now = store_now(s);
+    return store_sweep_index(s, CF_CACHE_AGE, &s->age_hint_ms, cache_visit, &now);
 }

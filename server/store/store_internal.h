@@ -171,6 +171,25 @@ static inline uint64_t be64_get(const uint8_t *p) {
 /* One bounded sweep pass (cache, then retention) under apply_mu. True when work is left. */
 bool store_sweep_pass(store *s);
 
+/* What a sweep visitor did with one index entry. */
+typedef enum sweep_verdict {
+    SWEEP_SKIP,    /* malformed entry: left alone, the pass goes on */
+    SWEEP_DELETED, /* deletes were added to the batch; the pass goes on */
+    SWEEP_STOP,    /* nothing further is due: the pass ends */
+} sweep_verdict;
+
+/* Looks at one entry of a time index (keys start with a big-endian ms timestamp) and may
+ * add deletes to `b`. */
+typedef sweep_verdict (*sweep_visit_fn)(store *s, store_batch *b, const uint8_t *key, size_t klen,
+                                        const uint8_t *val, size_t vlen, void *ctx);
+
+/* One bounded pass (STORE_SWEEP_PASS_MAX entries) over the time index `cf` from *hint_ms,
+ * committing deletes in chunks. *hint_ms advances past what was deleted, or resets to 0 when
+ * a commit failed (the next pass starts over). Returns true when work was left for another
+ * pass. Caller holds apply_mu. */
+bool store_sweep_index(store *s, enum store_cf cf, uint64_t *hint_ms, sweep_visit_fn visit,
+                       void *ctx);
+
 /* The store clock (cfg.clock or the wall clock), in ms. */
 uint64_t store_now(const store *s);
 /* Turns an open error (from `origin`: "rocksdb", "mkdir", ...) into the one start-up

@@ -37,7 +37,6 @@
 #define REC_ALL (REC_TENANT | REC_CUSTOM_ID)
 
 typedef Sluice__Store__V1__TaskRecord pb_task_record;
-#define SWEEP_CHUNK 1000
 
 static bool state_valid(int st) {
     return st >= STORE_TASK_QUEUED && st <= STORE_TASK_CANCELLED;
@@ -415,41 +414,21 @@ static void delete_task(store *s, store_batch *b, const uint8_t dk[16]) {
     b->tasks_deleted++;
 }
 
+static sweep_verdict retention_visit(store *s, store_batch *b, const uint8_t *dk, size_t kl,
+                                     const uint8_t *v, size_t vl, void *ctx) {
+    (void)v;
+    (void)vl;
+    uint64_t now = *(const uint64_t *)ctx, keep = s->cfg.result_retention_ms;
+    if (kl != 16)
+        return SWEEP_SKIP;
+    uint64_t fin = be64_get(dk);
+    if (now < fin || now - fin < keep)
+        return SWEEP_STOP;
+    delete_task(s, b, dk);
+    return SWEEP_DELETED;
+}
+
 bool store_tasks_sweep(store *s) {
-    uint64_t now = store_now(s), keep = s->cfg.result_retention_ms;
-    uint8_t lower[8];
-    be64_put(lower, s->done_hint_ms);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, sizeof lower);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_TASKS_DONE]);
-    store_batch b;
-    store_batch_init(&b);
-    int rc = SLUICE_OK;
-    size_t done = 0;
-    bool more = false;
-    for (rocksdb_iter_seek(it, (const char *)lower, sizeof lower);
-         rc == SLUICE_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        if (done++ == STORE_SWEEP_PASS_MAX) {
-            more = true;
-            break;
-        }
-        size_t kl;
-        const uint8_t *dk = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        if (kl != 16)
-            continue;
-        uint64_t fin = be64_get(dk);
-        if (now < fin || now - fin < keep)
-            break;
-        delete_task(s, &b, dk);
-        s->done_hint_ms = fin;
-        if (rocksdb_writebatch_wi_count(b.wb) >= SWEEP_CHUNK)
-            rc = store_batch_commit(s, &b);
-    }
-    rc = rc ? rc : store_batch_commit(s, &b);
-    if (rc)
-        s->done_hint_ms = 0;
-    store_batch_cleanup(&b);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    return more && rc == SLUICE_OK;
+    uint64_t now = store_now(s);
+    return store_sweep_index(s, CF_TASKS_DONE, &s->done_hint_ms, retention_visit, &now);
 }

@@ -7,6 +7,7 @@
  * Requests go through libcurl's easy interface (fake_test_util) so the fake is tested
  * independently of sluice's http client, except where concurrency is needed.
  */
+#include "unit/test_util.h"
 #include "tests/fake_provider/test_fake_provider.h"
 
 #include "server/common/alloc.h"
@@ -334,24 +335,21 @@ int main(void) {
     }
     snprintf(g_openai, sizeof g_openai, "%s/v1/chat/completions", fake_provider_base_url(g_fp));
     snprintf(g_anthropic, sizeof g_anthropic, "%s/v1/messages", fake_provider_base_url(g_fp));
-    CU_initialize_registry();
-    CU_pSuite s = CU_add_suite("fake_provider", NULL, NULL);
-    CU_add_test(s, "OpenAI shape", test_openai_shape);
-    CU_add_test(s, "Anthropic shape", test_anthropic_shape);
-    CU_add_test(s, "auth and shape errors", test_auth_and_shape_errors);
-    CU_add_test(s, "determinism", test_determinism);
-    CU_add_test(s, "tool and JSON answers", test_tool_and_json_answers);
-    CU_add_test(s, "status markers", test_status_markers);
-    CU_add_test(s, "transport markers", test_transport_markers);
-    CU_add_test(s, "context and fail-first markers", test_context_and_fail_first);
-    CU_add_test(s, "unknown model", test_unknown_model);
-    CU_add_test(s, "markers scan", test_markers_scan);
-    fake_tests_add_state(s);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    static const test_case tests[] = {
+        {"OpenAI shape", test_openai_shape},
+        {"Anthropic shape", test_anthropic_shape},
+        {"auth and shape errors", test_auth_and_shape_errors},
+        {"determinism", test_determinism},
+        {"tool and JSON answers", test_tool_and_json_answers},
+        {"status markers", test_status_markers},
+        {"transport markers", test_transport_markers},
+        {"context and fail-first markers", test_context_and_fail_first},
+        {"unknown model", test_unknown_model},
+        {"markers scan", test_markers_scan},
+        {NULL, NULL},
+    };
+    int rc = test_run_suite("fake_provider", tests);
     fake_provider_free(g_fp);
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return rc;
 }

@@ -9,6 +9,7 @@
  * Assertions are about behaviour only; delays exist to create overlap (calls in flight,
  * a read pending while writing), never to measure speed.
  */
+#include "unit/test_util.h"
 #include "client/rpc/rpc.h"
 #include "sluice_test.sluice.h"
 
@@ -774,38 +775,32 @@ int main(int argc, char **argv) {
         protoc_path = argv[1];
     }
     signal(SIGPIPE, SIG_IGN);
-    if (CU_initialize_registry() != CUE_SUCCESS) {
-        return 1;
-    }
-    CU_pSuite s = CU_add_suite("rpc_client_vs_python", suite_init, suite_cleanup);
-    CU_add_test(s, "unary ok", test_unary_ok);
-    CU_add_test(s, "unary error status with details", test_unary_error_status);
-    CU_add_test(s, "unary details truncated at a UTF-8 boundary", test_unary_details_truncated);
-    CU_add_test(s, "unary deadline exceeded", test_unary_deadline);
-    CU_add_test(s, "unknown method is UNIMPLEMENTED", test_unimplemented);
-    CU_add_test(s, "no server is UNAVAILABLE", test_no_server);
-    CU_add_test(s, "bearer token reaches the server", test_bearer_token);
-    CU_add_test(s, "max message size is RESOURCE_EXHAUSTED", test_max_message);
-    CU_add_test(s, "TLS with root certificates and a server name override", test_tls);
-    CU_add_test(s, "64 async unary calls in flight", test_async_64);
-    CU_add_test(s, "async timeout and free with calls in flight",
-                test_async_timeout_and_free_in_flight);
-    CU_add_test(s, "server stream of 1000 messages", test_server_stream_1000);
-    CU_add_test(s, "server stream error after messages", test_server_stream_error_after_messages);
-    CU_add_test(s, "finish discards unread messages", test_finish_discards_unread);
-    CU_add_test(s, "client stream", test_client_stream);
-    CU_add_test(s, "bidi with the event API", test_bidi_events);
-    CU_add_test(s, "bidi mixing blocking and event styles", test_bidi_mixed_styles);
-    CU_add_test(s, "event wait times out", test_event_timeout);
-    CU_add_test(s, "cancel mid-stream is CANCELLED", test_cancel_mid_stream);
-    CU_add_test(s, "cancel from another thread", test_cancel_from_another_thread);
-    CU_add_test(s, "stream deadline exceeded", test_stream_deadline);
-    CU_add_test(s, "free an unfinished call", test_free_unfinished);
-    CU_add_test(s, "misuse returns errors", test_misuse);
-    CU_add_test(s, "status mapping and names", test_status_mapping);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const test_case tests[] = {
+        {"unary ok", test_unary_ok},
+        {"unary error status with details", test_unary_error_status},
+        {"unary details truncated at a UTF-8 boundary", test_unary_details_truncated},
+        {"unary deadline exceeded", test_unary_deadline},
+        {"unknown method is UNIMPLEMENTED", test_unimplemented},
+        {"no server is UNAVAILABLE", test_no_server},
+        {"bearer token reaches the server", test_bearer_token},
+        {"max message size is RESOURCE_EXHAUSTED", test_max_message},
+        {"TLS with root certificates and a server name override", test_tls},
+        {"64 async unary calls in flight", test_async_64},
+        {"async timeout and free with calls in flight", test_async_timeout_and_free_in_flight},
+        {"server stream of 1000 messages", test_server_stream_1000},
+        {"server stream error after messages", test_server_stream_error_after_messages},
+        {"finish discards unread messages", test_finish_discards_unread},
+        {"client stream", test_client_stream},
+        {"bidi with the event API", test_bidi_events},
+        {"bidi mixing blocking and event styles", test_bidi_mixed_styles},
+        {"event wait times out", test_event_timeout},
+        {"cancel mid-stream is CANCELLED", test_cancel_mid_stream},
+        {"cancel from another thread", test_cancel_from_another_thread},
+        {"stream deadline exceeded", test_stream_deadline},
+        {"free an unfinished call", test_free_unfinished},
+        {"misuse returns errors", test_misuse},
+        {"status mapping and names", test_status_mapping},
+        {NULL, NULL},
+    };
+    return test_run_suite_with("rpc_client_vs_python", suite_init, suite_cleanup, tests);
 }

@@ -7,6 +7,7 @@
  * calls and backpressure. Server-side effects are read from the test service's counters,
  * polled with generous liveness bounds; nothing here asserts speed.
  */
+#include "unit/test_util.h"
 #include "tests/integration/testsvc.h"
 
 #include "client/rpc/rpc.h"
@@ -397,27 +398,22 @@ static void test_backpressure_elimit_then_writable(void) {
 }
 
 int main(void) {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("transport", suite_init, suite_clean);
-    CU_add_test(s, "echo unary", test_echo_unary);
-    CU_add_test(s, "echo fail_code becomes the status", test_echo_fail_code);
-    CU_add_test(s, "echo delayed, answered from the timer thread",
-                test_echo_delayed_from_timer_thread);
-    CU_add_test(s, "count server stream", test_count_server_stream);
-    CU_add_test(s, "count paced from a non-CQ thread, and empty", test_count_paced_and_empty);
-    CU_add_test(s, "sum client stream", test_sum_client_stream);
-    CU_add_test(s, "chat bidi", test_chat_bidi);
-    CU_add_test(s, "client cancel mid-stream", test_client_cancel_mid_stream);
-    CU_add_test(s, "deadline exceeded", test_deadline_exceeded);
-    CU_add_test(s, "unknown method is UNIMPLEMENTED", test_unknown_method_unimplemented);
-    CU_add_test(s, "oversized message, then still serving", test_oversized_message_then_serving);
-    CU_add_test(s, "1000 concurrent calls plus streams", test_thousand_concurrent_calls);
-    CU_add_test(s, "backpressure: ELIMIT at the bound, on_writable after resume",
-                test_backpressure_elimit_then_writable);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
+    static const test_case tests[] = {
+        {"echo unary", test_echo_unary},
+        {"echo fail_code becomes the status", test_echo_fail_code},
+        {"echo delayed, answered from the timer thread", test_echo_delayed_from_timer_thread},
+        {"count server stream", test_count_server_stream},
+        {"count paced from a non-CQ thread, and empty", test_count_paced_and_empty},
+        {"sum client stream", test_sum_client_stream},
+        {"chat bidi", test_chat_bidi},
+        {"client cancel mid-stream", test_client_cancel_mid_stream},
+        {"deadline exceeded", test_deadline_exceeded},
+        {"unknown method is UNIMPLEMENTED", test_unknown_method_unimplemented},
+        {"oversized message, then still serving", test_oversized_message_then_serving},
+        {"1000 concurrent calls plus streams", test_thousand_concurrent_calls},
+        {"backpressure: ELIMIT at the bound, on_writable after resume",
+         test_backpressure_elimit_then_writable},
+        {NULL, NULL},
+    };
+    return test_run_suite_with("transport", suite_init, suite_clean, tests);
 }

@@ -7,6 +7,7 @@
  * period succeed, the rest end UNAVAILABLE or CANCELLED, and every started call got its
  * on_done (nothing leaks; ASan/LSan builds check the memory side).
  */
+#include "unit/test_util.h"
 #include "tests/integration/testsvc.h"
 
 #include "client/rpc/rpc.h"
@@ -250,17 +251,13 @@ static void test_free_without_drain(void) {
 }
 
 int main(void) {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("transport lifecycle", suite_init, suite_clean);
-    CU_add_test(s, "health Check", test_health_check);
-    CU_add_test(s, "health Watch follows serving changes", test_health_watch_follows_changes);
-    CU_add_test(s, "health Watch of an unknown service", test_health_watch_unknown_service);
-    CU_add_test(s, "drain while streams are open", test_drain_with_open_streams);
-    CU_add_test(s, "free without drain", test_free_without_drain);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
+    static const test_case tests[] = {
+        {"health Check", test_health_check},
+        {"health Watch follows serving changes", test_health_watch_follows_changes},
+        {"health Watch of an unknown service", test_health_watch_unknown_service},
+        {"drain while streams are open", test_drain_with_open_streams},
+        {"free without drain", test_free_without_drain},
+        {NULL, NULL},
+    };
+    return test_run_suite_with("transport lifecycle", suite_init, suite_clean, tests);
 }

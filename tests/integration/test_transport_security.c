@@ -6,6 +6,7 @@
  * self-signed certificate made at test time by the openssl CLI in a temporary directory
  * (the client verifies it with tls_root_certs_pem and tls_server_name).
  */
+#include "unit/test_util.h"
 #include "tests/integration/testsvc.h"
 
 #include "client/rpc/rpc.h"
@@ -231,18 +232,14 @@ static void test_tls_bad_material_fails_start(void) {
 }
 
 int main(void) {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("transport security", suite_init, suite_clean);
-    CU_add_test(s, "token table", test_auth_table);
-    CU_add_test(s, "bad configuration is refused", test_bad_configuration);
-    CU_add_test(s, "auth on: missing, invalid, valid; tenant; health exempt", test_auth_on);
-    CU_add_test(s, "auth off: tenant is empty", test_auth_off_ignores_tokens);
-    CU_add_test(s, "TLS with a self-signed certificate", test_tls);
-    CU_add_test(s, "bad TLS material fails transport_start", test_tls_bad_material_fails_start);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
+    static const test_case tests[] = {
+        {"token table", test_auth_table},
+        {"bad configuration is refused", test_bad_configuration},
+        {"auth on: missing, invalid, valid; tenant; health exempt", test_auth_on},
+        {"auth off: tenant is empty", test_auth_off_ignores_tokens},
+        {"TLS with a self-signed certificate", test_tls},
+        {"bad TLS material fails transport_start", test_tls_bad_material_fails_start},
+        {NULL, NULL},
+    };
+    return test_run_suite_with("transport security", suite_init, suite_clean, tests);
 }

@@ -3,142 +3,14 @@
  * error parsing. Bodies are checked field by field after parsing them back with jansson,
  * never by comparing whole strings.
  */
+#include "unit/adapter_test_util.h"
+
 #include "server/common/alloc.h"
-#include "server/common/llm.h"
-#include "server/providers/provider.h"
-#include "server/providers/registry.h"
 #include "sluice/status.h"
 
-#include <CUnit/Basic.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KEY "sk-test-0123456789abcdef"
-
-#define EXPECT_STR(actual, want)                                                                   \
-    do {                                                                                           \
-        const char *a_ = (actual);                                                                 \
-        CU_ASSERT_PTR_NOT_NULL(a_);                                                                \
-        if (a_)                                                                                    \
-            CU_ASSERT_STRING_EQUAL(a_, want);                                                      \
-    } while (0)
-
-static registry *reg;
-
-/* ---- helpers ------------------------------------------------------------------------ */
-
-static const model_info *model(const char *name) {
-    const model_info *m = registry_find(reg, name);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    return m;
-}
-
-static llm_message *add_msg(llm_request *r, llm_role role) {
-    r->messages = xrealloc(r->messages, (r->n_messages + 1) * sizeof *r->messages);
-    llm_message *m = &r->messages[r->n_messages++];
-    memset(m, 0, sizeof *m);
-    m->role = role;
-    return m;
-}
-
-static llm_part *add_part(llm_message *m, llm_part_kind kind) {
-    m->parts = xrealloc(m->parts, (m->n_parts + 1) * sizeof *m->parts);
-    llm_part *p = &m->parts[m->n_parts++];
-    memset(p, 0, sizeof *p);
-    p->kind = kind;
-    return p;
-}
-
-static void add_text(llm_request *r, llm_role role, const char *text) {
-    add_part(add_msg(r, role), LLM_PART_TEXT)->text = xstrdup(text);
-}
-
-static llm_request *prompt(const char *text) {
-    llm_request *r = llm_request_new();
-    add_text(r, LLM_ROLE_USER, text);
-    return r;
-}
-
-/* Follows a dotted path ("messages.0.content") through objects and arrays. */
-static json_t *jget(json_t *root, const char *path) {
-    json_t *cur = root;
-    while (cur && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        char tok[64];
-        snprintf(tok, sizeof tok, "%.*s", (int)n, path);
-        if (json_is_array(cur))
-            cur = json_array_get(cur, strtoul(tok, NULL, 10));
-        else
-            cur = json_object_get(cur, tok);
-        path += n + (dot ? 1 : 0);
-    }
-    return cur;
-}
-
-static const char *jstr(json_t *root, const char *path) {
-    return json_string_value(jget(root, path));
-}
-
-static int build_rc(const model_info *m, const char *key, const llm_request *r,
-                    provider_request *out, char *err, size_t errlen) {
-    llm_sampling s;
-    llm_sampling_merge(&s, NULL, &r->sampling);
-    int rc = provider_anthropic.build(m, key, r, &s, out, err, errlen);
-    llm_sampling_cleanup(&s);
-    return rc;
-}
-
-/* Builds, checks success and the key's confinement to the auth header, returns the body. */
-static json_t *build(const model_info *m, const llm_request *r, provider_request *out) {
-    char err[256];
-    int rc = build_rc(m, KEY, r, out, err, sizeof err);
-    CU_ASSERT_EQUAL_FATAL(rc, SLUICE_OK);
-    CU_ASSERT_PTR_NULL(strstr(out->body, KEY));
-    CU_ASSERT_PTR_NULL(strstr(out->url, KEY));
-    size_t with_key = 0;
-    for (size_t i = 0; i < out->n_headers; i++)
-        if (strstr(out->headers[i], KEY)) {
-            with_key++;
-            CU_ASSERT_STRING_EQUAL(out->headers[i], "x-api-key: " KEY);
-        }
-    CU_ASSERT_EQUAL(with_key, 1);
-    json_t *body = json_loadb(out->body, out->body_len, 0, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    return body;
-}
-
-static bool has_header(const provider_request *r, const char *line) {
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    return false;
-}
-
-static llm_response *parse_ok(const char *body) {
-    llm_response *out = llm_response_new();
-    char err[256] = "";
-    int rc = provider_anthropic.parse_success(model("claude-sonnet-4.5"), body, strlen(body), out,
-                                              err, sizeof err);
-    CU_ASSERT_EQUAL(rc, SLUICE_OK);
-    if (rc)
-        fprintf(stderr, "unexpected parse failure: %s\n", err);
-    return out;
-}
-
-static void parse_fails(const char *body, size_t len, const char *err_part) {
-    llm_response *out = llm_response_new();
-    char err[256] = "";
-    int rc = provider_anthropic.parse_success(model("claude-sonnet-4.5"), body, len, out, err,
-                                              sizeof err);
-    CU_ASSERT_EQUAL(rc, SLUICE_EPROTO);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, err_part));
-    CU_ASSERT_EQUAL(out->n_content, 0);
-    CU_ASSERT_PTR_NULL(out->completion);
-    llm_response_free(out);
-}
 
 /* ---- requests ----------------------------------------------------------------------- */
 
@@ -606,26 +478,8 @@ static void test_parse_error_bodies(void) {
 
 /* ---- main --------------------------------------------------------------------------- */
 
-static int suite_init(void) {
-    unsetenv("OPENAI_API_KEY");
-    unsetenv("ANTHROPIC_API_KEY");
-    json_t *root = json_loads(registry_default_json(), 0, NULL);
-    char err[256];
-    int rc = root ? registry_from_json(root, &reg, err, sizeof err) : -1;
-    json_decref(root);
-    return rc;
-}
-
-static int suite_cleanup(void) {
-    registry_free(reg);
-    return 0;
-}
-
 int main(void) {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const test_case tests[] = {
         {"plain_prompt", test_plain_prompt},
         {"no_key_no_auth_header", test_no_key_no_auth_header},
         {"top_p_rules", test_top_p_rules},
@@ -644,15 +498,9 @@ int main(void) {
         {"parse_structured_output", test_parse_structured_output},
         {"parse_malformed", test_parse_malformed},
         {"parse_error_bodies", test_parse_error_bodies},
+        {NULL, NULL},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("anthropic", suite_init, suite_cleanup);
-    for (size_t i = 0; s && i < sizeof tests / sizeof tests[0]; i++)
-        CU_add_test(s, tests[i].name, tests[i].fn);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const adapter_under_test adapter = {&provider_anthropic, "x-api-key: " KEY,
+                                               "claude-sonnet-4.5"};
+    return adapter_test_main("anthropic", &adapter, tests);
 }

@@ -5,6 +5,7 @@
  * schema, every sampling field, order). Dedup keys also follow prefer_model, the model list,
  * weights and per-model sampling. A pinned vector guards the encoding itself.
  */
+#include "unit/test_util.h"
 #include "server/common/alloc.h"
 #include "server/common/llm.h"
 #include "server/store/cachekey.h"
@@ -469,18 +470,14 @@ static void test_pinned_vector(void) {
 }
 
 int main(void) {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("cachekey", NULL, NULL);
-    CU_add_test(s, "same request built twice", test_stable_same_request_twice);
-    CU_add_test(s, "JSON member order does not matter", test_stable_json_member_order);
-    CU_add_test(s, "key is over effective sampling", test_stable_effective_sampling);
-    CU_add_test(s, "every field changes the key", test_sensitive_every_field);
-    CU_add_test(s, "dedup key sensitivity", test_dedup_sensitivity);
-    CU_add_test(s, "pinned vector", test_pinned_vector);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const test_case tests[] = {
+        {"same request built twice", test_stable_same_request_twice},
+        {"JSON member order does not matter", test_stable_json_member_order},
+        {"key is over effective sampling", test_stable_effective_sampling},
+        {"every field changes the key", test_sensitive_every_field},
+        {"dedup key sensitivity", test_dedup_sensitivity},
+        {"pinned vector", test_pinned_vector},
+        {NULL, NULL},
+    };
+    return test_run_suite("cachekey", tests);
 }

@@ -6,6 +6,7 @@
  * its transfers finish, and frees it (ASan/valgrind catch leaks, e.g. after cancel).
  * Timing checks are generous sanity bounds only.
  */
+#include "unit/test_util.h"
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/http/http.h"
@@ -444,32 +445,30 @@ int main(void) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    CU_initialize_registry();
-    CU_pSuite s = CU_add_suite("http", NULL, NULL);
-    CU_add_test(s, "status, headers and body", test_status_headers_body);
-    CU_add_test(s, "error status is a transport success", test_error_status_is_transport_ok);
-    CU_add_test(s, "GET without a body", test_get_without_body);
-    CU_add_test(s, "100 concurrent transfers", test_hundred_concurrent);
-    CU_add_test(s, "keep-alive reuse", test_keep_alive_reuse);
-    CU_add_test(s, "timeout", test_timeout);
-    CU_add_test(s, "reset", test_reset);
-    CU_add_test(s, "truncated body", test_truncated);
-    CU_add_test(s, "body cap", test_body_cap);
-    CU_add_test(s, "connection refused", test_connect_refused);
-    CU_add_test(s, "unsupported URL", test_unsupported_url_is_other);
-    CU_add_test(s, "cancel", test_cancel);
-    CU_add_test(s, "wakeup from another thread", test_wakeup);
-    CU_add_test(s, "submit from a callback", test_submit_from_callback);
-    CU_add_test(s, "free with transfers in flight", test_free_with_transfers_in_flight);
-    CU_add_test(s, "HTTPS with a run-time CA", test_https);
-    CU_add_test(s, "CURLcode mapping", test_error_mapping);
-    CU_add_test(s, "header collection", test_header_collection);
-    CU_add_test(s, "fd limit", test_fd_limit);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    static const test_case tests[] = {
+        {"status, headers and body", test_status_headers_body},
+        {"error status is a transport success", test_error_status_is_transport_ok},
+        {"GET without a body", test_get_without_body},
+        {"100 concurrent transfers", test_hundred_concurrent},
+        {"keep-alive reuse", test_keep_alive_reuse},
+        {"timeout", test_timeout},
+        {"reset", test_reset},
+        {"truncated body", test_truncated},
+        {"body cap", test_body_cap},
+        {"connection refused", test_connect_refused},
+        {"unsupported URL", test_unsupported_url_is_other},
+        {"cancel", test_cancel},
+        {"wakeup from another thread", test_wakeup},
+        {"submit from a callback", test_submit_from_callback},
+        {"free with transfers in flight", test_free_with_transfers_in_flight},
+        {"HTTPS with a run-time CA", test_https},
+        {"CURLcode mapping", test_error_mapping},
+        {"header collection", test_header_collection},
+        {"fd limit", test_fd_limit},
+        {NULL, NULL},
+    };
+    int rc = test_run_suite("http", tests);
     fake_provider_free(g_fp);
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return rc;
 }

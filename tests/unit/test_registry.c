@@ -3,6 +3,7 @@
  * name the offending path, key references, secrets from env and files (never echoed in
  * errors), defaults and the cost formula.
  */
+#include "unit/test_util.h"
 #include "server/common/alloc.h"
 #include "server/providers/registry.h"
 #include "sluice/status.h"
@@ -448,10 +449,7 @@ static void test_provider_kind_names(void) {
 }
 
 int main(void) {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const test_case tests[] = {
         {"default_registry", test_default_registry},
         {"defaults", test_defaults},
         {"unknown_fields", test_unknown_fields},
@@ -465,15 +463,7 @@ int main(void) {
         {"load_file", test_load_file},
         {"cost", test_cost},
         {"provider_kind_names", test_provider_kind_names},
+        {NULL, NULL},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("registry", NULL, NULL);
-    for (size_t i = 0; s && i < sizeof tests / sizeof tests[0]; i++)
-        CU_add_test(s, tests[i].name, tests[i].fn);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return test_run_suite("registry", tests);
 }

@@ -8,6 +8,7 @@
  * durability, and survival of kill -9 (the test re-executes itself as a child that writes, waits
  * for its callbacks and SIGKILLs itself).
  */
+#include "unit/test_util.h"
 #include "server/common/alloc.h"
 #include "server/common/llm.h"
 #include "server/common/log.h"
@@ -1340,38 +1341,34 @@ int main(int argc, char **argv) {
         return child_kill9(argv[2]);
     if (argc == 3 && strcmp(argv[1], "--child-hold") == 0)
         return child_hold(argv[2]);
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("store", suite_init, suite_cleanup);
-    CU_add_test(s, "cache put, get and miss", test_cache_put_get_miss);
-    CU_add_test(s, "cache TTL (fake clock)", test_cache_ttl);
-    CU_add_test(s, "corrupt cache entries: miss, deleted, logged once", test_cache_corrupt);
-    CU_add_test(s, "cache size cap evicts the oldest", test_cache_size_cap);
-    CU_add_test(s, "writer enforces the cap between sweeps", test_cache_cap_without_explicit_sweep);
-    CU_add_test(s, "task put, get, state changes, finish, scan", test_tasks_lifecycle);
-    CU_add_test(s, "finish is final; unknown ids ignored", test_tasks_finish_is_final);
-    CU_add_test(s, "finished tasks deleted after retention", test_tasks_retention);
-    CU_add_test(s, "sweeps longer than one pass", test_sweep_many_passes);
-    CU_add_test(s, "codec refusals are EINVAL, nothing stored", test_codec_refusals);
-    CU_add_test(s, "unreadable task records: EIO, skipped by the scan", test_tasks_corrupt);
-    CU_add_test(s, "sessions put, scan, delete", test_sessions);
-    CU_add_test(s, "reserve_ids monotonic across reopen", test_reserve_ids);
-    CU_add_test(s, "reopen keeps everything", test_reopen_keeps_everything);
-    CU_add_test(s, "write queue full is ELIMIT", test_write_queue_full);
-    CU_add_test(s, "concurrent cache use", test_concurrent_cache);
-    CU_add_test(s, "open: lock held in this process", test_open_lock_same_process);
-    CU_add_test(s, "open: lock held by another process", test_open_lock_other_process);
-    CU_add_test(s, "open: corrupted CURRENT", test_open_corrupt_current);
-    CU_add_test(s, "open: corrupted MANIFEST", test_open_corrupt_manifest);
-    CU_add_test(s, "open: bad path", test_open_bad_path);
-    CU_add_test(s, "open: newer schema refused", test_open_newer_schema);
-    CU_add_test(s, "open: older schema refused", test_open_older_schema);
-    CU_add_test(s, "open: foreign RocksDB refused", test_open_foreign_db);
-    CU_add_test(s, "open: error messages", test_open_error_messages);
-    CU_add_test(s, "data survives kill -9", test_kill9_survival);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const test_case tests[] = {
+        {"cache put, get and miss", test_cache_put_get_miss},
+        {"cache TTL (fake clock)", test_cache_ttl},
+        {"corrupt cache entries: miss, deleted, logged once", test_cache_corrupt},
+        {"cache size cap evicts the oldest", test_cache_size_cap},
+        {"writer enforces the cap between sweeps", test_cache_cap_without_explicit_sweep},
+        {"task put, get, state changes, finish, scan", test_tasks_lifecycle},
+        {"finish is final; unknown ids ignored", test_tasks_finish_is_final},
+        {"finished tasks deleted after retention", test_tasks_retention},
+        {"sweeps longer than one pass", test_sweep_many_passes},
+        {"codec refusals are EINVAL, nothing stored", test_codec_refusals},
+        {"unreadable task records: EIO, skipped by the scan", test_tasks_corrupt},
+        {"sessions put, scan, delete", test_sessions},
+        {"reserve_ids monotonic across reopen", test_reserve_ids},
+        {"reopen keeps everything", test_reopen_keeps_everything},
+        {"write queue full is ELIMIT", test_write_queue_full},
+        {"concurrent cache use", test_concurrent_cache},
+        {"open: lock held in this process", test_open_lock_same_process},
+        {"open: lock held by another process", test_open_lock_other_process},
+        {"open: corrupted CURRENT", test_open_corrupt_current},
+        {"open: corrupted MANIFEST", test_open_corrupt_manifest},
+        {"open: bad path", test_open_bad_path},
+        {"open: newer schema refused", test_open_newer_schema},
+        {"open: older schema refused", test_open_older_schema},
+        {"open: foreign RocksDB refused", test_open_foreign_db},
+        {"open: error messages", test_open_error_messages},
+        {"data survives kill -9", test_kill9_survival},
+        {NULL, NULL},
+    };
+    return test_run_suite_with("store", suite_init, suite_cleanup, tests);
 }

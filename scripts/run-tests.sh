@@ -2,8 +2,10 @@
 # The README's test command: sets up a fresh Debian 12 machine (packages from
 # deploy/packages.txt and deploy/packages-lint.txt, npm for the Node interop client and
 # deploy/tools), runs scripts/lint.sh (deployment files, clang-format, image build when
-# buildah can), builds the normal and the ASan+UBSan configurations, and runs every test
-# (ctest) on both. A lint failure fails the run but the builds and tests still run.
+# buildah can), builds the normal, ASan+UBSan and TSan configurations, and runs every test
+# (ctest) on each. A lint failure fails the run but the builds and tests still run. (TSan's
+# options and suppressions for the uninstrumented gRPC/RocksDB are set per test by
+# tests/CMakeLists.txt.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh" --lint
@@ -12,7 +14,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 echo "=== lint ==="
 "$root/scripts/lint.sh" --no-install || status=1
-for kind in normal asan; do
+for kind in normal asan tsan; do
   echo "=== build ($kind) ==="
   "$root/scripts/build.sh" "$kind"
   dir="$root/build"; [ "$kind" = normal ] || dir="$root/build-$kind"
@@ -25,5 +27,5 @@ for kind in normal asan; do
   echo "=== test ($kind) ==="
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j2) || status=1
 done
-[ "$status" -eq 0 ] && echo "all tests passed (normal and asan)" || echo "some tests FAILED" >&2
+[ "$status" -eq 0 ] && echo "all tests passed (normal, asan and tsan)" || echo "some tests FAILED" >&2
 exit "$status"

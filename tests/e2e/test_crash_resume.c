@@ -10,6 +10,7 @@
 #include "unit/test_util.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,12 +152,13 @@ static void test_kill_9_and_resume(void) {
     sluiced_cleanup(&p);
 }
 
+/* Counted on the batch's thread, read on the test's. */
 typedef struct counter {
-    size_t n;
+    atomic_size_t n;
 } counter;
 
 static void count_result(void *ud, sluice_response *r) {
-    ((counter *)ud)->n++;
+    atomic_fetch_add(&((counter *)ud)->n, 1);
     sluice_response_free(r);
 }
 
@@ -173,14 +175,15 @@ static void test_resend_broken_batch(void) {
         snprintf(text, sizeof text, "resumable %d", i);
         ps[i] = sluice_prompt_text(text);
     }
-    counter got = {0};
+    counter got;
+    atomic_init(&got.n, 0);
     sluice_batch *b = NULL;
     CU_ASSERT_EQUAL_FATAL(sluice_process_prompts_async(c, ps, N, NULL, count_result, &got, &b), 0);
-    while (got.n < 60)
+    while (atomic_load(&got.n) < 60)
         usleep(5000);
     sluice_batch_cancel(b); /* the stream breaks */
     sluice_batch_free(b);
-    size_t first_run = got.n;
+    size_t first_run = atomic_load(&got.n); /* the batch's thread is joined */
     /* Answers are cached asynchronously (the store's writer thread): a client reconnecting
      * after a break is never faster than that, but this test is. */
     usleep(200000);

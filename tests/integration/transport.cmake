@@ -14,19 +14,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/server/transport/CMakeLists.txt
   target_link_libraries(sluice_test_server PRIVATE sluice_testsvc)
   sluice_target_warnings(sluice_test_server)
 
-  # TSan runs: gRPC/absl are not instrumented. ignore_noninstrumented_modules stops TSan
-  # from tracking their memcpy/free through interceptors (false races that each cost a
-  # symbolised, suppressed report and slow the run to a crawl); tsan.supp covers what
-  # remains (see that file). Races between our own threads are still reported.
-  set(SLUICE_TRANSPORT_TSAN_OPTIONS
-      "ignore_noninstrumented_modules=1:history_size=7:suppressions=${CMAKE_SOURCE_DIR}/server/transport/tsan.supp")
   foreach(t test_transport test_transport_lifecycle test_transport_security)
     sluice_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c
                 LIBS sluice_testsvc LABELS integration transport TIMEOUT 300)
-    if(SLUICE_TSAN)
-      set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
-        "TSAN_OPTIONS=${SLUICE_TRANSPORT_TSAN_OPTIONS}")
-    endif()
   endforeach()
 
   # tests/CMakeLists.txt only globs one directory level; pull in the Python interop

@@ -9,12 +9,4 @@ if(TARGET sluice_test_server)
             --grpc-proto-root ${SLUICE_GRPC_PROTO_INCLUDE})
   set_tests_properties(transport_interop_python PROPERTIES TIMEOUT 120
     LABELS "interop;transport")
-  if(SLUICE_TSAN)
-    if(NOT DEFINED SLUICE_TRANSPORT_TSAN_OPTIONS) # normally set by integration/transport.cmake
-      set(SLUICE_TRANSPORT_TSAN_OPTIONS
-          "ignore_noninstrumented_modules=1:suppressions=${CMAKE_SOURCE_DIR}/server/transport/tsan.supp")
-    endif()
-    set_property(TEST transport_interop_python APPEND PROPERTY ENVIRONMENT
-      "TSAN_OPTIONS=${SLUICE_TRANSPORT_TSAN_OPTIONS}")
-  endif()
 endif()

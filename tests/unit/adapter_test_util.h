@@ -21,14 +21,6 @@
 /* The key every request is built with; no helper lets it reach a body or URL. */
 #define KEY "sk-test-0123456789abcdef"
 
-#define EXPECT_STR(actual, want)                                                                   \
-    do {                                                                                           \
-        const char *a_ = (actual);                                                                 \
-        CU_ASSERT_PTR_NOT_NULL(a_);                                                                \
-        if (a_)                                                                                    \
-            CU_ASSERT_STRING_EQUAL(a_, want);                                                      \
-    } while (0)
-
 /* The adapter under test. */
 typedef struct adapter_under_test {
     const provider_ops *ops;

@@ -17,14 +17,6 @@
 
 #define ENV_VAR "SLUICE_TEST_REGISTRY_KEY"
 
-#define EXPECT_STR(actual, want)                                                                   \
-    do {                                                                                           \
-        const char *a_ = (actual);                                                                 \
-        CU_ASSERT_PTR_NOT_NULL(a_);                                                                \
-        if (a_)                                                                                    \
-            CU_ASSERT_STRING_EQUAL(a_, want);                                                      \
-    } while (0)
-
 /* A small valid registry the tests mutate. */
 static const char base_json[] =
     "{\"keys\":{\"k\":{\"provider\":\"openai\",\"env\":\"" ENV_VAR "\"}},"

@@ -8,6 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Asserts that the string `actual` is present and equals `want`. */
+#define EXPECT_STR(actual, want)                                                                   \
+    do {                                                                                           \
+        const char *a_ = (actual);                                                                 \
+        CU_ASSERT_PTR_NOT_NULL(a_);                                                                \
+        if (a_)                                                                                    \
+            CU_ASSERT_STRING_EQUAL(a_, want);                                                      \
+    } while (0)
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);

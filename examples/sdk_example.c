@@ -52,11 +52,10 @@ int main(int argc, char **argv) {
         free(task_id);
     }
 
-    sluice_tracker final;
-    sluice_client_close(client, &final);
-    printf("%llu prompts, %llu succeeded, %llu cached, $%.6f\n",
-           (unsigned long long)final.total, (unsigned long long)final.succeeded,
-           (unsigned long long)final.cached, final.cost);
+    sluice_tracker totals;
+    sluice_client_close(client, &totals);
+    printf("%llu prompts, %llu succeeded, %llu cached, $%.6f\n", (unsigned long long)totals.total,
+           (unsigned long long)totals.succeeded, (unsigned long long)totals.cached, totals.cost);
     for (int i = 0; i < 3; i++)
         sluice_prompt_free(prompts[i]);
     sluice_prompt_free(p);

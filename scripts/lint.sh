@@ -10,7 +10,7 @@
 #                  consistency.js)
 #   yamllint       deploy/ with deploy/.yamllint (warnings fail too)
 #   dockerfilelint deploy/Containerfile (any issue fails)
-#   clang-format   --dry-run --Werror on every .c/.h under client/ server/ include/ tests/
+#   clang-format   --dry-run --Werror on every .c/.h under client/ server/ include/ tests/ examples/
 #                  (no generated code, no node_modules); lists every offending file
 #   check-config   sluiced --check-config on deploy/sluiced.sample.json and
 #                  deploy/k8s/sluiced.json, when a built sluiced exists (--sluiced BIN,
@@ -119,7 +119,7 @@ clang_format() {
   while IFS= read -r -d '' f; do
     n=$((n + 1))
     clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || bad+=("$f")
-  done < <(find client server include tests \
+  done < <(find client server include tests examples \
              \( -name node_modules -o -name 'build*' -o -name generated \) -prune -o \
              -type f \( -name '*.c' -o -name '*.h' \) ! -name '*.pb-c.[ch]' -print0 | sort -z)
   if [ "${#bad[@]}" -gt 0 ]; then

@@ -35,17 +35,7 @@ struct timers {
 static void wait_until(timers *t, uint64_t when_ms) {
     uint64_t now = clock_now_ms();
     uint64_t delta = when_ms > now ? when_ms - now : 0;
-    if (delta > 1000)
-        delta = 1000;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(delta / 1000);
-    ts.tv_nsec += (long)(delta % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+    clock_cond_wait_ms(&t->cv, &t->mu, delta > 1000 ? 1000 : delta);
 }
 
 static void *run(void *arg) {
@@ -72,11 +62,7 @@ static void *run(void *arg) {
 timers *timers_new(void) {
     timers *t = XNEW(timers);
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&t->cv);
     theap_init(&t->heap);
     u64map_init(&t->by_id);
     t->next_id = 1;

@@ -356,11 +356,7 @@ static store *alloc_store(const store_config *cfg) {
     store *s = XNEW(store);
     apply_defaults(s, cfg);
     pthread_mutex_init(&s->q_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->q_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&s->q_cv);
     pthread_cond_init(&s->applied_cv, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
     pthread_mutex_init(&s->pending_mu, NULL);

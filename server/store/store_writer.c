@@ -212,18 +212,6 @@ static void apply_list(store *s, store_op *list) {
     pthread_mutex_unlock(&s->q_mu);
 }
 
-static struct timespec deadline_after_ms(uint64_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Detaches up to BATCH_MAX_OPS operations (and roughly BATCH_MAX_SLOTS tasks) from the
  * queue head. Caller holds q_mu. Bounding the batch keeps the indexed batch small (its
  * lookups cheap) and the latency of the first operation in it low. */
@@ -261,8 +249,7 @@ static void *writer_main(void *arg) {
             uint64_t now = clock_now_ms();
             if (now >= next_sweep)
                 break;
-            struct timespec ts = deadline_after_ms(next_sweep - now);
-            pthread_cond_timedwait(&s->q_cv, &s->q_mu, &ts);
+            clock_cond_wait_ms(&s->q_cv, &s->q_mu, next_sweep - now);
         }
         store_op *list = take_batch(s);
         bool stop = s->stopping && !list;

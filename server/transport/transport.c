@@ -15,6 +15,7 @@
 #include "server/transport/internal.h"
 
 #include "server/common/alloc.h"
+#include "server/common/clock.h"
 #include "server/common/log.h"
 #include "sluice/status.h"
 
@@ -140,11 +141,7 @@ int transport_new(const transport_config *cfg, transport **out, char *err, size_
     atomic_init(&t->accepting, false);
     atomic_init(&t->draining, false);
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&t->cond);
     t->shutdown_tag.kind = TTAG_SHUTDOWN;
     gpr_set_log_function(grpc_log_hook);
     grpc_init();
@@ -349,18 +346,6 @@ static bool wait_idle(transport *t, bool with_shutdown, const struct timespec *d
     return false;
 }
 
-static struct timespec deadline_after(uint32_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* The grace period is for calls, not connections: gRPC's shutdown tag also waits for idle
  * client connections to go away (seconds, at the client's pace), so once the calls are
  * done (or the grace is over) grpc_server_cancel_all_calls closes the connections too. */
@@ -376,7 +361,7 @@ void transport_drain(transport *t, uint32_t grace_ms) {
     atomic_store(&t->draining, true);
     TTAG_RELEASE(&t->shutdown_tag);
     grpc_server_shutdown_and_notify(t->server, t->cq, &t->shutdown_tag);
-    struct timespec deadline = deadline_after(grace_ms);
+    struct timespec deadline = clock_deadline_after_ms(grace_ms);
     if (!wait_idle(t, false, &deadline))
         LOG_INFO("transport", "grace period over: cancelling %zu calls", atomic_load(&t->active));
     grpc_server_cancel_all_calls(t->server);

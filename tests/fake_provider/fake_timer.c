@@ -74,19 +74,9 @@ static timer_entry heap_pop(fake_timer *t) {
 }
 
 static void wait_until(fake_timer *t, uint64_t due_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = clock_now_ms();
     uint64_t delta = due_ms > now ? due_ms - now : 0;
-    if (delta > 3600000)
-        delta = 3600000;
-    ts.tv_sec += (time_t)(delta / 1000);
-    ts.tv_nsec += (long)(delta % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+    clock_cond_wait_ms(&t->cv, &t->mu, delta > 3600000 ? 3600000 : delta);
 }
 
 static void *timer_main(void *arg) {
@@ -113,11 +103,7 @@ fake_timer *fake_timer_new(fake_timer_fire_fn fire) {
     fake_timer *t = XNEW(fake_timer);
     t->fire = fire;
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&t->cv);
     if (pthread_create(&t->thread, NULL, timer_main, t) != 0) {
         pthread_cond_destroy(&t->cv);
         pthread_mutex_destroy(&t->mu);

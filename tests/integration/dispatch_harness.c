@@ -94,7 +94,7 @@ static int make_store(harness *h) {
 harness *harness_new(const harness_opts *o) {
     harness *h = XNEW(harness);
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    clock_cond_init(&h->cv);
     h->next_id = 1;
     fake_provider_config fc;
     memset(&fc, 0, sizeof fc);
@@ -213,14 +213,7 @@ uint64_t harness_wait(harness *h, uint64_t count, uint32_t timeout_ms) {
     uint64_t deadline = clock_now_ms() + timeout_ms;
     pthread_mutex_lock(&h->mu);
     while (h->completed < count && clock_now_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        clock_cond_wait_ms(&h->cv, &h->mu, 20);
     }
     uint64_t done = h->completed;
     pthread_mutex_unlock(&h->mu);

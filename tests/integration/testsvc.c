@@ -84,16 +84,7 @@ static void *timer_main(void *arg) {
             free(tm);
             pthread_mutex_lock(&s->mu);
         } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t wait = tm->due_ms - now;
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+            clock_cond_wait_ms(&s->cond, &s->mu, tm->due_ms - now);
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -403,11 +394,7 @@ testsvc *testsvc_new(void) {
     testsvc *s = XNEW(testsvc);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&s->cond);
     if (pthread_create(&s->thread, NULL, timer_main, s) != 0)
         abort();
     s->handlers[0] = (transport_handler){

@@ -1,7 +1,7 @@
 /*
- * Retry policy tables. Each provider has an ordered list of status ranges; the first
- * matching row decides. The tables are the whole policy: changing how a status is
- * handled is a one-line edit here, and test_retry checks every row.
+ * Retry policy tables: ordered lists of status ranges, the first matching row decides
+ * (Anthropic's own rows first, then the shared ones). The tables are the whole policy:
+ * changing how a status is handled is a one-line edit here, and test_retry checks every row.
  *
  * Differences from lm-deluge, on purpose (lm-deluge-behaviour.md §4, §9.3):
  * - 5xx retries the same model with backoff instead of switching at once (a 500 is usually
@@ -27,7 +27,8 @@ typedef struct retry_rule {
 #define RULES_END                                                                                  \
     { 0, 0, RETRY_NONE, NULL }
 
-static const retry_rule openai_rules[] = {
+/* Both providers. */
+static const retry_rule status_rules[] = {
     {200, 299, RETRY_NONE, "success"},
     {429, 429, RETRY_RATE_LIMITED, "rate limited (429)"},
     {401, 401, RETRY_BLOCKLIST, "unauthorized (401): bad API key"},
@@ -44,26 +45,17 @@ static const retry_rule openai_rules[] = {
     RULES_END,
 };
 
+/* Anthropic only, consulted before status_rules. */
 static const retry_rule anthropic_rules[] = {
-    {200, 299, RETRY_NONE, "success"},
-    {429, 429, RETRY_RATE_LIMITED, "rate limited (429)"},
     {529, 529, RETRY_RATE_LIMITED, "overloaded (529)"},
-    {401, 401, RETRY_BLOCKLIST, "unauthorized (401): bad API key"},
-    {403, 403, RETRY_BLOCKLIST, "forbidden (403)"},
-    {404, 404, RETRY_BLOCKLIST, "model not found (404)"},
-    {400, 400, RETRY_OTHER_OR_FAIL, "bad request (400)"},
-    {422, 422, RETRY_OTHER_OR_FAIL, "unprocessable request (422)"},
-    {408, 409, RETRY_SAME, "request timeout or conflict"},
-    {413, 413, RETRY_FAIL, "request too large (413)"},
-    {503, 503, RETRY_OTHER, "service unavailable (503)"},
-    {500, 599, RETRY_SAME, "server error (5xx)"},
-    {400, 499, RETRY_FAIL, "client error (4xx) that cannot succeed on retry"},
-    {100, 399, RETRY_SAME, "unexpected status"},
     RULES_END,
 };
 
-static const retry_rule *rules_for(provider_kind provider) {
-    return provider == PROVIDER_ANTHROPIC ? anthropic_rules : openai_rules;
+static const retry_rule *find_rule(const retry_rule *rules, int status) {
+    for (const retry_rule *r = rules; r->why; r++)
+        if (status >= r->lo && status <= r->hi)
+            return r;
+    return NULL;
 }
 
 static const char *const context_markers[] = {
@@ -114,12 +106,13 @@ retry_verdict retry_classify(provider_kind provider, retry_failure failure, int 
     if (failure != RETRY_FAILURE_NONE)
         return failure_verdict(failure);
     retry_verdict v = {RETRY_SAME, "unexpected status", false, false};
-    for (const retry_rule *r = rules_for(provider); r->why; r++) {
-        if (status >= r->lo && status <= r->hi) {
-            v.action = r->action;
-            v.why = r->why;
-            break;
-        }
+    const retry_rule *r =
+        provider == PROVIDER_ANTHROPIC ? find_rule(anthropic_rules, status) : NULL;
+    if (!r)
+        r = find_rule(status_rules, status);
+    if (r) {
+        v.action = r->action;
+        v.why = r->why;
     }
     v.rate_limited = v.action == RETRY_RATE_LIMITED;
     if (v.action != RETRY_NONE && status >= 400 && status < 500 &&

@@ -349,6 +349,7 @@ int main(void) {
         {NULL, NULL},
     };
     int rc = test_run_suite("fake_provider", tests);
+    rc |= test_run_suite("fake_provider_state", fake_state_tests);
     fake_provider_free(g_fp);
     curl_global_cleanup();
     return rc;

@@ -5,6 +5,7 @@
 #ifndef SLUICE_TESTS_TEST_FAKE_PROVIDER_H
 #define SLUICE_TESTS_TEST_FAKE_PROVIDER_H
 
+#include "unit/test_util.h"
 #include "tests/fake_provider/fake_provider.h"
 #include "tests/fake_provider/fake_test_util.h"
 
@@ -33,7 +34,7 @@ json_t *parse(const fake_http_result *r);
 const char *str_at(json_t *j, const char *path);
 json_int_t int_at(json_t *j, const char *path);
 
-/* Registers the tests of test_fake_provider_state.c. */
-void fake_tests_add_state(CU_pSuite s);
+/* The tests of test_fake_provider_state.c. */
+extern const test_case fake_state_tests[];
 
 #endif

@@ -2,7 +2,7 @@
  * test_fake_provider_state.c - the fake provider's stateful behaviour: per-key rate limits
  * with provider headers, counters and request hashes, the arrival log, scripts and forced
  * statuses, the control API, delayed answers that do not block, and the standalone
- * binary's start/stop contract. Registered by fake_tests_add_state (main is in
+ * binary's start/stop contract. Listed in fake_state_tests (main is in
  * test_fake_provider.c).
  */
 #include "tests/fake_provider/test_fake_provider.h"
@@ -343,15 +343,16 @@ static void test_binary_start_stop(void) {
     free(hang);
 }
 
-void fake_tests_add_state(CU_pSuite s) {
-    CU_add_test(s, "rate limit: requests", test_rate_limit_requests);
-    CU_add_test(s, "rate limit: tokens and window", test_rate_limit_tokens_and_window);
-    CU_add_test(s, "rate limit: Anthropic headers", test_anthropic_limit_headers);
-    CU_add_test(s, "counters and request hashes", test_counters_and_hashes);
-    CU_add_test(s, "request log", test_request_log);
-    CU_add_test(s, "scripts and forced status", test_scripts_and_forced_status);
-    CU_add_test(s, "control API", test_control_api);
-    CU_add_test(s, "latency does not block", test_latency_does_not_block);
-    CU_add_test(s, "bucket math", test_bucket_math);
-    CU_add_test(s, "binary start and SIGTERM", test_binary_start_stop);
-}
+const test_case fake_state_tests[] = {
+    {"rate limit: requests", test_rate_limit_requests},
+    {"rate limit: tokens and window", test_rate_limit_tokens_and_window},
+    {"rate limit: Anthropic headers", test_anthropic_limit_headers},
+    {"counters and request hashes", test_counters_and_hashes},
+    {"request log", test_request_log},
+    {"scripts and forced status", test_scripts_and_forced_status},
+    {"control API", test_control_api},
+    {"latency does not block", test_latency_does_not_block},
+    {"bucket math", test_bucket_math},
+    {"binary start and SIGTERM", test_binary_start_stop},
+    {NULL, NULL},
+};

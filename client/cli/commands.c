@@ -71,10 +71,10 @@ static void write_json(FILE *out, json_t *j) {
 typedef struct input {
     sluice_prompt **prompts; /* good lines, in order */
     size_t n;
-    size_t *line_of;      /* prompts[i] came from line line_of[i] (1-based) */
-    char **bad;           /* per line: the error of a bad line, else NULL */
-    size_t n_lines;       /* non-blank lines */
-    size_t *slot_of_line; /* output position of each non-blank line */
+    size_t *slot_of; /* prompts[i] is the slot_of[i]-th non-blank line (its output slot) */
+    char **bad;      /* per slot: the error of a bad line, else NULL */
+    size_t *lineno;  /* per slot: its line number in the file (1-based, blank lines count) */
+    size_t n_lines;  /* non-blank lines: the output slots */
 } input;
 
 static void input_free(input *in) {
@@ -83,8 +83,9 @@ static void input_free(input *in) {
     for (size_t i = 0; i < in->n_lines; i++)
         free(in->bad[i]);
     free(in->prompts);
-    free(in->line_of);
+    free(in->slot_of);
     free(in->bad);
+    free(in->lineno);
 }
 
 static int grow(input *in, size_t *cap) {
@@ -92,15 +93,18 @@ static int grow(input *in, size_t *cap) {
         return 0;
     *cap = *cap ? *cap * 2 : 1024;
     sluice_prompt **p = realloc(in->prompts, *cap * sizeof *p);
-    size_t *l = p ? realloc(in->line_of, *cap * sizeof *l) : NULL;
     if (p)
         in->prompts = p;
+    size_t *l = p ? realloc(in->slot_of, *cap * sizeof *l) : NULL;
     if (l)
-        in->line_of = l;
+        in->slot_of = l;
     char **b = l ? realloc(in->bad, *cap * sizeof *b) : NULL;
     if (b)
         in->bad = b;
-    return b ? 0 : -1;
+    size_t *ln = b ? realloc(in->lineno, *cap * sizeof *ln) : NULL;
+    if (ln)
+        in->lineno = ln;
+    return ln ? 0 : -1;
 }
 
 /* Reads JSONL; bad lines are reported on stderr and kept as errors. */
@@ -127,9 +131,10 @@ static int read_input(const char *path, input *in, size_t *n_bad) {
         char err[512];
         sluice_prompt *p = cli_parse_line(line, (size_t)len, err, sizeof err);
         in->bad[in->n_lines] = NULL;
+        in->lineno[in->n_lines] = lineno;
         if (p) {
             in->prompts[in->n] = p;
-            in->line_of[in->n++] = in->n_lines;
+            in->slot_of[in->n++] = in->n_lines;
         } else {
             fprintf(stderr, "sluice: line %zu: %s\n", lineno, err);
             size_t m = strlen(err) + 32;
@@ -158,16 +163,18 @@ typedef struct sink {
     cli_progress *progress;
 } sink;
 
-static json_t *bad_line_json(const char *msg) {
-    return json_pack("{s:s, s:s, s:n, s:b, s:s}", "custom_id", "", "task_id", "", "completion",
-                     "is_error", 1, "error", msg);
+/* The error result standing in for bad line `slot`. */
+static json_t *bad_line_json(const input *in, size_t slot) {
+    return json_pack("{s:I, s:s, s:s, s:n, s:b, s:s}", "line", (json_int_t)in->lineno[slot],
+                     "custom_id", "", "task_id", "", "completion", "is_error", 1, "error",
+                     in->bad[slot]);
 }
 
 /* Writes whatever is ready at the head of the input order. */
 static void flush_ordered(sink *s) {
     while (s->next < s->in->n_lines) {
         if (s->in->bad[s->next]) {
-            write_json(s->out, bad_line_json(s->in->bad[s->next]));
+            write_json(s->out, bad_line_json(s->in, s->next));
         } else if (s->pending[s->next]) {
             write_json(s->out, s->pending[s->next]);
             s->pending[s->next] = NULL;
@@ -184,8 +191,9 @@ static void on_result(void *ud, sluice_response *r) {
     size_t idx = (size_t)sluice_response_index(r);
     s->failed += sluice_response_is_error(r);
     json_t *j = cli_result_json(r, s->o->completions_only);
-    size_t slot = idx < s->in->n ? s->in->line_of[idx] : 0;
-    json_object_set_new(j, "line", json_integer((json_int_t)slot + 1));
+    size_t slot = idx < s->in->n ? s->in->slot_of[idx] : 0;
+    if (idx < s->in->n)
+        json_object_set_new(j, "line", json_integer((json_int_t)s->in->lineno[slot]));
     sluice_response_free(r);
     if (s->o->as_completed) {
         write_json(s->out, j);
@@ -218,13 +226,13 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
     memset(&bo, 0, sizeof bo);
     bo.show_progress = !o->quiet;
     bo.progress_interval_ms = s.progress ? cli_progress_interval_ms(s.progress) : 1000;
-    bo.on_progress = on_progress;
+    bo.on_progress = o->quiet ? NULL : on_progress; /* quiet: no progress events at all */
     bo.progress_ud = &s;
     int rc = in->n ? sluice_process_prompts_cb(c, in->prompts, in->n, &bo, on_result, &s) : 0;
     if (o->as_completed) {
         for (size_t i = 0; i < in->n_lines; i++)
             if (in->bad[i])
-                write_json(out, bad_line_json(in->bad[i]));
+                write_json(out, bad_line_json(in, i));
     } else {
         flush_ordered(&s);
     }
@@ -248,21 +256,24 @@ static int start_tasks(cli_opts *o, sluice_client *c, input *in, FILE *out) {
     fprintf(stderr, "session: %s\n", sluice_client_session_id(c));
     for (size_t i = 0; i < in->n_lines; i++)
         if (in->bad[i])
-            write_json(out, json_pack("{s:I, s:n, s:s}", "line", (json_int_t)i + 1, "task_id",
-                                      "error", in->bad[i]));
-    for (size_t i = 0; i < in->n; i++) {
+            write_json(out, json_pack("{s:I, s:n, s:s}", "line", (json_int_t)in->lineno[i],
+                                      "task_id", "error", in->bad[i]));
+    int rc = 0;
+    for (size_t i = 0; i < in->n && rc == 0; i++) {
         char *id = NULL;
-        int rc = sluice_start_nowait(c, in->prompts[i], &id);
+        rc = sluice_start_nowait(c, in->prompts[i], &id);
         if (rc) {
             fprintf(stderr, "sluice: %s\n", sluice_last_error());
-            return rc;
+            break;
         }
-        write_json(out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)in->line_of[i] + 1,
+        write_json(out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)in->lineno[in->slot_of[i]],
                                   "task_id", id, "session_id", sluice_client_session_id(c)));
         free(id);
     }
-    sluice_client_detach(c); /* the session stays open for `sluice wait` */
-    return 0;
+    /* The session stays open for `sluice wait`, also after a failed Start: the tasks
+     * already printed keep running. */
+    sluice_client_detach(c);
+    return rc;
 }
 
 int cli_run(cli_opts *o, sluice_client *c, const char *path, bool start_only) {

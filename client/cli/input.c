@@ -126,10 +126,10 @@ static int check_keys(json_t *obj, char *err, size_t errlen) {
 static int apply_options(sluice_prompt *p, json_t *obj, char *err, size_t errlen) {
     json_t *v;
     if ((v = json_object_get(obj, "custom_id")) &&
-        sluice_prompt_set_custom_id(p, json_string_value(v)))
+        (!json_is_string(v) || sluice_prompt_set_custom_id(p, json_string_value(v))))
         return fail(err, errlen, "custom_id: expected a string");
     if ((v = json_object_get(obj, "prefer_model")) &&
-        sluice_prompt_set_prefer_model(p, json_string_value(v)))
+        (!json_is_string(v) || sluice_prompt_set_prefer_model(p, json_string_value(v))))
         return fail(err, errlen, "prefer_model: expected a string");
     sluice_sampling s;
     memset(&s, 0, sizeof s);

@@ -175,7 +175,8 @@ typedef struct sluice_rpc_event {
 } sluice_rpc_event;
 
 /* Starts sending a message without waiting. At most one write may be pending. Returns
- * SLUICE_OK, SLUICE_EBUSY or SLUICE_ECLOSED. */
+ * SLUICE_OK, SLUICE_EBUSY or SLUICE_ECLOSED. msg is packed before this returns (the caller
+ * keeps it). */
 int sluice_rpc_call_start_write(sluice_rpc_call *call, const ProtobufCMessage *msg);
 /* Starts waiting for a message without blocking. At most one read may be pending.
  * SLUICE_OK, SLUICE_EBUSY, SLUICE_EEOF (the stream already ended), SLUICE_EINVAL. */

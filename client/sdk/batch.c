@@ -7,6 +7,7 @@
  */
 #include "sdk_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,10 +18,12 @@ typedef struct run {
     bool cancelled;
 } run;
 
+/* Where the sending side is; whether a write or read is pending is the call's own state
+ * (sluice_rpc_call_write_pending / _read_pending). */
 typedef struct stream_state {
     size_t next; /* next prompt to send */
     bool header_sent, end_sent;
-    bool write_pending, read_pending, eof;
+    bool eof;
 } stream_state;
 
 static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_batch_options *o,
@@ -44,18 +47,20 @@ static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_ba
 #define CHUNK_PROMPTS 256
 #define CHUNK_BYTES (1u << 20)
 
-/* Starts writing the next prompts as one PromptBatch (each with its position as index). */
+/* Starts writing the next prompts as one PromptBatch (each with its position as index).
+ * The callers' prompts are only read: each goes out as a shallow copy carrying the index
+ * (packing happens before the write call returns). */
 static int write_prompts(sluice_rpc_call *call, stream_state *s, sluice_prompt *const *prompts,
                          size_t n) {
+    Sluice__V1__Prompt copy[CHUNK_PROMPTS];
     Sluice__V1__Prompt *chunk[CHUNK_PROMPTS];
-    uint64_t saved[CHUNK_PROMPTS];
     size_t k = 0, bytes = 0;
     while (s->next < n && k < CHUNK_PROMPTS && (k == 0 || bytes < CHUNK_BYTES)) {
-        Sluice__V1__Prompt *p = prompts[s->next]->msg;
-        saved[k] = p->index;
-        p->index = s->next++;
-        bytes += protobuf_c_message_get_packed_size(&p->base);
-        chunk[k++] = p;
+        copy[k] = *prompts[s->next]->msg;
+        copy[k].index = s->next++;
+        bytes += protobuf_c_message_get_packed_size(&copy[k].base);
+        chunk[k] = &copy[k];
+        k++;
     }
     Sluice__V1__PromptBatch pb = SLUICE__V1__PROMPT_BATCH__INIT;
     pb.prompts = chunk;
@@ -63,10 +68,7 @@ static int write_prompts(sluice_rpc_call *call, stream_state *s, sluice_prompt *
     Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
     req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS;
     req.prompts = &pb;
-    int rc = sluice__v1__sluice__batch_process__start_write(call, &req);
-    for (size_t i = 0; i < k; i++) /* packed already: restore the callers' prompts */
-        chunk[i]->index = saved[i];
-    return rc;
+    return sluice__v1__sluice__batch_process__start_write(call, &req);
 }
 
 static int write_next(sluice_client *c, sluice_rpc_call *call, stream_state *s,
@@ -86,7 +88,6 @@ static int write_next(sluice_client *c, sluice_rpc_call *call, stream_state *s,
         rc = sluice__v1__sluice__batch_process__start_write(call, &req);
         s->end_sent = true;
     }
-    s->write_pending = rc == 0;
     return rc;
 }
 
@@ -122,7 +123,6 @@ static int deliver_result(Sluice__V1__BatchResult *res, sluice_result_fn cb, voi
 
 static int handle_read(sluice_rpc_event *ev, stream_state *s, const sluice_batch_options *o,
                        sluice_result_fn cb, void *ud) {
-    s->read_pending = false;
     if (!ev->msg) {
         s->eof = true;
         return 0;
@@ -146,24 +146,20 @@ static int pump(sluice_client *c, sluice_rpc_call *call, sluice_prompt *const *p
     memset(&s, 0, sizeof s);
     bool send_open = true;
     while (!s.eof) {
-        if (send_open && !s.write_pending && !s.end_sent &&
+        if (send_open && !sluice_rpc_call_write_pending(call) && !s.end_sent &&
             write_next(c, call, &s, prompts, n, o, completions_only, session) != 0)
             send_open = false; /* the call is over: read until its end */
-        if (send_open && s.end_sent && !s.write_pending) {
+        if (send_open && s.end_sent && !sluice_rpc_call_write_pending(call)) {
             sluice_rpc_call_close_send(call);
             send_open = false;
         }
-        if (!s.read_pending) {
-            if (sluice_rpc_call_start_read(call) != 0)
-                break;
-            s.read_pending = true;
-        }
+        if (!sluice_rpc_call_read_pending(call) && sluice_rpc_call_start_read(call) != 0)
+            break;
         sluice_rpc_event ev;
         int rc = sluice_rpc_call_next(call, -1, &ev);
         if (rc)
             return rc;
         if (ev.kind == SLUICE_RPC_EVENT_WRITE_DONE) {
-            s.write_pending = false;
             if (!ev.ok)
                 send_open = false;
         } else if (ev.kind == SLUICE_RPC_EVENT_READ_DONE &&
@@ -204,8 +200,10 @@ static int run_batch(sluice_client *c, sluice_prompt *const *prompts, size_t n,
         pthread_mutex_unlock(&r->mu);
     }
     int prc = pump(c, call, prompts, n, o, completions_only, session, cb, ud);
+    /* After a local failure the call is abandoned (sluice_rpc_call_free cancels it):
+     * finishing it would half-close and wait for every prompt already sent. */
     sluice_rpc_status st;
-    rc = sluice_rpc_call_finish(call, NULL, &st);
+    rc = prc ? 0 : sluice_rpc_call_finish(call, NULL, &st);
     if (r) {
         pthread_mutex_lock(&r->mu);
         r->call = NULL;
@@ -215,9 +213,9 @@ static int run_batch(sluice_client *c, sluice_prompt *const *prompts, size_t n,
     free(session);
     if (prc == SLUICE_ENOMEM)
         return sdk_fail(prc, "out of memory");
-    if (rc)
-        return sdk_rpc_fail(rc, &st, "BatchProcess");
-    return prc ? sdk_fail(prc, "BatchProcess: %s", sluice_strerror(prc)) : 0;
+    if (prc)
+        return sdk_fail(prc, "BatchProcess: %s", sluice_strerror(prc));
+    return rc ? sdk_rpc_fail(rc, &st, "BatchProcess") : 0;
 }
 
 /* ---- the blocking forms ------------------------------------------------------------- */
@@ -288,6 +286,7 @@ struct sluice_batch {
     pthread_t thread;
     bool joined;
     int status;
+    char error[1024]; /* sluice_last_error() of the batch's thread, for sluice_batch_wait */
     sluice_client *c;
     sluice_prompt **prompts;
     size_t n;
@@ -299,6 +298,7 @@ struct sluice_batch {
 static void *batch_thread(void *arg) {
     sluice_batch *b = arg;
     b->status = run_batch(b->c, b->prompts, b->n, &b->opts, false, b->cb, b->ud, &b->r);
+    snprintf(b->error, sizeof b->error, "%s", sluice_last_error());
     return NULL;
 }
 
@@ -314,17 +314,19 @@ int sluice_process_prompts_async(sluice_client *c, sluice_prompt *const *prompts
     sdk_clear_error();
     if (!on_result || n == 0)
         return sdk_fail(SLUICE_EINVAL, "need prompts and on_result");
+    for (size_t i = 0; i < n; i++)
+        if (!prompts[i])
+            return sdk_fail(SLUICE_EINVAL, "prompts[%zu] is NULL", i);
     sluice_batch *b = calloc(1, sizeof *b);
     sluice_prompt **copies = calloc(n, sizeof *copies);
     bool ok = b && copies;
-    for (size_t i = 0; ok && i < n; i++) {
-        ok = prompts[i] && (copies[i] = calloc(1, sizeof *copies[i])) &&
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (copies[i] = calloc(1, sizeof *copies[i])) &&
              (copies[i]->msg = sdk_prompt_copy(prompts[i]->msg));
-    }
     if (!ok) {
         free_prompts(copies, n);
         free(b);
-        return sdk_fail(SLUICE_ENOMEM, "out of memory (or a NULL prompt)");
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&b->r.mu, NULL);
     b->c = c;
@@ -349,7 +351,8 @@ int sluice_batch_wait(sluice_batch *b) {
         pthread_join(b->thread, NULL);
         b->joined = true;
     }
-    return b->status;
+    sdk_clear_error();
+    return b->status ? sdk_fail(b->status, "%s", b->error) : 0;
 }
 
 void sluice_batch_cancel(sluice_batch *b) {

@@ -43,7 +43,7 @@ void sdk_route_grpc_logs(void);
 char *sdk_strdup(const char *s);
 /* A SamplingParams proto from the public struct; NULL on ENOMEM. */
 Sluice__V1__SamplingParams *sdk_sampling_new(const sluice_sampling *s);
-/* Deep copy of a prompt message with index set (for sending). NULL on ENOMEM. */
+/* Deep copy of a prompt message. NULL on ENOMEM. */
 Sluice__V1__Prompt *sdk_prompt_copy(const Sluice__V1__Prompt *p);
 
 /* response.c: takes ownership of msg (may be NULL: an empty response is made). */

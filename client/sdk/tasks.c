@@ -178,13 +178,16 @@ int sluice_iter_next(sluice_iter *it, sluice_response **out) {
     for (;;) {
         Sluice__V1__TaskResult *tr = NULL;
         int rc = sluice__v1__sluice__as_completed__read(it->call, &tr);
-        if (rc == SLUICE_EEOF || rc != 0) {
+        if (rc == SLUICE_EEOF) {
             it->done = true;
             sluice_rpc_status st;
             int frc = sluice_rpc_call_finish(it->call, NULL, &st);
-            if (frc)
-                return sdk_rpc_fail(frc, &st, "AsCompleted");
-            return rc == SLUICE_EEOF ? SLUICE_EEOF : sdk_fail(rc, "AsCompleted: bad message");
+            return frc ? sdk_rpc_fail(frc, &st, "AsCompleted") : SLUICE_EEOF;
+        }
+        if (rc) { /* a local failure: abandon the call rather than drain it */
+            it->done = true;
+            sluice_rpc_call_cancel(it->call);
+            return sdk_fail(rc, "AsCompleted: %s", sluice_strerror(rc));
         }
         sluice_response *r = from_result(tr);
         protobuf_c_message_free_unpacked(&tr->base, NULL);

@@ -253,7 +253,8 @@ SLUICE_API int sluice_client_reset_tracker(sluice_client *c, bool clear_blocklis
                                            sluice_tracker *before);
 /* The tracker now. SLUICE_ECLOSED if not open. */
 SLUICE_API int sluice_client_status(sluice_client *c, sluice_tracker *out);
-/* The open session's id, or NULL. Owned by the client. */
+/* The open session's id, or NULL. Owned by the client and valid until the session changes:
+ * do not call this while another thread opens, attaches, detaches or closes `c`. */
 SLUICE_API const char *sluice_client_session_id(const sluice_client *c);
 
 /* ---- batches ------------------------------------------------------------------------ */
@@ -301,7 +302,8 @@ SLUICE_API int sluice_process_prompts_async(sluice_client *c, sluice_prompt *con
                                             size_t n, const sluice_batch_options *opts,
                                             sluice_result_fn on_result, void *ud,
                                             sluice_batch **out);
-/* Waits for the batch to end; returns its status (as sluice_process_prompts_cb would). */
+/* Waits for the batch to end; returns its status (as sluice_process_prompts_cb would), and
+ * sluice_last_error() on the calling thread then says why it failed. */
 SLUICE_API int sluice_batch_wait(sluice_batch *b);
 /* Cancels the batch (its unfinished prompts are cancelled in sluiced). Any thread. */
 SLUICE_API void sluice_batch_cancel(sluice_batch *b);

@@ -3,7 +3,7 @@
  *
  * Every fallible sluice function (SDK and server modules alike) returns SLUICE_OK (0) or
  * one of these negative values. Values are append-only: never renumber. Human detail
- * travels separately (a bounded message buffer or sluice_client_last_error()).
+ * travels separately (a bounded message buffer or sluice_last_error()).
  */
 #ifndef SLUICE_STATUS_H
 #define SLUICE_STATUS_H

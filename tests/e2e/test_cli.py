@@ -63,17 +63,24 @@ def test_run_in_order():
 
 
 def test_bad_lines_and_exit_codes():
-    inp = '"plain string prompt"\n{not json}\n{"messages":[{"role":"user","content":"fine"}]}\n' \
-          '{"prompt":"x","colour":"blue"}\n{"prompt":"doomed [[status:500]]"}\n'
+    inp = '"plain string prompt"\n{not json}\n\n{"messages":[{"role":"user","content":"fine"}]}\n' \
+          '{"prompt":"x","colour":"blue"}\n{"prompt":"doomed [[status:500]]"}\n' \
+          '{"prompt":"y","custom_id":17}\n'
     rc, out, err = sluice(["run", "-m", "m-a", "--max-attempts", "2", "-q"], stdin=inp)
     res = lines(out)
     check(rc == 1, "exit 1 when a line or a prompt failed")
-    check(len(res) == 5, "every input line has a result line")
+    check(len(res) == 6, "every non-blank input line has a result line")
+    check([r.get("line") for r in res] == [1, 2, 4, 5, 6, 7],
+          "results carry their file line numbers, blank lines counted (%s)" %
+          [r.get("line") for r in res])
     check(not res[0]["is_error"] and not res[2]["is_error"], "good lines succeed")
     check(res[1]["is_error"] and "line 2" in res[1]["error"], "bad JSON is reported with its line")
     check(res[3]["is_error"] and "colour" in res[3]["error"], "unknown key named")
     check(res[4]["is_error"] and res[4]["attempts"] == 2, "a failing prompt is an error result")
-    check("line 2:" in err and "line 4:" in err, "bad lines reported on stderr with numbers")
+    check(res[5]["is_error"] and "custom_id: expected a string" in res[5]["error"],
+          "a non-string custom_id is refused, not emptied")
+    check("line 2:" in err and "line 5:" in err and "line 7:" in err,
+          "bad lines reported on stderr with numbers")
     rc, _, _ = sluice(["run", "--no-such-option"])
     check(rc == 2, "usage error exits 2")
     rc, _, err = sluice(["models", "-s", "127.0.0.1:1"])

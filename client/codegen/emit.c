@@ -26,18 +26,16 @@ static const char *call_kind(const cg_method *m) {
 }
 
 /* printf into a fresh heap string; NULL when out of memory. */
+static char *vfmt(const char *f, va_list ap) {
+    char *s = NULL;
+    return vasprintf(&s, f, ap) < 0 ? NULL : s;
+}
+
 __attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...) {
     va_list ap;
     va_start(ap, f);
-    char one[1];
-    int n = vsnprintf(one, sizeof(one), f, ap);
+    char *s = vfmt(f, ap);
     va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s != NULL) {
-        va_start(ap, f);
-        vsnprintf(s, (size_t)n + 1, f, ap);
-        va_end(ap);
-    }
     return s;
 }
 
@@ -328,17 +326,12 @@ static void emit_method_stubs(const cg_service *svc, const cg_method *m, text *o
 __attribute__((format(printf, 2, 3))) static void emit_docf(text *out, const char *f, ...) {
     va_list ap;
     va_start(ap, f);
-    char one[1];
-    int n = vsnprintf(one, sizeof(one), f, ap);
+    char *doc = vfmt(f, ap);
     va_end(ap);
-    char *doc = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (doc == NULL) {
         out->failed = true;
         return;
     }
-    va_start(ap, f);
-    vsnprintf(doc, (size_t)n + 1, f, ap);
-    va_end(ap);
     emit_doc(out, doc);
     free(doc);
 }

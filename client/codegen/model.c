@@ -185,15 +185,10 @@ __attribute__((format(printf, 2, 3))) static const char *pool_printf(cg_file *f,
                                                                      ...) {
     va_list ap;
     va_start(ap, fmt);
-    char one[1];
-    int n = vsnprintf(one, sizeof(one), fmt, ap);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
     va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s != NULL) {
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
     return strpool_keep(&f->pool, s);
 }
 

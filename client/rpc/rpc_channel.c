@@ -21,12 +21,6 @@
 
 #define DEFAULT_MAX_MESSAGE_BYTES ((size_t)4 << 20)
 
-static char *dup_or_null(const char *s, bool *failed) {
-    char *copy = s != NULL ? strdup(s) : NULL;
-    *failed = *failed || (s != NULL && copy == NULL);
-    return copy;
-}
-
 /* "Bearer <token>", or NULL when token is NULL or empty. */
 static int make_auth_value(const char *token, char **out) {
     *out = NULL;
@@ -63,8 +57,8 @@ static int open_channel(const char *target, const sluice_rpc_channel_opts *opts,
     if (max > INT_MAX) {
         return SLUICE_EINVAL;
     }
-    bool failed = false;
-    char *name = dup_or_null(opts != NULL && opts->use_tls ? opts->tls_server_name : NULL, &failed);
+    /* grpc_channel_create copies the arguments: the name is only borrowed. */
+    const char *name = opts != NULL && opts->use_tls ? opts->tls_server_name : NULL;
     grpc_arg args[3];
     size_t n = 0;
     args[n].type = GRPC_ARG_INTEGER;
@@ -76,9 +70,9 @@ static int open_channel(const char *target, const sluice_rpc_channel_opts *opts,
     if (name != NULL) {
         args[n].type = GRPC_ARG_STRING;
         args[n].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-        args[n++].value.string = name;
+        args[n++].value.string = (char *)name;
     }
-    grpc_channel_credentials *creds = failed ? NULL : make_credentials(opts);
+    grpc_channel_credentials *creds = make_credentials(opts);
     int rc = SLUICE_ENOMEM;
     if (creds != NULL) {
         grpc_channel_args chargs = {.num_args = n, .args = args};
@@ -86,7 +80,6 @@ static int open_channel(const char *target, const sluice_rpc_channel_opts *opts,
         grpc_channel_credentials_release(creds);
         rc = *out != NULL ? SLUICE_OK : SLUICE_EINVAL;
     }
-    free(name);
     return rc;
 }
 

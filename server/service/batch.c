@@ -15,10 +15,12 @@
  * sluiced (in the dispatcher, collected, or queued for sending - a queued event counted as
  * full). A client that stops reading results therefore stops being read; nothing buffers
  * without bound (one message of prompts beyond the window at most). When the dispatcher is
- * full, the prompts in hand are held and resubmitted as results free room.
+ * full, the prompts in hand are held and resubmitted as results free room (or after a
+ * short timer when none of the batch's tasks is inside). When the outbound queue is full,
+ * results wait in `pending` for on_writable.
  *
  * Lifetime: refs = the call + one per task in the dispatcher (released at the flush that
- * follows its on_done) + a pending progress timer.
+ * follows its on_done) + a pending progress timer + a pending retry timer.
  */
 #include "svc_internal.h"
 
@@ -32,7 +34,9 @@
 #include <string.h>
 
 #define RESULTS_PER_EVENT 256
+#define EVENT_BYTES (1u << 20) /* results per event also stop at about this many bytes */
 #define MAX_PROMPTS_PER_MESSAGE 1024
+#define HELD_RETRY_MS 50 /* retry of held prompts while the dispatcher is full */
 
 typedef enum batch_state {
     BATCH_HEADER = 0, /* waiting for the header */
@@ -57,8 +61,10 @@ typedef struct batch {
     size_t n_held;
     Sluice__V1__BatchResult **pending; /* results collected, not yet sent */
     size_t n_pending, cap_pending;
-    int flush_refs; /* task references released at the next flush */
-    int sending;    /* threads sending results they took from `pending` */
+    int flush_refs;        /* task references released at the next flush */
+    int sending;           /* threads sending results they took from `pending` */
+    uint64_t writable_gen; /* on_writable calls so far (see send_pending) */
+    bool retry_armed;      /* a timer will retry the held prompts (dispatcher full) */
     u64map live;
     uint64_t started_ms;
     uint64_t progress_timer;
@@ -152,31 +158,64 @@ static void collect_locked(batch *b, dtask_state final, Sluice__V1__BatchResult 
     b->pending[b->n_pending++] = res;
 }
 
-/* Sends the collected results, RESULTS_PER_EVENT per event. Any thread, without b->mu. */
+/* Under b->mu: puts results that could not be sent back in front of `pending`. */
+static void requeue_locked(batch *b, Sluice__V1__BatchResult **rs, size_t n) {
+    size_t total = n + b->n_pending;
+    Sluice__V1__BatchResult **all = XNEWV(Sluice__V1__BatchResult *, total);
+    memcpy(all, rs, n * sizeof *rs);
+    if (b->n_pending)
+        memcpy(all + n, b->pending, b->n_pending * sizeof *all);
+    free(b->pending);
+    b->pending = all;
+    b->n_pending = b->cap_pending = total;
+}
+
+/* Sends the collected results, up to RESULTS_PER_EVENT (and about EVENT_BYTES) per event,
+ * so that an event stays far below the clients' default 4 MB message limit. Any thread,
+ * without b->mu.
+ * A full outbound queue (ELIMIT) keeps the unsent results for the next on_writable; if
+ * that event already came while this thread was sending, it tries again itself. */
 static void send_pending(batch *b) {
-    pthread_mutex_lock(&b->mu);
-    Sluice__V1__BatchResult **rs = b->pending;
-    size_t n = b->n_pending;
-    b->pending = NULL;
-    b->n_pending = b->cap_pending = 0;
-    bool live = b->state != BATCH_DONE;
-    b->sending += n > 0; /* the summary waits for these (maybe_finish) */
-    pthread_mutex_unlock(&b->mu);
-    for (size_t off = 0; live && off < n; off += RESULTS_PER_EVENT) {
-        Sluice__V1__BatchResults chunk = SLUICE__V1__BATCH_RESULTS__INIT;
-        chunk.results = rs + off;
-        chunk.n_results = n - off < RESULTS_PER_EVENT ? n - off : RESULTS_PER_EVENT;
-        Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
-        ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_RESULTS;
-        ev.results = &chunk;
-        if (tcall_send(b->call, &ev.base) == SLUICE_ELIMIT)
-            LOG_WARN("service", "batch outbound queue full: results were dropped");
-    }
-    free_pending(rs, n);
-    if (n) {
+    for (;;) {
         pthread_mutex_lock(&b->mu);
+        Sluice__V1__BatchResult **rs = b->pending;
+        size_t n = b->n_pending;
+        b->pending = NULL;
+        b->n_pending = b->cap_pending = 0;
+        bool live = b->state != BATCH_DONE;
+        uint64_t gen = b->writable_gen;
+        b->sending += n > 0; /* the summary waits for these (maybe_finish) */
+        pthread_mutex_unlock(&b->mu);
+        size_t sent = 0;
+        while (live && sent < n) {
+            Sluice__V1__BatchResults chunk = SLUICE__V1__BATCH_RESULTS__INIT;
+            chunk.results = rs + sent;
+            size_t bytes = 0;
+            while (sent + chunk.n_results < n && chunk.n_results < RESULTS_PER_EVENT &&
+                   (chunk.n_results == 0 || bytes < EVENT_BYTES))
+                bytes += protobuf_c_message_get_packed_size(&rs[sent + chunk.n_results++]->base);
+            Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+            ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_RESULTS;
+            ev.results = &chunk;
+            if (tcall_send(b->call, &ev.base) == SLUICE_ELIMIT)
+                break;
+            sent += chunk.n_results;
+        }
+        if (!n)
+            return;
+        for (size_t i = 0; i < sent || (!live && i < n); i++)
+            protobuf_c_message_free_unpacked(&rs[i]->base, NULL);
+        pthread_mutex_lock(&b->mu);
+        bool again = false;
+        if (live && sent < n) {
+            requeue_locked(b, rs + sent, n - sent);
+            again = b->writable_gen != gen;
+        }
         b->sending--;
         pthread_mutex_unlock(&b->mu);
+        free(rs);
+        if (!again)
+            return;
     }
 }
 
@@ -196,7 +235,8 @@ static bool want_read(batch *b) {
     return true;
 }
 
-static void send_summary(batch *b) {
+/* Returns tcall_send's result. */
+static int send_summary(batch *b) {
     dsession_status st;
     dsession_status_get(b->ss->ds, clock_now_ms(), &st);
     Sluice__V1__BatchSummary sum = SLUICE__V1__BATCH_SUMMARY__INIT;
@@ -210,8 +250,9 @@ static void send_summary(batch *b) {
     Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
     ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_SUMMARY;
     ev.summary = &sum;
-    tcall_send(b->call, &ev.base);
+    int rc = tcall_send(b->call, &ev.base);
     protobuf_c_message_free_unpacked(&sum.status->base, NULL);
+    return rc;
 }
 
 static void close_own_session(batch *b) {
@@ -244,7 +285,12 @@ static void maybe_finish(batch *b) {
         return;
     if (timer && timers_cancel(b->s->tm, timer))
         batch_unref_n(b, 1);
-    send_summary(b);
+    if (send_summary(b) == SLUICE_ELIMIT) { /* the queue is full: on_writable comes back */
+        pthread_mutex_lock(&b->mu);
+        batch_set_state(b, BATCH_ENDED);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
     tcall_finish(b->call, GRPC_STATUS_OK, NULL);
     if (b->own_session)
         close_own_session(b);
@@ -297,7 +343,12 @@ static void batch_flush(void *ctx) {
     batch_unref_n(b, refs);
 }
 
-/* Submits the held prompts if the dispatcher has room (all or nothing). */
+static void retry_tick(void *arg);
+static void fail_call(batch *b, grpc_status_code code, const char *msg);
+
+/* Submits the held prompts if the dispatcher has room (all or nothing). A full dispatcher
+ * (ELIMIT) keeps them held: the batch's own results pump again, and when it has nothing
+ * inside the dispatcher a short timer does. A closed session fails the call. */
 static void try_submit_held(batch *b) {
     pthread_mutex_lock(&b->mu);
     if (!b->n_held || b->state == BATCH_DONE) {
@@ -313,7 +364,8 @@ static void try_submit_held(batch *b) {
     for (size_t i = 0; i < n; i++)
         u64map_put(&b->live, specs[i].id, (void *)1);
     pthread_mutex_unlock(&b->mu);
-    if (dispatcher_submit(b->s->d, b->ss->ds, specs, n, &b->sink) == 0) {
+    int rc = dispatcher_submit(b->s->d, b->ss->ds, specs, n, &b->sink);
+    if (rc == 0) {
         free(specs);
         return;
     }
@@ -322,9 +374,34 @@ static void try_submit_held(batch *b) {
     b->in_dispatcher -= n;
     for (size_t i = 0; i < n; i++)
         u64map_del(&b->live, specs[i].id);
-    b->held = specs;
-    b->n_held = n;
+    bool closed = rc != SLUICE_ELIMIT;
+    bool arm = !closed && b->in_dispatcher == 0 && !b->retry_armed;
+    if (closed) {
+        free_held(specs, n);
+    } else {
+        b->held = specs;
+        b->n_held = n;
+    }
+    if (arm) {
+        b->retry_armed = true;
+        b->refs++;
+    }
     pthread_mutex_unlock(&b->mu);
+    if (arm)
+        timers_add(b->s->tm, HELD_RETRY_MS, retry_tick, b);
+    if (closed && dsession_is_closed(b->ss->ds))
+        fail_call(b, GRPC_STATUS_NOT_FOUND, "the session was closed while the batch ran");
+    else if (closed)
+        fail_call(b, GRPC_STATUS_UNAVAILABLE, "the server is stopping");
+}
+
+static void retry_tick(void *arg) {
+    batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    b->retry_armed = false;
+    pthread_mutex_unlock(&b->mu);
+    pump(b);
+    batch_unref_n(b, 1);
 }
 
 /* ---- handlers ----------------------------------------------------------------------- */
@@ -361,17 +438,17 @@ static int open_own_session(batch *b, Sluice__V1__BatchHeader *h, const char *te
                   err);
         return -1;
     }
-    svc_session *ss = XNEW(svc_session);
-    ss->id = id;
-    ss->id_str = convert_format_id(s->cfg.node_id, 's', id);
-    ss->tenant = xstrdup(tenant);
-    ss->ds = ds;
-    ss->refs = 2; /* the table and the batch */
-    dlist_init(&ss->tasks);
-    pthread_mutex_lock(&s->mu);
-    u64map_put(&s->sessions, id, ss);
-    svc_tenant(s, tenant)->sessions++;
-    pthread_mutex_unlock(&s->mu);
+    svc_session *ss = svc_session_new(s, id, tenant, ds); /* the batch's reference */
+    ss->ephemeral = true; /* batches are not durable: nothing to restore it for */
+    if (!svc_session_add(s, ss)) {
+        svc_session_put(s, ss);
+        snprintf(err, sizeof err,
+                 "limit max_sessions_per_tenant=%zu reached (a batch without session_id opens "
+                 "its own): close sessions first",
+                 s->cfg.max_sessions_per_tenant);
+        fail_call(b, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
+        return -1;
+    }
     b->ss = ss;
     b->own_session = true;
     return 0;
@@ -546,7 +623,11 @@ static void batch_half_close(tcall *call, void *ctx) {
 }
 
 static void batch_writable(tcall *call, void *ctx) {
-    pump(tcall_user(call));
+    batch *b = tcall_user(call);
+    pthread_mutex_lock(&b->mu);
+    b->writable_gen++;
+    pthread_mutex_unlock(&b->mu);
+    pump(b);
 }
 
 static void batch_start(tcall *call, void *ctx) {

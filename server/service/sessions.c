@@ -168,14 +168,14 @@ int svc_session_persist(service *s, svc_session *ss) {
      * here: it neither blocks nor calls back). */
     int rc = 0;
     pthread_mutex_lock(&s->mu);
-    if (!ss->closed)
+    if (!ss->closed && !ss->ephemeral)
         rc = store_session_put(s->st, ss->id, ss->tenant, text, strlen(text));
     pthread_mutex_unlock(&s->mu);
     free(text);
     return rc;
 }
 
-static svc_session *session_new(service *s, uint64_t id, const char *tenant, dsession *ds) {
+svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsession *ds) {
     svc_session *ss = XNEW(svc_session);
     ss->id = id;
     ss->id_str = convert_format_id(s->cfg.node_id, 's', id);
@@ -219,8 +219,8 @@ static int restore_one(void *ud, uint64_t id, const char *tenant, const char *da
     status_from_json(json_object_get(rec, "tracker"), &st);
     dsession_status_restore(ds, &st);
     json_decref(rec);
-    svc_session *ss = session_new(s, id, tenant, ds);
-    pthread_mutex_lock(&s->mu);
+    svc_session *ss = svc_session_new(s, id, tenant, ds);
+    pthread_mutex_lock(&s->mu); /* restored whatever the limit: they exist already */
     u64map_put(&s->sessions, id, ss);
     svc_tenant(s, tenant)->sessions++;
     pthread_mutex_unlock(&s->mu);
@@ -243,7 +243,7 @@ void svc_persist_all(service *s) {
     svc_session **list = XNEWV(svc_session *, s->sessions.len);
     for (size_t i = 0; i < s->sessions.cap; i++) {
         svc_session *ss = s->sessions.vals[i];
-        if (ss && !ss->closed) {
+        if (ss && !ss->closed && !ss->ephemeral) {
             ss->refs++;
             list[n++] = ss;
         }
@@ -287,7 +287,20 @@ static void reply_status(tcall *call, svc_session *ss, const dsession_status *st
     *slot = NULL;
 }
 
-/* Creates the dsession and checks the tenant's session limit; replies on error. */
+bool svc_session_add(service *s, svc_session *ss) {
+    pthread_mutex_lock(&s->mu);
+    tenant_entry *te = svc_tenant(s, ss->tenant);
+    bool full = te->sessions >= s->cfg.max_sessions_per_tenant;
+    if (!full) {
+        u64map_put(&s->sessions, ss->id, ss);
+        te->sessions++;
+        ss->refs++; /* the table's */
+    }
+    pthread_mutex_unlock(&s->mu);
+    return !full;
+}
+
+/* Creates the dsession; replies on error. */
 static dsession *open_checked(service *s, tcall *call, const Sluice__V1__SessionConfig *pc,
                               const char *tenant) {
     char err[512];
@@ -300,16 +313,6 @@ static dsession *open_checked(service *s, tcall *call, const Sluice__V1__Session
     }
     if (rc) {
         svc_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
-        return NULL;
-    }
-    pthread_mutex_lock(&s->mu);
-    bool full = svc_tenant(s, tenant)->sessions >= s->cfg.max_sessions_per_tenant;
-    pthread_mutex_unlock(&s->mu);
-    if (full) {
-        dsession_unref(ds);
-        svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "limit max_sessions_per_tenant=%zu reached: close sessions first",
-                        s->cfg.max_sessions_per_tenant);
         return NULL;
     }
     return ds;
@@ -329,15 +332,19 @@ static void open_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
         svc_reply_error(call, GRPC_STATUS_INTERNAL, "could not allocate a session id");
         return;
     }
-    svc_session *ss = session_new(s, id, tenant, ds);
-    pthread_mutex_lock(&s->mu);
-    u64map_put(&s->sessions, id, ss);
-    svc_tenant(s, tenant)->sessions++;
-    pthread_mutex_unlock(&s->mu);
+    svc_session *ss = svc_session_new(s, id, tenant, ds);
+    if (!svc_session_add(s, ss)) {
+        svc_session_put(s, ss);
+        svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "limit max_sessions_per_tenant=%zu reached: close sessions first",
+                        s->cfg.max_sessions_per_tenant);
+        return;
+    }
     svc_session_persist(s, ss);
     Sluice__V1__OpenSessionResponse resp = SLUICE__V1__OPEN_SESSION_RESPONSE__INIT;
     resp.session_id = ss->id_str;
     tcall_reply(call, &resp.base);
+    svc_session_put(s, ss);
 }
 
 /* CloseSession answers once every task of the session has ended (cancelled if need be),

@@ -24,7 +24,8 @@ typedef struct svc_session {
     dsession *ds;
     int refs; /* table + users (under mu) */
     bool closed;
-    dlist tasks; /* Start'ed tasks held in memory (svc_task.sess_link) */
+    bool ephemeral; /* a BatchProcess's own session: never persisted */
+    dlist tasks;    /* Start'ed tasks held in memory (svc_task.sess_link) */
 } svc_session;
 
 typedef struct svc_task {
@@ -108,6 +109,12 @@ grpc_status_code svc_grpc_code(int status);
 
 /* sessions.c */
 void svc_sessions_register(service *s, transport_handler *h, size_t *n);
+/* A new session (one reference, the caller's); takes `ds`. Not yet in the table. */
+svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsession *ds);
+/* Puts ss in the table (which takes a reference of its own) unless its tenant already has
+ * max_sessions_per_tenant sessions (checked and counted in one locked section). Returns
+ * false when full; ss is then untouched. Without mu. */
+bool svc_session_add(service *s, svc_session *ss);
 int svc_session_persist(service *s, svc_session *ss);
 int svc_sessions_restore(service *s, char *err, size_t errlen);
 void svc_persist_all(service *s);

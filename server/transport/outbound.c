@@ -8,8 +8,9 @@
  * a single {SEND_MESSAGE, SEND_STATUS_FROM_SERVER}). Messages are packed straight into a
  * gRPC slice before the lock is taken. A full queue answers SLUICE_ELIMIT and arms the
  * writable watermark (half the bound): when the queue drains below it, on_writable is
- * queued. Threads: tcall_send/reply/finish from any thread, completions from the
- * workers; everything here runs under the call's mutex.
+ * queued; so it is (for handlers that have one) each time a sent message empties it. Threads:
+ * tcall_send/reply/finish from any thread, completions from the workers; everything here runs under
+ * the call's mutex.
  */
 #include "server/transport/call.h"
 
@@ -111,6 +112,7 @@ void outbound_finish_locked(tcall *c, grpc_status_code code, const char *details
 
 void outbound_on_send_locked(tcall *c, bool ok) {
     c->send_in_flight = false;
+    bool msg_done = c->msg_in_flight;
     if (c->msg_in_flight) {
         grpc_byte_buffer_destroy(c->q[c->q_head]);
         c->q_head = (c->q_head + 1) % c->q_cap;
@@ -124,11 +126,12 @@ void outbound_on_send_locked(tcall *c, bool ok) {
     } else {
         outbound_kick_locked(c);
     }
-    if (c->over_watermark && c->q_len < watermark(c)) {
+    bool below = c->over_watermark && c->q_len < watermark(c);
+    if (below)
         c->over_watermark = false;
-        if (call_live(c))
-            call_queue_event_locked(c, EV_WRITABLE);
-    }
+    bool emptied = msg_done && c->q_len == 0 && c->h && c->h->on_writable;
+    if ((below || emptied) && call_live(c))
+        call_queue_event_locked(c, EV_WRITABLE);
 }
 
 /* Queues a packed message and optionally requests the OK status after it. */

@@ -75,7 +75,9 @@ typedef struct transport_handler {
     /* The client half-closed: no more messages will arrive. Optional. */
     void (*on_half_close)(tcall *call, void *ctx);
     /* The outbound queue, which had reached the writable watermark (half of
-     * max_outbound_per_call), drained below it. Optional; for backpressure. */
+     * max_outbound_per_call), drained below it; also each time a sent message leaves it
+     * empty (for handlers that pace their reads by what they have queued). Optional; for
+     * backpressure. */
     void (*on_writable)(tcall *call, void *ctx);
     /* The call is over: its status was sent (cancelled=false), or the client cancelled,
      * the deadline passed, or the server cancelled it at shutdown (cancelled=true).

@@ -33,8 +33,10 @@ static size_t prefix_bytes(const char *s, size_t n) {
 
 static char *echo_text(const fake_parsed *p) {
     const char *u = p->last_user_text;
-    return xasprintf("echo[%s]: %.*s#%s", p->model, (int)prefix_bytes(u, FAKE_ECHO_CHARS), u,
-                     p->msg_hash);
+    fake_markers m;
+    fake_markers_scan(p->prompt_text.data ? p->prompt_text.data : "", &m);
+    return xasprintf("echo[%s]: %.*s#%s%*s", p->model, (int)prefix_bytes(u, FAKE_ECHO_CHARS), u,
+                     p->msg_hash, (int)m.pad, "");
 }
 
 static uint64_t count_words(const char *s) {

@@ -53,6 +53,7 @@ typedef struct fake_markers {
     bool retry_after_date;
     bool reset, hang, truncate, malformed, context, tool;
     unsigned fail_first; /* 0 when absent */
+    unsigned pad;        /* [[pad:N]]: N more bytes (spaces) of answer text; 0 when absent */
 } fake_markers;
 
 void fake_markers_scan(const char *text, fake_markers *m);

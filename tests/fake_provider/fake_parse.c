@@ -293,6 +293,8 @@ static void parse_marker(const char *s, fake_markers *m) {
         m->tool = true;
     else if (parse_uint(tmp, "fail-first:", &v))
         m->fail_first = (unsigned)(v > 1000000 ? 1000000 : v);
+    else if (parse_uint(tmp, "pad:", &v))
+        m->pad = (unsigned)(v > 1000000 ? 1000000 : v);
     else if (strncmp(tmp, "status:", 7) == 0)
         parse_status(tmp, m);
 }

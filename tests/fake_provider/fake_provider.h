@@ -18,6 +18,7 @@
  *   [[truncate]] (Content-Length larger than the body, then close)  [[malformed]] (200, bad
  *   JSON)  [[context]] (400 context-length error in the provider's words)
  *   [[fail-first:N]] (500 for the first N arrivals of this exact body, then normal)
+ *   [[pad:N]] (the answer text grows by N bytes: large results on demand)
  * and programmatically: per-model scripted responses, per-model forced status, unknown models
  * (404 model_not_found), latency + jitter, per-key rate limits (token buckets for requests
  * and tokens per minute, starting full, refilling continuously; 429 with retry-after and

@@ -311,12 +311,13 @@ static void test_unknown_model(void) {
 static void test_markers_scan(void) {
     fake_markers m;
     fake_markers_scan("a [[status:429,retry-after:2,retry-after-ms:1500]] [[fail-first:3]] "
-                      "[[tool]] [[bogus]] [[status:x",
+                      "[[tool]] [[bogus]] [[pad:100]] [[status:x",
                       &m);
     CU_ASSERT_EQUAL(m.status, 429);
     CU_ASSERT_EQUAL(m.retry_after_s, 2);
     CU_ASSERT_EQUAL(m.retry_after_ms, 1500);
     CU_ASSERT_EQUAL(m.fail_first, 3);
+    CU_ASSERT_EQUAL(m.pad, 100);
     CU_ASSERT(m.tool);
     CU_ASSERT_FALSE(m.reset);
     fake_markers_scan("nothing here", &m);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs a command against a real sluiced backed by the bundled fake provider.
 
-usage: run_with_sluiced.py BUILD_DIR -- COMMAND [ARGS...]
+usage: run_with_sluiced.py BUILD_DIR [--config JSON] -- COMMAND [ARGS...]
 
 Starts build/tests/sluice-fake-provider and build/server/sluiced on 127.0.0.1 ports chosen
 at run time, in a temporary directory, exports SLUICE_TARGET=127.0.0.1:PORT,
@@ -9,6 +9,7 @@ SLUICE_FAKE_URL=http://127.0.0.1:PORT (the fake's control API), SLUICE_METRICS_U
 SLUICE_BUILD_DIR to the command, runs it, then stops sluiced with
 SIGTERM (it must exit 0) and the fake. The exit code is the command's (or 1 when sluiced
 did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
+--config gives sluiced a configuration file with this JSON text (limits, ...).
 """
 import ctypes
 import json
@@ -55,16 +56,22 @@ def registry(fake_port):
     }
 
 
-def start_sluiced(build, tmp, fake_port):
+def start_sluiced(build, tmp, fake_port, config):
     reg = os.path.join(tmp, "registry.json")
     with open(reg, "w") as f:
         json.dump(registry(fake_port), f)
+    extra = []
+    if config is not None:
+        extra = ["--config", os.path.join(tmp, "sluiced.json")]
+        with open(extra[1], "w") as f:
+            f.write(config)
     port_file = os.path.join(tmp, "port")
     env = dict(os.environ, SLUICE_TEST_KEY_A="sk-a", SLUICE_TEST_KEY_B="sk-b",
                SLUICE_LOG_LEVEL="warn", SLUICE_METRICS_LISTEN="127.0.0.1:0")
     p = subprocess.Popen([os.path.join(build, "server", "sluiced"), "--listen", "127.0.0.1:0",
                           "--data-dir", os.path.join(tmp, "data"), "--registry", reg,
-                          "--port-file", port_file], env=env, preexec_fn=die_with_parent)
+                          "--port-file", port_file] + extra, env=env,
+                         preexec_fn=die_with_parent)
     for _ in range(3000):
         if os.path.exists(port_file):
             ports = [int(x) for x in open(port_file).read().split()]
@@ -77,13 +84,19 @@ def start_sluiced(build, tmp, fake_port):
 
 
 def main():
-    if len(sys.argv) < 4 or sys.argv[2] != "--":
+    args = sys.argv[1:]
+    if "--" not in args or args.index("--") not in (1, 3) or args[-1] == "--":
         raise SystemExit(__doc__)
-    build, cmd = sys.argv[1], sys.argv[3:]
+    build, config = args[0], None
+    if args.index("--") == 3:
+        if args[1] != "--config":
+            raise SystemExit(__doc__)
+        config = args[2]
+    cmd = args[args.index("--") + 1:]
     with tempfile.TemporaryDirectory(prefix="sluice-interop-") as tmp:
         fake, fake_port = start_fake(build)
         try:
-            sluiced, port, metrics_port = start_sluiced(build, tmp, fake_port)
+            sluiced, port, metrics_port = start_sluiced(build, tmp, fake_port, config)
             env = dict(os.environ, SLUICE_TARGET="127.0.0.1:%d" % port,
                        SLUICE_FAKE_URL="http://127.0.0.1:%d" % fake_port,
                        SLUICE_METRICS_URL="http://127.0.0.1:%d/metrics" % metrics_port,

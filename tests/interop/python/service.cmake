@@ -3,3 +3,12 @@ add_test(NAME service_interop_python
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
           ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_service_interop.py)
 set_tests_properties(service_interop_python PROPERTIES TIMEOUT 180 LABELS "interop;e2e")
+
+# BatchProcess at its limits: a slow reader of large results, and a batch's own session
+# against the tenant's session limit (sluiced started with small limits).
+add_test(NAME batch_limits_python
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR}
+          --config "{\"limits\": {\"max_batch_in_flight\": 1, \"max_sessions_per_tenant\": 1}}"
+          -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_batch_limits.py)
+set_tests_properties(batch_limits_python PROPERTIES TIMEOUT 300 LABELS "interop;e2e")

@@ -63,10 +63,12 @@ typedef struct waiter {
     uint64_t timer; /* Wait timeout (0 = none) */
     bool completed; /* replied, timed out or cancelled */
     int refs_count; /* the call and the timer hold it */
-    /* AsCompleted: results waiting for room in the call's outbound queue */
+    /* AsCompleted: results waiting for room in the call's outbound queue, a FIFO in
+     * pending[head .. n_pending) */
     Sluice__V1__TaskResult **pending;
-    size_t n_pending, cap_pending;
-    int sending; /* results taken from pending, being sent */
+    size_t head, n_pending, cap_pending;
+    int sending;           /* results taken from pending, being sent */
+    uint64_t writable_gen; /* on_writable calls so far (see flush_stream) */
 } waiter;
 
 typedef struct tenant_entry {

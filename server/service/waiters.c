@@ -42,7 +42,7 @@ static void waiter_free(waiter *w) {
         free(w->id_strs[i]);
         free_result(w->results[i]);
     }
-    for (size_t i = 0; i < w->n_pending; i++)
+    for (size_t i = w->head; i < w->n_pending; i++)
         free_result(w->pending[i]);
     free(w->pending);
     free(w->id_strs);
@@ -73,6 +73,20 @@ static void detach_locked(waiter *w) {
             r->task = NULL;
         }
     }
+}
+
+/* Puts r back in front of pending (it found no room in the outbound queue). */
+static void unshift_pending(waiter *w, Sluice__V1__TaskResult *r) {
+    if (w->head == 0) {
+        if (w->n_pending == w->cap_pending) {
+            w->cap_pending = w->cap_pending ? w->cap_pending * 2 : 16;
+            w->pending = xrealloc(w->pending, w->cap_pending * sizeof *w->pending);
+        }
+        memmove(w->pending + 1, w->pending, w->n_pending * sizeof *w->pending);
+        w->n_pending++;
+        w->head = 1;
+    }
+    w->pending[--w->head] = r;
 }
 
 static void push_pending(waiter *w, Sluice__V1__TaskResult *r) {
@@ -125,13 +139,15 @@ static void reply_wait(waiter *w) {
     tcall_reply(w->call, &resp.base);
 }
 
-/* Sends pending stream results; finishes the stream after the last one. */
+/* Sends pending stream results; finishes the stream after the last one. A full outbound
+ * queue keeps the result for on_writable; if that event already came while this thread
+ * was sending, it tries again itself. */
 static void flush_stream(service *s, waiter *w) {
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        if (w->completed || w->n_pending == 0) {
-            bool finish =
-                !w->completed && w->remaining == 0 && w->n_pending == 0 && w->sending == 0;
+        bool empty = w->head == w->n_pending;
+        if (w->completed || empty) {
+            bool finish = !w->completed && w->remaining == 0 && empty && w->sending == 0;
             if (finish) {
                 w->completed = true;
                 detach_locked(w);
@@ -141,18 +157,21 @@ static void flush_stream(service *s, waiter *w) {
                 tcall_finish(w->call, GRPC_STATUS_OK, NULL);
             return;
         }
-        Sluice__V1__TaskResult *r = w->pending[0];
-        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
-        w->n_pending--;
+        Sluice__V1__TaskResult *r = w->pending[w->head++];
+        if (w->head == w->n_pending)
+            w->head = w->n_pending = 0;
+        uint64_t gen = w->writable_gen;
         w->sending++;
         pthread_mutex_unlock(&s->mu);
         int rc = tcall_send(w->call, &r->base);
         pthread_mutex_lock(&s->mu);
         w->sending--;
         if (rc == SLUICE_ELIMIT) {
-            /* no room: keep it for on_writable */
-            push_pending(w, r);
+            unshift_pending(w, r);
+            bool again = w->writable_gen != gen;
             pthread_mutex_unlock(&s->mu);
+            if (again)
+                continue;
             return;
         }
         pthread_mutex_unlock(&s->mu);

@@ -159,9 +159,14 @@ static void waiter_call_done(tcall *call, bool cancelled, void *ctx) {
 }
 
 static void waiter_writable(tcall *call, void *ctx) {
+    service *s = ctx;
     waiter *w = tcall_user(call);
-    if (w)
-        waiter_flush(ctx, w);
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->mu);
+    w->writable_gen++;
+    pthread_mutex_unlock(&s->mu);
+    waiter_flush(s, w);
 }
 
 /* Ids of the session's unfinished tasks among `ids`; NOT_FOUND for an id that is not a

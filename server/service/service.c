@@ -201,20 +201,3 @@ void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...) {
     va_end(ap);
     tcall_finish(call, code, msg);
 }
-
-grpc_status_code svc_grpc_code(int status) {
-    switch (status) {
-    case SLUICE_OK:
-        return GRPC_STATUS_OK;
-    case SLUICE_EINVAL:
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    case SLUICE_ENOTFOUND:
-        return GRPC_STATUS_NOT_FOUND;
-    case SLUICE_ELIMIT:
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    case SLUICE_ECLOSED:
-        return GRPC_STATUS_UNAVAILABLE;
-    default:
-        return GRPC_STATUS_INTERNAL;
-    }
-}

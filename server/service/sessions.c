@@ -277,8 +277,6 @@ int svc_sessions_restore(service *s, char *err, size_t errlen) {
 
 /* ---- handlers ----------------------------------------------------------------------- */
 
-static void on_done_noop(tcall *call, bool cancelled, void *ctx) {}
-
 static void reply_status(tcall *call, svc_session *ss, const dsession_status *st,
                          ProtobufCMessage *resp, Sluice__V1__TrackerStatus **slot) {
     *slot = convert_status(st, ss->id_str, dsession_get_config(ss->ds)->name);
@@ -484,7 +482,6 @@ void svc_sessions_register(service *s, transport_handler *h, size_t *n) {
         transport_handler *x = &h[(*n)++];
         x->method = rows[i].m;
         x->on_message = rows[i].fn;
-        x->on_done = on_done_noop;
         x->ctx = s;
     }
 }

@@ -106,8 +106,6 @@ void svc_session_put(service *s, svc_session *ss);
 void svc_session_put_locked(service *s, svc_session *ss);
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Maps a sluice_status from a lower layer to a gRPC status for the caller. */
-grpc_status_code svc_grpc_code(int status);
 
 /* sessions.c */
 void svc_sessions_register(service *s, transport_handler *h, size_t *n);
@@ -121,7 +119,9 @@ int svc_session_persist(service *s, svc_session *ss);
 int svc_sessions_restore(service *s, char *err, size_t errlen);
 void svc_persist_all(service *s);
 
-/* tasks.c */
+/* tasks.c: Start (the rest of the task RPCs are in waitrpc.c) */
+void svc_start_register(service *s, transport_handler *h, size_t *n);
+/* waitrpc.c: Start (through svc_start_register), Wait, AsCompleted, Cancel */
 void svc_tasks_register(service *s, transport_handler *h, size_t *n);
 void svc_durable_sink_init(service *s);
 int svc_tasks_resume(service *s, char *err, size_t errlen);

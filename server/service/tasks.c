@@ -370,7 +370,6 @@ static int resume_one(void *ud, store_task *rec) {
     p.index = rec->index;
     p.custom_id = rec->custom_id ? rec->custom_id : (char *)"";
     svc_task *t = task_new(s, ss, rec->id, &p);
-    t->state = STORE_TASK_QUEUED;
     pthread_mutex_lock(&s->mu);
     svc_tenant(s, ss->tenant)->open_tasks++;
     pthread_mutex_unlock(&s->mu);
@@ -401,11 +400,9 @@ int svc_tasks_resume(service *s, char *err, size_t errlen) {
     return 0;
 }
 
-void svc_start_register(service *s, transport_handler *h, size_t *n);
 void svc_start_register(service *s, transport_handler *h, size_t *n) {
     transport_handler *x = &h[(*n)++];
     x->method = &sluice__v1__sluice__start__method;
     x->on_message = start_rpc;
-    x->on_done = NULL;
     x->ctx = s;
 }

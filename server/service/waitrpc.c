@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void svc_start_register(service *s, transport_handler *h, size_t *n);
-
 /* Slots of all unfinished in-memory tasks of a session (Wait/AsCompleted without ids). */
 static int collect_session(service *s, tcall *call, const char *session_id, waiter **out,
                            bool stream) {
@@ -127,13 +125,11 @@ static void wait_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     service *s = ctx;
     Sluice__V1__WaitRequest *req = (Sluice__V1__WaitRequest *)msg;
     waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, false);
-    if (w) {
+    if (w) { /* the call's reference holds w: on_done never runs during on_message */
         pthread_mutex_lock(&s->mu);
-        w->refs_count++; /* held through set-up against a concurrent cancel */
         waiter_arm_timeout_locked(s, w, req->timeout_ms);
         pthread_mutex_unlock(&s->mu);
         waiter_setup_done(s, w);
-        waiter_release(s, w);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
 }
@@ -142,13 +138,8 @@ static void as_completed_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     service *s = ctx;
     Sluice__V1__AsCompletedRequest *req = (Sluice__V1__AsCompletedRequest *)msg;
     waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, true);
-    if (w) {
-        pthread_mutex_lock(&s->mu);
-        w->refs_count++;
-        pthread_mutex_unlock(&s->mu);
+    if (w)
         waiter_setup_done(s, w);
-        waiter_release(s, w);
-    }
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
@@ -175,16 +166,16 @@ static int cancel_ids(service *s, tcall *call, svc_session *ss, char **ids, size
                       size_t *n_out) {
     for (size_t i = 0; i < n; i++) {
         uint64_t id;
-        bool known = convert_parse_id(s->cfg.node_id, 't', ids[i], &id) == 0;
-        bool open = false;
-        if (known) {
+        bool parsed = convert_parse_id(s->cfg.node_id, 't', ids[i], &id) == 0;
+        bool known = false, open = false;
+        if (parsed) {
             pthread_mutex_lock(&s->mu);
             svc_task *t = u64map_get(&s->tasks, id);
             known = t && t->sess == ss;
             open = known && !t->finished;
             pthread_mutex_unlock(&s->mu);
         }
-        if (!known && convert_parse_id(s->cfg.node_id, 't', ids[i], &id) == 0) {
+        if (parsed && !known) { /* finished and no longer in memory: the store knows it */
             store_task *rec = NULL;
             known = store_task_get(s->st, id, &rec) == 0 && rec->session_id == ss->id;
             store_task_free(rec);
@@ -226,11 +217,8 @@ static void cancel_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-static void noop_done(tcall *call, bool cancelled, void *ctx) {}
-
 void svc_tasks_register(service *s, transport_handler *h, size_t *n) {
     svc_start_register(s, h, n);
-    h[*n - 1].on_done = noop_done;
     transport_handler *x = &h[(*n)++];
     x->method = &sluice__v1__sluice__wait__method;
     x->on_message = wait_rpc;
@@ -245,6 +233,5 @@ void svc_tasks_register(service *s, transport_handler *h, size_t *n) {
     x = &h[(*n)++];
     x->method = &sluice__v1__sluice__cancel__method;
     x->on_message = cancel_rpc;
-    x->on_done = noop_done;
     x->ctx = s;
 }

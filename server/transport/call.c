@@ -22,7 +22,6 @@
 #include "server/transport/call.h"
 
 #include "server/common/alloc.h"
-#include "server/common/clock.h"
 #include "server/common/log.h"
 #include "sluice/status.h"
 
@@ -137,7 +136,8 @@ static void run_event(tcall *c, unsigned ev, ProtobufCMessage *msg, bool cancell
             h->on_writable(c, h->ctx);
         break;
     case EV_DONE:
-        h->on_done(c, cancelled, h->ctx);
+        if (h->on_done)
+            h->on_done(c, cancelled, h->ctx);
         break;
     }
 }
@@ -205,14 +205,6 @@ static void start_recv_locked(tcall *c, bool with_initial_metadata) {
 
 /* ---- completions ---------------------------------------------------------------------- */
 
-static uint64_t deadline_to_ms(gpr_timespec d) {
-    if (gpr_time_cmp(d, gpr_inf_future(d.clock_type)) >= 0)
-        return UINT64_MAX;
-    gpr_timespec left = gpr_time_sub(d, gpr_now(d.clock_type));
-    int64_t ms = gpr_time_to_millis(left);
-    return clock_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
-}
-
 /* Returns the tenant, or NULL with *why set. */
 static const char *authenticate(const tcall *c, const char **why) {
     const grpc_metadata_array *md = &c->md;
@@ -252,7 +244,6 @@ static void on_new(tcall *c, bool ok) {
     } else if (t->auth && !c->m->auth_exempt && !(c->tenant = authenticate(c, &why))) {
         reject = GRPC_STATUS_UNAUTHENTICATED;
     }
-    c->deadline_ms = deadline_to_ms(c->details.deadline);
     if (reject != GRPC_STATUS_OK)
         log_rejected(c, why);
     pthread_mutex_lock(&c->mu);
@@ -396,24 +387,8 @@ void *tcall_user(const tcall *call) {
     return atomic_load(&((tcall *)call)->user);
 }
 
-const sluice_rpc_method *tcall_method(const tcall *call) {
-    return call->m ? call->m->handler->method : NULL;
-}
-
 const char *tcall_tenant(const tcall *call) {
     return call->tenant ? call->tenant : "";
-}
-
-uint64_t tcall_deadline_ms(const tcall *call) {
-    return call->deadline_ms;
-}
-
-bool tcall_is_done(const tcall *call) {
-    tcall *c = (tcall *)call;
-    pthread_mutex_lock(&c->mu);
-    bool done = c->state == TCALL_DONE;
-    pthread_mutex_unlock(&c->mu);
-    return done;
 }
 
 int tcall_read_next(tcall *call) {

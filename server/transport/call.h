@@ -79,7 +79,6 @@ struct tcall {
     grpc_metadata_array md;
 
     const char *tenant;
-    uint64_t deadline_ms;
     ttag tag_new, tag_close, tag_recv, tag_send;
 };
 

@@ -93,8 +93,6 @@ static void check_on_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
     tcall_reply(call, &resp.base);
 }
 
-static void check_on_done(tcall *call, bool cancelled, void *ctx) {}
-
 static void watch_on_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
     health *h = ctx;
     Grpc__Health__V1__HealthCheckRequest *req = (Grpc__Health__V1__HealthCheckRequest *)msg;
@@ -147,7 +145,6 @@ health *health_new(void) {
     h->handlers[0] = (transport_handler){
         .method = &grpc__health__v1__health__check__method,
         .on_message = check_on_message,
-        .on_done = check_on_done,
         .ctx = h,
     };
     h->handlers[1] = (transport_handler){

@@ -163,7 +163,7 @@ static int register_methods(transport *t, const sluice_rpc_service *svc,
                             const transport_handler *handlers, size_t n, bool exempt) {
     for (size_t i = 0; i < n; i++) {
         const transport_handler *h = &handlers[i];
-        if (!h->method || !h->on_message || !h->on_done || !method_in_service(svc, h->method))
+        if (!h->method || !h->on_message || !method_in_service(svc, h->method))
             return SLUICE_EINVAL;
         grpc_slice path = grpc_slice_from_static_string(h->method->path);
         if (transport_find_method(t, &path))

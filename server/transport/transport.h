@@ -82,7 +82,8 @@ typedef struct transport_handler {
     /* The call is over: its status was sent (cancelled=false), or the client cancelled,
      * the deadline passed, or the server cancelled it at shutdown (cancelled=true).
      * Called exactly once per call that reached on_start, after which only
-     * tcall_unref/tcall_user may be used by the handler on it. Required. */
+     * tcall_unref/tcall_user may be used by the handler on it. Optional (a handler that
+     * keeps nothing per call needs none). */
     void (*on_done)(tcall *call, bool cancelled, void *ctx);
     void *ctx;
 } transport_handler;
@@ -135,15 +136,9 @@ void tcall_unref(tcall *call);
 void tcall_set_user(tcall *call, void *user);
 void *tcall_user(const tcall *call);
 
-/* The method being called. */
-const sluice_rpc_method *tcall_method(const tcall *call);
 /* The caller's tenant: the name bound to its bearer token, or "" with auth off. Valid
  * for the call's life. */
 const char *tcall_tenant(const tcall *call);
-/* The call's deadline in clock_now_ms() terms, UINT64_MAX when none. */
-uint64_t tcall_deadline_ms(const tcall *call);
-/* True once the call has ended (on_done ran or is about to). */
-bool tcall_is_done(const tcall *call);
 
 /* Queues a response message (packed now; the caller keeps msg). Returns SLUICE_OK,
  * SLUICE_ELIMIT when max_outbound_per_call messages are already queued, SLUICE_ECLOSED

@@ -15,6 +15,7 @@
 #include "server/providers/registry.h"
 
 #include "server/common/alloc.h"
+#include "server/common/secret.h"
 #include "server/providers/wire.h"
 #include "sluice/status.h"
 
@@ -136,37 +137,12 @@ static void trim_trailing_space(char *s) {
         s[--n] = '\0';
 }
 
-/* Reads at most SECRET_FILE_MAX bytes of `path` into a new string. Messages name the file,
- * never its contents. */
+/* Reads at most SECRET_FILE_MAX bytes of `path` into a new string. */
 static int read_secret_file(reg_ctx *c, const char *path, char **out) {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(c, "file", "cannot read %s: %s", path, strerror(errno));
-    char *data = xmalloc(SECRET_FILE_MAX + 1);
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, data + len, SECRET_FILE_MAX + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            free(data);
-            return fail(c, "file", "cannot read %s: %s", path, strerror(e));
-        }
-        len += (size_t)n;
-        if (n == 0 || len > SECRET_FILE_MAX)
-            break;
-    }
-    close(fd);
-    if (len > SECRET_FILE_MAX) {
-        explicit_bzero(data, len);
-        free(data);
-        return fail(c, "file", "%s is larger than %d bytes", path, SECRET_FILE_MAX);
-    }
-    data[len] = '\0';
-    *out = data;
+    char why[512];
+    size_t len;
+    if (secret_read_file(path, SECRET_FILE_MAX, out, &len, why, sizeof why) != SLUICE_OK)
+        return fail(c, "file", "%s", why);
     return SLUICE_OK;
 }
 
@@ -180,8 +156,7 @@ static int store_secret(reg_ctx *c, const char *field, char *secret, const char 
     else if (!wire_is_printable(secret))
         problem = "holds control characters";
     if (problem) {
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
+        secret_free(secret, strlen(secret));
         return fail(c, field, "the secret from %s %s", source, problem);
     }
     k->secret = secret;
@@ -431,8 +406,7 @@ void registry_free(registry *r) {
     free(r->models);
     for (size_t i = 0; i < r->n_keys; i++) {
         if (r->keys[i].secret)
-            explicit_bzero(r->keys[i].secret, strlen(r->keys[i].secret));
-        free(r->keys[i].secret);
+            secret_free(r->keys[i].secret, strlen(r->keys[i].secret));
         free(r->keys[i].secret_source);
         free(r->keys[i].name);
     }

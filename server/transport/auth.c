@@ -11,6 +11,7 @@
 #include "server/transport/auth.h"
 
 #include "server/common/alloc.h"
+#include "server/common/secret.h"
 #include "sluice/status.h"
 
 #include <errno.h>
@@ -134,36 +135,15 @@ int auth_parse(const char *text, size_t len, auth **out, char *err, size_t errle
 }
 
 int auth_load(const char *path, auth **out, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open tokens file %s: %s", path, strerror(errno));
-        return SLUICE_EIO;
+    char *text, why[512];
+    size_t len;
+    int rc = secret_read_file(path, AUTH_MAX_FILE, &text, &len, why, sizeof why);
+    if (rc) {
+        snprintf(err, errlen, "tokens file: %s", why);
+        return rc;
     }
-    size_t cap = 4096, len = 0;
-    char *text = xmalloc(cap);
-    size_t got;
-    while ((got = fread(text + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            if (cap >= AUTH_MAX_FILE) {
-                snprintf(err, errlen, "tokens file %s is larger than %u bytes", path,
-                         AUTH_MAX_FILE);
-                free(text);
-                fclose(f);
-                return SLUICE_EINVAL;
-            }
-            cap *= 2;
-            text = xrealloc(text, cap);
-        }
-    }
-    int io_error = ferror(f);
-    fclose(f);
-    int rc = io_error ? SLUICE_EIO : auth_parse(text, len, out, err, errlen);
-    if (io_error)
-        snprintf(err, errlen, "cannot read tokens file %s", path);
-    /* The plaintext tokens must not linger in freed memory. */
-    OPENSSL_cleanse(text, cap);
-    free(text);
+    rc = auth_parse(text, len, out, err, errlen);
+    secret_free(text, len); /* the plaintext tokens must not linger in freed memory */
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
+#include "server/common/secret.h"
 #include "sluice/status.h"
 
 #include <errno.h>
@@ -52,27 +53,17 @@ static void grpc_log_hook(gpr_log_func_args *a) {
 
 /* ---- configuration --------------------------------------------------------------------- */
 
+/* A PEM file (the key is a secret: read and later freed as one). */
 static int read_pem(const char *path, char **out, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return SLUICE_EIO;
+    size_t n;
+    int rc = secret_read_file(path, TRANSPORT_MAX_PEM, out, &n, err, errlen);
+    if (rc == SLUICE_OK && n == 0) {
+        secret_free(*out, 0);
+        *out = NULL;
+        snprintf(err, errlen, "%s: empty file", path);
+        rc = SLUICE_EINVAL;
     }
-    char *pem = xmalloc(TRANSPORT_MAX_PEM + 1);
-    size_t n = fread(pem, 1, TRANSPORT_MAX_PEM + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n == 0 || n > TRANSPORT_MAX_PEM) {
-        snprintf(err, errlen, "%s: %s", path,
-                 bad      ? "read error"
-                 : n == 0 ? "empty file"
-                          : "larger than 1 MiB");
-        free(pem);
-        return bad ? SLUICE_EIO : SLUICE_EINVAL;
-    }
-    pem[n] = '\0';
-    *out = pem;
-    return SLUICE_OK;
+    return rc;
 }
 
 static int copy_config(transport *t, const transport_config *cfg, char *err, size_t errlen) {
@@ -109,10 +100,8 @@ static int copy_config(transport *t, const transport_config *cfg, char *err, siz
 static void release_config(transport *t) {
     free(t->listen_addr);
     free(t->tls_cert_pem);
-    if (t->tls_key_pem) {
-        memset(t->tls_key_pem, 0, strlen(t->tls_key_pem));
-        free(t->tls_key_pem);
-    }
+    if (t->tls_key_pem)
+        secret_free(t->tls_key_pem, strlen(t->tls_key_pem));
     auth_free(t->auth);
     free(t->methods);
     health_free(t->health);

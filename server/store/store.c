@@ -348,6 +348,7 @@ static void free_store(store *s) {
     pthread_mutex_destroy(&s->apply_mu);
     pthread_mutex_destroy(&s->pending_mu);
     pthread_mutex_destroy(&s->ids_mu);
+    u64map_cleanup(&s->unapplied);
     free(s->dir);
     free(s);
 }
@@ -361,6 +362,7 @@ static store *alloc_store(const store_config *cfg) {
     pthread_mutex_init(&s->apply_mu, NULL);
     pthread_mutex_init(&s->pending_mu, NULL);
     pthread_mutex_init(&s->ids_mu, NULL);
+    u64map_init(&s->unapplied);
     return s;
 }
 

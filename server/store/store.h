@@ -61,7 +61,8 @@ void store_flush(store *s);
 
 /* Looks up an answer. Returns SLUICE_OK with *out (caller frees with llm_response_free),
  * or SLUICE_ENOTFOUND for a miss, an expired entry, or a corrupt entry (which is deleted
- * and logged once). Inline point read. *out is NULL on every miss. */
+ * and logged once). Inline point read. *out is NULL on every miss. A put is seen as soon
+ * as store_cache_put returns, before the writer has applied it. */
 int store_cache_get(store *s, const cache_key *key, llm_response **out);
 /* Queues storing an answer under `key` (the answering model's key). The response is
  * copied. Returns SLUICE_OK, or SLUICE_ELIMIT when the write queue is full (the entry is

@@ -145,8 +145,44 @@ static int miss(store *s) {
     return SLUICE_ENOTFOUND;
 }
 
+static uint64_t key_word(const cache_key *k) {
+    uint64_t w;
+    memcpy(&w, k->b, sizeof w);
+    return w;
+}
+
+void store_cache_queued_locked(store *s, store_op *op) {
+    u64map_put(&s->unapplied, key_word(&op->key), op); /* the newest put of a key wins */
+    atomic_store(&s->n_unapplied, s->unapplied.len);
+}
+
+void store_cache_unqueued_locked(store *s, const store_op *op) {
+    uint64_t w = key_word(&op->key);
+    if (u64map_get(&s->unapplied, w) == op) {
+        u64map_del(&s->unapplied, w);
+        atomic_store(&s->n_unapplied, s->unapplied.len);
+    }
+}
+
+/* A put still in the write queue, decoded; false when there is none for key. */
+static bool queued_get(store *s, const cache_key *key, llm_response **out) {
+    bool found = false;
+    pthread_mutex_lock(&s->q_mu);
+    const store_op *op = u64map_get(&s->unapplied, key_word(key));
+    if (op && memcmp(op->key.b, key->b, sizeof key->b) == 0) {
+        char why[256];
+        found = value_decode(op->blob, op->blob_len, out, why, sizeof why) == SLUICE_OK;
+    }
+    pthread_mutex_unlock(&s->q_mu);
+    return found;
+}
+
 int store_cache_get(store *s, const cache_key *key, llm_response **out) {
     *out = NULL;
+    if (atomic_load(&s->n_unapplied) && queued_get(s, key, out)) {
+        atomic_fetch_add(&s->st_hits, 1);
+        return SLUICE_OK;
+    }
     char *e = NULL;
     size_t len = 0;
     char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_CACHE], (const char *)key->b, sizeof key->b,

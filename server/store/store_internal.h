@@ -30,6 +30,7 @@
 #ifndef SLUICE_STORE_INTERNAL_H
 #define SLUICE_STORE_INTERNAL_H
 
+#include "server/common/u64map.h"
 #include "server/store/store.h"
 
 #include <pthread.h>
@@ -124,6 +125,10 @@ struct store {
     store_op *q_head, *q_tail;
     size_t q_depth; /* slots queued or being applied */
     uint64_t q_seq, applied_seq;
+    /* cache puts queued or being applied, by the first 8 bytes of their key, so lookups
+     * see an answer as soon as it is put (read-your-writes: never ask twice) */
+    u64map unapplied;
+    atomic_size_t n_unapplied; /* unapplied.len, readable without q_mu */
     bool stopping;
     pthread_t writer;
     bool writer_started;
@@ -225,6 +230,9 @@ void store_batch_cleanup(store_batch *b);
 void store_cache_apply(store *s, store_batch *b, const store_op *op);
 /* Called for each cache operation once its batch is written (or failed). */
 void store_cache_applied(store *s, const store_op *op);
+/* A cache put entered the queue / left it applied (or failed). Caller holds q_mu. */
+void store_cache_queued_locked(store *s, store_op *op);
+void store_cache_unqueued_locked(store *s, const store_op *op);
 /* Loads cache_bytes/entries from meta, or recomputes them from the age index. */
 void store_cache_load_stats(store *s);
 /* One bounded pass (STORE_SWEEP_PASS_MAX index entries) of TTL and size-cap eviction.

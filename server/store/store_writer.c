@@ -63,6 +63,8 @@ int store_enqueue(store *s, store_op *op) {
         else
             s->q_head = op;
         s->q_tail = op;
+        if (op->kind == OP_CACHE_PUT)
+            store_cache_queued_locked(s, op);
         s->q_depth += op->slots;
         atomic_store(&s->st_depth, s->q_depth);
         pthread_cond_signal(&s->q_cv);
@@ -193,23 +195,28 @@ static void apply_list(store *s, store_op *list) {
 
     size_t slots = 0;
     uint64_t last = 0;
-    while (list) {
-        store_op *next = list->next;
-        if (list->kind == OP_CACHE_DEL)
-            store_cache_applied(s, list);
-        if (list->done)
-            list->done(list->ud, rc);
-        slots += list->slots;
-        last = list->seq;
-        store_op_free(list);
-        list = next;
+    for (store_op *op = list; op; op = op->next) {
+        if (op->kind == OP_CACHE_DEL)
+            store_cache_applied(s, op);
+        if (op->done)
+            op->done(op->ud, rc);
+        slots += op->slots;
+        last = op->seq;
     }
     pthread_mutex_lock(&s->q_mu);
+    for (store_op *op = list; op; op = op->next)
+        if (op->kind == OP_CACHE_PUT)
+            store_cache_unqueued_locked(s, op);
     s->q_depth -= slots;
     s->applied_seq = last;
     atomic_store(&s->st_depth, s->q_depth);
     pthread_cond_broadcast(&s->applied_cv);
     pthread_mutex_unlock(&s->q_mu);
+    while (list) {
+        store_op *next = list->next;
+        store_op_free(list);
+        list = next;
+    }
 }
 
 /* Detaches up to BATCH_MAX_OPS operations (and roughly BATCH_MAX_SLOTS tasks) from the

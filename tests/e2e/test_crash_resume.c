@@ -184,9 +184,6 @@ static void test_resend_broken_batch(void) {
     sluice_batch_cancel(b); /* the stream breaks */
     sluice_batch_free(b);
     size_t first_run = atomic_load(&got.n); /* the batch's thread is joined */
-    /* Answers are cached asynchronously (the store's writer thread): a client reconnecting
-     * after a break is never faster than that, but this test is. */
-    usleep(200000);
     fake_counters before;
     fake_provider_counters(p.fake, &before);
     sluice_response **rs = NULL;

@@ -273,6 +273,35 @@ static void test_cache_put_get_miss(void) {
     free(dir);
 }
 
+/* A put is seen by the next lookup, whether or not the writer has applied it yet (the
+ * dispatcher never pays twice for an answer it just got). */
+static void test_cache_read_your_writes(void) {
+    char *dir = fresh_dir("ryw");
+    store_config c = config(dir);
+    store *s = open_or_fail(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    size_t hits = 0;
+    for (uint64_t i = 0; i < 2000; i++) {
+        cache_key k = key_n(1000 + i);
+        char text[32];
+        snprintf(text, sizeof text, "answer %llu", (unsigned long long)i);
+        llm_response *r = make_response(text, 0), *got = NULL;
+        CU_ASSERT_EQUAL(store_cache_put(s, &k, r), SLUICE_OK);
+        if (store_cache_get(s, &k, &got) == SLUICE_OK && resp_equal(r, got))
+            hits++;
+        llm_response_free(got);
+        llm_response_free(r);
+    }
+    CU_ASSERT_EQUAL(hits, 2000);
+    store_flush(s); /* and once applied, still there */
+    llm_response *got = NULL;
+    cache_key k = key_n(1000);
+    CU_ASSERT_EQUAL(store_cache_get(s, &k, &got), SLUICE_OK);
+    llm_response_free(got);
+    store_close(s);
+    free(dir);
+}
+
 static void test_cache_ttl(void) {
     char *dir = fresh_dir("ttl");
     store_config c = config(dir);
@@ -1343,6 +1372,7 @@ int main(int argc, char **argv) {
         return child_hold(argv[2]);
     static const test_case tests[] = {
         {"cache put, get and miss", test_cache_put_get_miss},
+        {"cache: a put is seen at once", test_cache_read_your_writes},
         {"cache TTL (fake clock)", test_cache_ttl},
         {"corrupt cache entries: miss, deleted, logged once", test_cache_corrupt},
         {"cache size cap evicts the oldest", test_cache_size_cap},

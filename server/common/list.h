@@ -2,7 +2,7 @@
  * list.h - intrusive circular doubly linked lists (header only).
  *
  * An object embeds a dlink per list it can be on; a dlist is a sentinel link. O(1) push,
- * remove and "is it on a list". Not thread safe: each list belongs to one thread or is
+ * and remove. Not thread safe: each list belongs to one thread or is
  * protected by its owner's lock.
  */
 #ifndef SLUICE_COMMON_LIST_H
@@ -30,10 +30,6 @@ static inline void dlist_init(dlist *l) {
 /* A link that is on no list has NULL pointers. */
 static inline void dlink_init(dlink *n) {
     n->prev = n->next = NULL;
-}
-
-static inline bool dlink_linked(const dlink *n) {
-    return n->next != NULL;
 }
 
 static inline bool dlist_empty(const dlist *l) {
@@ -70,6 +66,14 @@ static inline dlink *dlist_front(const dlist *l) {
 
 static inline dlink *dlist_pop_front(dlist *l) {
     dlink *n = dlist_front(l);
+    if (n)
+        dlist_remove(l, n);
+    return n;
+}
+
+/* Last link, NULL when empty. */
+static inline dlink *dlist_pop_back(dlist *l) {
+    dlink *n = l->len ? l->head.prev : NULL;
     if (n)
         dlist_remove(l, n);
     return n;

@@ -92,33 +92,6 @@ void llm_request_free(llm_request *r) {
     free(r);
 }
 
-llm_request *llm_request_clone(const llm_request *r) {
-    llm_request *c = llm_request_new();
-    c->messages = XNEWV(llm_message, r->n_messages);
-    c->n_messages = r->n_messages;
-    for (size_t i = 0; i < r->n_messages; i++) {
-        const llm_message *m = &r->messages[i];
-        c->messages[i].role = m->role;
-        c->messages[i].parts = XNEWV(llm_part, m->n_parts);
-        c->messages[i].n_parts = m->n_parts;
-        for (size_t j = 0; j < m->n_parts; j++)
-            llm_part_copy(&c->messages[i].parts[j], &m->parts[j]);
-    }
-    c->tools = XNEWV(llm_tool, r->n_tools);
-    c->n_tools = r->n_tools;
-    for (size_t i = 0; i < r->n_tools; i++) {
-        c->tools[i].name = xstrdup(r->tools[i].name);
-        c->tools[i].description = xstrdup(r->tools[i].description);
-        c->tools[i].parameters = xstrdup(r->tools[i].parameters);
-        c->tools[i].strict = r->tools[i].strict;
-    }
-    c->schema_name = xstrdup(r->schema_name);
-    c->output_schema = xstrdup(r->output_schema);
-    llm_sampling_copy(&c->sampling, &r->sampling);
-    c->prefer_model = xstrdup(r->prefer_model);
-    return c;
-}
-
 /* Copies the fields `from` sets into *out (whose stop strings it owns). */
 static void sampling_apply(llm_sampling *out, const llm_sampling *from) {
     if (!from)
@@ -400,36 +373,3 @@ void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, co
     r->error_message = xstrdup(msg);
 }
 
-const char *llm_role_name(llm_role role) {
-    switch (role) {
-    case LLM_ROLE_SYSTEM:
-        return "system";
-    case LLM_ROLE_USER:
-        return "user";
-    case LLM_ROLE_ASSISTANT:
-        return "assistant";
-    case LLM_ROLE_TOOL:
-        return "tool";
-    }
-    return "unknown";
-}
-
-const char *llm_effort_name(llm_effort effort) {
-    switch (effort) {
-    case LLM_EFFORT_UNSET:
-        return NULL;
-    case LLM_EFFORT_NONE:
-        return "none";
-    case LLM_EFFORT_MINIMAL:
-        return "minimal";
-    case LLM_EFFORT_LOW:
-        return "low";
-    case LLM_EFFORT_MEDIUM:
-        return "medium";
-    case LLM_EFFORT_HIGH:
-        return "high";
-    case LLM_EFFORT_XHIGH:
-        return "xhigh";
-    }
-    return NULL;
-}

@@ -181,8 +181,6 @@ void llm_sampling_copy(llm_sampling *dst, const llm_sampling *src);
 llm_request *llm_request_new(void);
 /* Frees a request and everything in it. NULL-safe. */
 void llm_request_free(llm_request *r);
-/* Deep copy. Free with llm_request_free. */
-llm_request *llm_request_clone(const llm_request *r);
 
 /* Writes into *out the parameters in effect: defaults, then `base` (the model's), then
  * `override` (the prompt's), field by field. *out must be cleaned up with
@@ -213,7 +211,5 @@ void llm_response_set_completion_from_content(llm_response *r);
 void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-const char *llm_role_name(llm_role role);       /* "system", "user", ... */
-const char *llm_effort_name(llm_effort effort); /* "low", ...; NULL for UNSET */
 
 #endif

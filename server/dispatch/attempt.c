@@ -51,8 +51,6 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
     }
     t->attempt_start_us = now;
     t->flight_key = k;
-    t->is_retry = false;
-    t->charged_retry = false;
     task_track_start(t);
     task_track_counts(t, 1, 0);
 
@@ -204,7 +202,6 @@ static int other_model(dispatcher *d, dtask *t, uint64_t max_cool_us) {
 }
 
 static void schedule_retry(dispatcher *d, dtask *t, uint32_t delay_ms) {
-    t->is_retry = true;
     if (delay_ms == 0) {
         sched_enqueue_retry(d, t);
         return;

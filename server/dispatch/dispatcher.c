@@ -207,13 +207,13 @@ static void abandon_all(dispatcher *d) {
         }
         free_cmd(c);
     }
-    while (d->tasks_by_id.len) {
-        for (size_t i = 0; i < d->tasks_by_id.cap; i++) {
-            if (d->tasks_by_id.vals[i]) {
-                task_abandon(d, d->tasks_by_id.vals[i]);
-                break; /* the map changed: rescan */
-            }
-        }
+    /* One pass: abandoning a task deletes it from the map, whose backward shift may pull a
+     * later entry into the same slot, so a slot is left only once it is empty. */
+    for (size_t i = 0; d->tasks_by_id.len && i < d->tasks_by_id.cap;) {
+        if (d->tasks_by_id.vals[i])
+            task_abandon(d, d->tasks_by_id.vals[i]);
+        else
+            i++;
     }
     while (!dlist_empty(&d->sessions))
         dsession_loop_detach(d, DLIST_ENTRY(dlist_front(&d->sessions), dsession, loop_link));

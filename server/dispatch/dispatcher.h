@@ -45,8 +45,6 @@ typedef enum dtask_state {
     DTASK_ABANDONED = 8,  /* the dispatcher stopped first: not a result (final) */
 } dtask_state;
 
-const char *dtask_state_name(dtask_state s);
-
 /* Where results go. Borrowed: must stay valid until every task submitted with it ended. */
 typedef struct dispatcher_sink {
     /* The task ended with `final` (DONE, FAILED, CANCELLED or ABANDONED). Takes

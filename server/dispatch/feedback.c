@@ -32,8 +32,9 @@ static int parse_number(const char *s, double *out) {
     return 0;
 }
 
+/* ms as a count of whole milliseconds in [0, 9e15]; NaN counts as 0 (no UB cast). */
 static int64_t clamp_nonneg(double ms) {
-    if (ms <= 0)
+    if (!(ms > 0))
         return 0;
     if (ms > 9e15)
         return (int64_t)9e15;
@@ -64,6 +65,8 @@ int64_t feedback_rfc3339_ms(const char *s) {
     if (*p == '.') {
         char *end;
         frac = strtod(p, &end);
+        if (end == p || !(frac >= 0 && frac < 1))
+            return -1; /* ".", or an exponent that leaves [0, 1) */
         p = end;
     }
     long offset_s = 0;
@@ -151,7 +154,7 @@ static int64_t parse_count(const char *s) {
     double v;
     if (parse_number(s, &v) || v < 0)
         return -1;
-    return (int64_t)v;
+    return clamp_nonneg(v);
 }
 
 /* Anthropic reset times are absolute; turn them into "from now". */

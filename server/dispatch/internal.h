@@ -97,6 +97,7 @@ struct dsession {
     kqueue **kq; /* per registry key, created on demand */
     dlist tasks; /* live tasks (dtask.sess_link) */
     theap_node wake;
+    limiting_factor lf; /* what the loop last published to st.limiting_factor */
 };
 
 struct dgroup {
@@ -122,8 +123,6 @@ struct dtask {
     uint32_t attempts;
     uint32_t same_retries; /* consecutive retries on one model, for backoff */
     bool started;          /* counted in the tracker's started/in_progress */
-    bool is_retry;         /* the next admission is a retry (needs budget) */
-    bool charged_retry;    /* a retry token was taken for the pending admission */
     uint64_t submitted_us, deadline_us, attempt_start_us;
 
     llm_response *resp;   /* being built: attempts, then the answer or error */
@@ -209,7 +208,6 @@ uint64_t dispatch_now_us(void);
 void dsession_loop_attach(dispatcher *d, dsession *s);
 void dsession_loop_detach(dispatcher *d, dsession *s);
 kqueue *dsession_kqueue(dispatcher *d, dsession *s, size_t key_idx);
-void dsession_track(dsession *s, void (*fn)(dsession_status *st, const void *arg), const void *arg);
 
 /* sched.c */
 void sched_init_keys(dispatcher *d, uint64_t now_us);

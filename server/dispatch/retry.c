@@ -146,8 +146,3 @@ uint32_t retry_backoff_ms(uint32_t retry, uint32_t base_ms, uint32_t max_ms, uin
     return (uint32_t)(d * (0.5 + 0.5 * retry_rng_unit(rng)));
 }
 
-const char *retry_action_name(retry_action a) {
-    static const char *const names[] = {"none",      "retry-same",   "retry-other", "other-or-fail",
-                                        "blocklist", "rate-limited", "fail"};
-    return a <= RETRY_FAIL ? names[a] : "?";
-}

@@ -65,6 +65,4 @@ uint64_t retry_rng_next(uint64_t *state);
 /* A double uniform in [0, 1). */
 double retry_rng_unit(uint64_t *state);
 
-const char *retry_action_name(retry_action a);
-
 #endif

@@ -135,7 +135,6 @@ void sched_enqueue_retry(dispatcher *d, dtask *t) {
     budget_refill(d, k, dispatch_now_us());
     if (k->retry_tokens >= 1.0) {
         k->retry_tokens -= 1.0;
-        t->charged_retry = true;
         sched_enqueue(d, t, true);
         return;
     }
@@ -164,25 +163,32 @@ void sched_unlink(dispatcher *d, dtask *t) {
     }
 }
 
+/* Publishes what holds the session back; compares against the loop's own copy, since st
+ * is read and reset by other threads. */
 static void set_lf(dsession *s, limiting_factor lf) {
-    if (s->st.limiting_factor == lf)
+    if (s->lf == lf)
         return;
+    s->lf = lf;
     pthread_mutex_lock(&s->mu);
     s->st.limiting_factor = lf;
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Moves budget-waiting retries into their queues while tokens last. */
+/* Moves budget-waiting retries into their queues while tokens last, oldest first. Each
+ * goes to the front of its queue, so they are pushed newest first to keep their order. */
 static void release_budget_waiters(dispatcher *d, keystate *k, uint64_t now_us) {
     budget_refill(d, k, now_us);
+    dlist released;
+    dlist_init(&released);
     while (!dlist_empty(&k->budget_wait) && k->retry_tokens >= 1.0) {
         dtask *t = DLIST_ENTRY(dlist_pop_front(&k->budget_wait), dtask, link);
         t->in_budget_wait = false;
         k->waiting--;
         k->retry_tokens -= 1.0;
-        t->charged_retry = true;
-        sched_enqueue(d, t, true);
+        dlist_push_back(&released, &t->link);
     }
+    while (!dlist_empty(&released))
+        sched_enqueue(d, DLIST_ENTRY(dlist_pop_back(&released), dtask, link), true);
     if (!dlist_empty(&k->budget_wait)) {
         dtask *t = DLIST_ENTRY(dlist_front(&k->budget_wait), dtask, link);
         set_lf(t->sess, LIMITING_RETRY_BUDGET);

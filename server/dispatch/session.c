@@ -263,7 +263,9 @@ void dsession_status_restore(dsession *s, const dsession_status *st) {
     pthread_mutex_lock(&s->mu);
     uint64_t in_progress = s->st.in_progress, queued = s->st.queued;
     uint64_t total = s->st.total, started = s->st.started;
+    limiting_factor lf = s->st.limiting_factor; /* the loop's, not the saved one */
     s->st = *st;
+    s->st.limiting_factor = lf;
     s->st.in_progress = in_progress;
     s->st.queued = queued;
     /* Restored tasks were counted again when resubmitted: keep the larger view. */
@@ -278,13 +280,6 @@ bool dsession_is_closed(const dsession *s) {
     return atomic_load(&s->closed);
 }
 
-void dsession_track(dsession *s, void (*fn)(dsession_status *st, const void *arg),
-                    const void *arg) {
-    pthread_mutex_lock(&s->mu);
-    fn(&s->st, arg);
-    pthread_mutex_unlock(&s->mu);
-}
-
 /* ---- loop side ---------------------------------------------------------------------- */
 
 void dsession_loop_attach(dispatcher *d, dsession *s) {
@@ -297,7 +292,8 @@ void dsession_loop_attach(dispatcher *d, dsession *s) {
     rl_bucket_init(&s->rpm, s->cfg.max_requests_per_minute, d->cfg.burst_ms, now);
     rl_bucket_init(&s->tpm, s->cfg.max_tokens_per_minute, d->cfg.burst_ms, now);
     s->conc.max = s->cfg.max_concurrent;
-    s->kq = XNEWV(kqueue *, d->n_keys);
+    if (!s->kq) /* a session attached again keeps its queues */
+        s->kq = XNEWV(kqueue *, d->n_keys);
 }
 
 kqueue *dsession_kqueue(dispatcher *d, dsession *s, size_t key_idx) {

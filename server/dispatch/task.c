@@ -25,12 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *dtask_state_name(dtask_state s) {
-    static const char *const names[] = {"?",    "queued", "waiting",   "in-flight", "retry-wait",
-                                        "done", "failed", "cancelled", "abandoned"};
-    return s <= DTASK_ABANDONED ? names[s] : "?";
-}
-
 void task_set_state(dispatcher *d, dtask *t, dtask_state s) {
     if (t->state == s)
         return;

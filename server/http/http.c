@@ -46,7 +46,6 @@ typedef enum http_req_state {
 } http_req_state;
 
 struct http_request {
-    http_client *client;
     CURL *easy;
     http_req_state state;
     http_request *prev, *next;
@@ -73,17 +72,6 @@ struct http_client {
     size_t n_pool;
     size_t in_flight;
 };
-
-/* provider_request_cleanup lives in sluice_providers; this module frees the plain struct
- * itself so it does not depend on that library. */
-static void request_fields_free(provider_request *p) {
-    free(p->url);
-    for (size_t i = 0; i < p->n_headers; i++)
-        free(p->headers[i]);
-    free(p->headers);
-    free(p->body);
-    memset(p, 0, sizeof *p);
-}
 
 static void req_set_state(http_request *r, http_req_state s) {
     r->state = s;
@@ -132,11 +120,18 @@ static void record_free(http_request *r) {
     free(r);
 }
 
-/* Returns a record to the pool with everything the transfer held released. */
-static void record_recycle(http_client *c, http_request *r) {
-    request_fields_free(&r->req);
+/* Frees the request and its header list, wiping the lines that carry the API key. */
+static void release_request(http_request *r) {
+    provider_request_cleanup(&r->req);
+    for (struct curl_slist *h = r->slist; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(r->slist);
     r->slist = NULL;
+}
+
+/* Returns a record to the pool with everything the transfer held released. */
+static void record_recycle(http_client *c, http_request *r) {
+    release_request(r);
     r->done = NULL;
     r->ud = NULL;
     if (c->n_pool >= HTTP_POOL_MAX) {
@@ -170,7 +165,6 @@ static http_request *record_take(http_client *c) {
         abort();
     }
     r = XNEW(http_request);
-    r->client = c;
     r->easy = easy;
     buf_init(&r->body, c->max_body);
     http_headers_init(&r->headers);
@@ -298,8 +292,7 @@ static void drop_list(http_client *c, http_request **head, bool attached) {
         list_unlink(head, r);
         if (attached)
             curl_multi_remove_handle(c->multi, r->easy);
-        request_fields_free(&r->req);
-        curl_slist_free_all(r->slist);
+        release_request(r);
         record_free(r);
     }
 }

@@ -31,7 +31,6 @@ void http_headers_cleanup(http_headers *h) {
 void http_headers_reset(http_headers *h) {
     buf_reset(&h->bytes);
     h->n = 0;
-    h->overflow = false;
 }
 
 static bool is_space(char ch) {
@@ -78,7 +77,6 @@ bool http_headers_feed(http_headers *h, const char *line, size_t len) {
     uint32_t name_off, value_off;
     if (!grow(h) || !append_field(h, line, name_len, &name_off) ||
         !append_field(h, value, value_len, &value_off)) {
-        h->overflow = true;
         return false;
     }
     for (char *p = h->bytes.data + name_off; *p; p++)

@@ -32,7 +32,6 @@ typedef struct http_headers {
     http_header *out;  /* pointer view built by http_headers_view */
     size_t n;
     size_t cap;
-    bool overflow; /* a bound was hit */
 } http_headers;
 
 void http_headers_init(http_headers *h);

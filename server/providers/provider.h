@@ -16,6 +16,8 @@
 #include "server/providers/registry.h"
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* One HTTP request to send. Headers are complete "Name: value" lines and contain the API
  * key: never log them. Everything is owned by the struct (provider_request_cleanup). */
@@ -27,7 +29,21 @@ typedef struct provider_request {
     size_t body_len;
 } provider_request;
 
-void provider_request_cleanup(provider_request *r);
+/* Frees everything r owns, wiping the header lines (they carry the API key) first, and
+ * zeroes r. NULL is a no-op. Inline so the HTTP layer, which frees requests it was
+ * handed, needs no link dependency on the adapters. */
+static inline void provider_request_cleanup(provider_request *r) {
+    if (!r)
+        return;
+    free(r->url);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        explicit_bzero(r->headers[i], strlen(r->headers[i]));
+        free(r->headers[i]);
+    }
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
 
 typedef struct provider_ops {
     const char *name; /* "openai" / "anthropic" */

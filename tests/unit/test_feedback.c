@@ -44,6 +44,10 @@ static void test_durations(void) {
     CU_ASSERT_EQUAL(feedback_duration_ms("abc"), -1);
     CU_ASSERT_EQUAL(feedback_duration_ms("5x"), -1);
     CU_ASSERT_EQUAL(feedback_duration_ms(""), -1);
+    /* hostile values stay defined: NaN counts as 0, huge values are capped */
+    CU_ASSERT_EQUAL(feedback_duration_ms("nanms"), 0);
+    CU_ASSERT_EQUAL(feedback_duration_ms("1e300s"), (int64_t)9e15);
+    CU_ASSERT_EQUAL(feedback_duration_ms("infs"), (int64_t)9e15);
 }
 
 static void test_rfc3339(void) {
@@ -52,6 +56,8 @@ static void test_rfc3339(void) {
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T14:29:02+01:00"), (int64_t)NOW);
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26 13:29:02"), -1);
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02"), -1);
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02.5e400Z"), -1);
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02.Z"), -1);
 }
 
 static void test_openai_headers(void) {
@@ -99,11 +105,26 @@ static void test_no_headers(void) {
     CU_ASSERT_EQUAL(f.remaining_tokens, -1);
 }
 
+/* Numbers no provider sends must still parse to defined values (no UB casts). */
+static void test_hostile_headers(void) {
+    http_header h[] = {
+        {"x-ratelimit-remaining-requests", "1e300"},
+        {"x-ratelimit-remaining-tokens", "nan"},
+        {"retry-after-ms", "1e300"},
+    };
+    feedback f;
+    feedback_parse(h, 3, NOW, &f);
+    CU_ASSERT_EQUAL(f.remaining_requests, (int64_t)9e15);
+    CU_ASSERT_EQUAL(f.remaining_tokens, -1); /* parse_number refuses non-finite values */
+    CU_ASSERT_EQUAL(f.retry_after_ms, (int64_t)9e15);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"retry_after_forms", test_retry_after_forms},
         {"http_date", test_http_date},
         {"durations", test_durations},
+        {"hostile_headers", test_hostile_headers},
         {"rfc3339", test_rfc3339},
         {"openai_headers", test_openai_headers},
         {"anthropic_headers", test_anthropic_headers},

@@ -372,4 +372,3 @@ void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, co
     free(r->error_message);
     r->error_message = xstrdup(msg);
 }
-

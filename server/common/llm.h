@@ -211,5 +211,4 @@ void llm_response_set_completion_from_content(llm_response *r);
 void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-
 #endif

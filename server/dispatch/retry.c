@@ -145,4 +145,3 @@ uint32_t retry_backoff_ms(uint32_t retry, uint32_t base_ms, uint32_t max_ms, uin
         d = max_ms;
     return (uint32_t)(d * (0.5 + 0.5 * retry_rng_unit(rng)));
 }
-

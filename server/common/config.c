@@ -25,6 +25,7 @@ typedef struct key_spec {
 
 #define F(field) offsetof(sluiced_config, field)
 #define BIG 1.8e19
+#define SECONDS_MAX 1e12 /* ~31,700 years; times 1000 still fits a uint64_t of ms */
 
 static const key_spec keys[] = {
     {"node_id", T_STR, F(node_id), 0, 0, "SLUICE_NODE_ID"},
@@ -36,9 +37,9 @@ static const key_spec keys[] = {
     {"tls.key_file", T_STR, F(tls_key_file), 0, 0, "SLUICE_TLS_KEY_FILE"},
     {"auth.tokens_file", T_STR, F(tokens_file), 0, 0, "SLUICE_TOKENS_FILE"},
     {"store.data_dir", T_STR, F(data_dir), 0, 0, "SLUICE_DATA_DIR"},
-    {"store.cache_ttl_s", T_U64, F(cache_ttl_s), 0, BIG, NULL},
+    {"store.cache_ttl_s", T_U64, F(cache_ttl_s), 0, SECONDS_MAX, NULL},
     {"store.cache_max_bytes", T_U64, F(cache_max_bytes), 1 << 20, BIG, NULL},
-    {"store.result_retention_s", T_U64, F(result_retention_s), 1, BIG, NULL},
+    {"store.result_retention_s", T_U64, F(result_retention_s), 1, SECONDS_MAX, NULL},
     {"store.sync_writes", T_BOOL, F(sync_writes), 0, 0, NULL},
     {"limits.max_batch_in_flight", T_SIZE, F(max_batch_in_flight), 1, 1000000, NULL},
     {"limits.max_batch_prompts", T_U64, F(max_batch_prompts), 1, BIG, NULL},
@@ -97,7 +98,9 @@ void config_cleanup(sluiced_config *c) {
 
 static int set_number(sluiced_config *c, const key_spec *k, double v, char *err, size_t errlen) {
     bool integral = k->type != T_DOUBLE;
-    if (v < k->min || v > k->max || (integral && v != (double)(long long)v && v < 9e18)) {
+    /* NaN fails the range test; the integer test casts only values a long long holds
+     * (every double from 2^53 up is an integer anyway). */
+    if (!(v >= k->min && v <= k->max) || (integral && v < 9e18 && v != (double)(long long)v)) {
         snprintf(err, errlen, "%s: must be %s between %g and %g", k->path,
                  integral ? "an integer" : "a number", k->min, k->max);
         return -1;

@@ -346,26 +346,35 @@ void store_cache_load_stats(store *s) {
 }
 
 /* One age-index entry reached by the sweep: evicts (or drops as stale) and accounts. */
-static void sweep_entry(store *s, store_batch *b, const uint8_t *ak, uint64_t accounted,
+/* Drops one index entry and, when it still describes the stored value, the value. False
+ * (nothing changed) when the value cannot be read: dropping the index entry alone would
+ * orphan the value beyond eviction's reach, so the sweep stops and tries again later. */
+static bool sweep_entry(store *s, store_batch *b, const uint8_t *ak, uint64_t accounted,
                         bool expired) {
     uint64_t stored_ms = be64_get(ak);
     size_t len = 0;
     char *e = NULL;
     char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_CACHE], (const char *)ak + 8, 32, &len, &e);
+    if (e) {
+        LOG_WARN(STORE_MODULE, "cache eviction paused: reading an entry failed: %s", e);
+        rocksdb_free(e);
+        rocksdb_free(v);
+        return false;
+    }
     uint64_t cur_ms;
-    if (!e && v && value_header(v, len, &cur_ms) && cur_ms == stored_ms) {
+    if (v && value_header(v, len, &cur_ms) && cur_ms == stored_ms) {
         store_batch_delete(b, s, CF_CACHE, ak + 8, 32);
         if (expired)
             b->expired++;
         else
             b->evicted++;
     }
-    rocksdb_free(e);
     rocksdb_free(v);
     store_batch_delete(b, s, CF_CACHE_AGE, ak, AGE_KEY_LEN);
     b->d_cache_bytes -= (int64_t)accounted;
     b->d_cache_entries -= 1;
     b->cache_touched = true;
+    return true;
 }
 
 static sweep_verdict cache_visit(store *s, store_batch *b, const uint8_t *ak, size_t kl,
@@ -378,8 +387,7 @@ static sweep_verdict cache_visit(store *s, store_batch *b, const uint8_t *ak, si
     int64_t live = (int64_t)s->cache_bytes + b->d_cache_bytes;
     if (!expired && live <= (int64_t)s->cfg.cache_max_bytes)
         return SWEEP_STOP;
-    sweep_entry(s, b, ak, vl == 8 ? be64_get(av) : 0, expired);
-    return SWEEP_DELETED;
+    return sweep_entry(s, b, ak, vl == 8 ? be64_get(av) : 0, expired) ? SWEEP_DELETED : SWEEP_STOP;
 }
 
 bool store_cache_sweep(store *s) {

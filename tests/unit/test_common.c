@@ -126,6 +126,9 @@ static void test_config(void) {
         {"{\"store\":5}", "store: must be an object"},
         {"{\"store\":{\"cache_ttl_s\":-1}}", "store.cache_ttl_s: must be an integer"},
         {"{\"workers\":1.5}", "workers: must be an integer"},
+        /* seconds that would overflow as milliseconds, and a value beyond long long */
+        {"{\"store\":{\"result_retention_s\":1e17}}", "store.result_retention_s: must be"},
+        {"{\"limits\":{\"max_batch_prompts\":1e30}}", "limits.max_batch_prompts: must be"},
         {"{\"dispatch\":{\"dedup\":\"yes\"}}", "dispatch.dedup: must be true or false"},
         {"{\"log\":{\"level\":\"loud\"}}", "log.level: 'loud' is not one of"},
         {"{\"listen\":\"a\",\"listen\":\"b\"}", "duplicate"},
@@ -135,6 +138,10 @@ static void test_config(void) {
         CU_ASSERT_EQUAL(config_load_text(&c, bad[i].text, err, sizeof err), -1);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
     }
+    /* within range but beyond long long: accepted, with no out-of-range cast (UBSan) */
+    CU_ASSERT_EQUAL(
+        config_load_text(&c, "{\"limits\":{\"max_batch_prompts\":1e19}}", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.max_batch_prompts, 10000000000000000000ull);
     setenv("SLUICE_DATA_DIR", "/srv/sluice", 1);
     setenv("SLUICE_DRAIN_GRACE_MS", "1234", 1);
     CU_ASSERT_EQUAL(config_apply_env(&c, err, sizeof err), 0);

@@ -213,7 +213,7 @@ static void added(const char *suffix, double *direct, size_t nd, double *sl, siz
     double s50 = bench_percentile(sl, ns, 50), s99 = bench_percentile(sl, ns, 99);
     printf("added_p50_ms_%s=%.3f target=none (start+wait %.3f vs direct %.3f)\n", suffix, s50 - d50,
            s50, d50);
-    printf("added_p99_ms_%s=%.3f target=%s (start+wait %.3f vs direct %.3f)\n", suffix, s99 - d99,
+    printf("added_p99_ms_%s=%.3f target%s (start+wait %.3f vs direct %.3f)\n", suffix, s99 - d99,
            p99_target, s99, d99);
 }
 
@@ -248,11 +248,11 @@ int main(int argc, char **argv) {
     sluice_client *c = client(target, SLUICE_CACHE_READ_WRITE);
     if (n) {
         double batch = run_batch(c, ps, n);
-        printf("batch_prompts_per_s=%.0f target=10000 (%zu prompts)\n", batch, n);
+        printf("batch_prompts_per_s=%.0f target>=10000 (%zu prompts)\n", batch, n);
         fflush(stdout);
         usleep(500000); /* let the cache writes land */
         double replay = run_batch(c, ps, n);
-        printf("cached_replay_per_s=%.0f target=50000\n", replay);
+        printf("cached_replay_per_s=%.0f target>=50000\n", replay);
         printf("peak_rss_mb=%.1f target=none (sluiced VmHWM after the %zu batch)\n",
                spid ? bench_hwm_mb(spid) : 0.0, n);
         fflush(stdout);
@@ -267,10 +267,10 @@ int main(int argc, char **argv) {
     double *d64 = calloc(64 * per64, sizeof *d64), *s64 = calloc(64 * per64, sizeof *s64);
     direct_latency(fake.port, 1, n1, d1);
     sluice_latency(target, session, 1, n1, s1);
-    added("c1", d1, n1, s1, n1, "none");
+    added("c1", d1, n1, s1, n1, "=none");
     direct_latency(fake.port, 64, 64 * per64, d64);
     sluice_latency(target, session, 64, 64 * per64, s64);
-    added("c64", d64, 64 * per64, s64, 64 * per64, "1");
+    added("c64", d64, 64 * per64, s64, 64 * per64, "<=1");
     fflush(stdout);
 
     for (size_t i = 0; i < n; i++)
@@ -284,10 +284,7 @@ int main(int argc, char **argv) {
     sluice_client_free(lc);
     bench_stop(&sd);
     bench_stop(&fake);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf %s", tmpdir);
-    if (system(rm) != 0)
-        fprintf(stderr, "bench: could not remove %s\n", tmpdir);
+    bench_rmdir_r(tmpdir);
     curl_global_cleanup();
     return 0;
 }

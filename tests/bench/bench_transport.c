@@ -9,8 +9,8 @@
  *  - server streaming: Count streams of K messages (default 200000) read to the end,
  *    repeated until S seconds have passed.
  * Prints exactly one figure per line:
- *   unary_calls_per_s=N target=25000
- *   stream_msgs_per_s=N target=100000
+ *   unary_calls_per_s=N target>=25000
+ *   stream_msgs_per_s=N target>=100000
  * Client and server share the machine, so the figures are for the whole loopback stack.
  * Not a test: it is never registered with ctest.
  */
@@ -155,8 +155,8 @@ int main(int argc, char **argv) {
 
     double unary = bench_unary(ch, &o);
     double stream = bench_stream(ch, &o);
-    printf("unary_calls_per_s=%.0f target=25000\n", unary);
-    printf("stream_msgs_per_s=%.0f target=100000\n", stream);
+    printf("unary_calls_per_s=%.0f target>=25000\n", unary);
+    printf("stream_msgs_per_s=%.0f target>=100000\n", stream);
     fflush(stdout);
 
     sluice_rpc_channel_free(ch);

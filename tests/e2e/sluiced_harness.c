@@ -1,5 +1,6 @@
 /* Runs sluiced as a child process against an in-process fake provider (see the header). */
 #include "e2e/sluiced_harness.h"
+#include "tests/fake_provider/fake_test_util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -217,10 +218,7 @@ void sluiced_cleanup(sluiced_proc *p) {
     fake_provider_free(p->fake);
     p->fake = NULL;
     if (p->dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", p->dir);
+        fake_rmdir_r(p->dir);
         p->dir[0] = '\0';
     }
 }

@@ -1,5 +1,6 @@
 /* The dispatcher test harness (see dispatch_harness.h). */
 #include "integration/dispatch_harness.h"
+#include "tests/fake_provider/fake_test_util.h"
 
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
@@ -126,15 +127,13 @@ void harness_free(harness *h) {
     if (!h)
         return;
     dispatcher_free(h->d);
-    for (size_t i = 0; i < HARNESS_MAX_TASKS; i++)
+    for (size_t i = 0; i < HARNESS_MAX_TASKS; i++) {
+        CU_ASSERT(h->results[i].times <= 1); /* every test: no task ends twice */
         llm_response_free(h->results[i].resp);
-    store_close(h->st);
-    if (h->store_dir[0]) {
-        char *cmd = xasprintf("rm -rf '%s'", h->store_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", h->store_dir);
-        free(cmd);
     }
+    store_close(h->st);
+    if (h->store_dir[0])
+        fake_rmdir_r(h->store_dir);
     registry_free(h->reg);
     fake_provider_free(h->fake);
     pthread_mutex_destroy(&h->mu);

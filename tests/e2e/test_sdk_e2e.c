@@ -417,13 +417,15 @@ static void test_cancel_mid_batch_and_deadline(void) {
     pthread_mutex_init(&col.mu, NULL);
     sluice_batch *b = NULL;
     CU_ASSERT_EQUAL_FATAL(sluice_process_prompts_async(c, ps, n, NULL, on_result, &col, &b), 0);
-    for (int i = 0; i < 300; i++) {
+    bool upstream = false;
+    for (int i = 0; i < 300 && !upstream; i++) {
         fake_counters fc;
         fake_provider_counters(P.fake, &fc);
-        if (fc.in_flight >= 5)
-            break;
-        usleep(10000);
+        upstream = fc.in_flight >= 5;
+        if (!upstream)
+            usleep(10000);
     }
+    CU_ASSERT_TRUE(upstream); /* the cancel must meet tasks in flight upstream */
     sluice_batch_cancel(b);
     CU_ASSERT_EQUAL(sluice_batch_wait(b), SLUICE_ECANCELLED);
     sluice_batch_free(b);

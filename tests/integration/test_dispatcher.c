@@ -346,13 +346,15 @@ static void test_cancel_queued_and_in_flight(void) {
     const char *t[] = {"a", "b", "c", "d", "e"};
     uint64_t first = harness_submit_texts(h, s, t, 5, 10);
     /* wait until two are in flight upstream */
-    for (int i = 0; i < 200; i++) {
+    bool two_in_flight = false;
+    for (int i = 0; i < 200 && !two_in_flight; i++) {
         fake_counters fc;
         fake_provider_counters(h->fake, &fc);
-        if (fc.in_flight == 2)
-            break;
-        usleep(10000);
+        two_in_flight = fc.in_flight == 2;
+        if (!two_in_flight)
+            usleep(10000);
     }
+    CU_ASSERT_TRUE(two_in_flight); /* else this test would not cancel anything in flight */
     uint64_t ids[3] = {first, first + 5, first + 9};
     dispatcher_cancel_tasks(h->d, ids, 3);
     CU_ASSERT_EQUAL(harness_wait(h, 3, WAIT_MS), 3);

@@ -40,15 +40,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ -f "$root/tests/interop/node/package.json" ] && [ ! -d "$root/tests/interop/node/node_modules" ]; then
-  echo "install-deps: npm ci (tests/interop/node)"
-  (cd "$root/tests/interop/node" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
+# npm ci in dir when its node_modules is missing or older than its package-lock.json.
+npm_ci() {
+  local dir="$1"
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci (${dir#"$root"/})"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+npm_ci "$root/tests/interop/node"
 # deploy/tools: kubernetes-models, dockerfilelint, yaml - pinned by package-lock.json.
-tools="$root/deploy/tools"
-if [ "$lint" -eq 1 ] && { [ ! -f "$tools/node_modules/.package-lock.json" ] ||
-                          [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; }; then
-  echo "install-deps: npm ci (deploy/tools)"
-  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+[ "$lint" -eq 0 ] || npm_ci "$root/deploy/tools"
+

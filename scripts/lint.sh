@@ -133,7 +133,7 @@ clang_format() {
 check_config() {
   local bin="$sluiced"
   [ -n "$bin" ] || bin="$root/build/server/sluiced"
-  [ -x "$bin" ] || skip "no sluiced binary yet ($bin); scripts/run-tests.sh checks after the build" ||
+  [ -x "$bin" ] || skip "no sluiced binary yet ($bin): build first, or pass --sluiced BIN" ||
     return 77
   # A binary older than the key table may reject or miss keys: not this check's business.
   [ -n "$sluiced" ] || [ "$bin" -nt server/common/config.c ] ||

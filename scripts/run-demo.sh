@@ -31,7 +31,10 @@ else
   model="gpt-4.1-mini"
   "$B/tests/sluice-fake-provider" --quiet --latency-ms 400 --jitter-ms 800 >"$work/fake.out" &
   pids+=($!)
-  until grep -q '^port=' "$work/fake.out" 2>/dev/null; do sleep 0.05; done
+  until grep -q '^port=' "$work/fake.out" 2>/dev/null; do
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: the fake provider did not start" >&2; exit 1; }
+    sleep 0.05
+  done
   fake_port="$(sed -n 's/^port=//p' "$work/fake.out")"
   echo "demo: no provider key set: using the bundled fake provider (127.0.0.1:$fake_port)"
   echo "      (set OPENAI_API_KEY or ANTHROPIC_API_KEY to use a real one)"

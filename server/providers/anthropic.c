@@ -41,7 +41,6 @@
     "Give your final answer by calling this tool; its input is the answer, a JSON object "         \
     "matching the schema."
 #define MIN_THINKING_BUDGET 1024u
-#define EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
 
 /* ---- request ------------------------------------------------------------------------ */
 
@@ -86,7 +85,7 @@ static uint32_t an_thinking_budget(const model_info *m, const llm_request *req,
 
 /* Anthropic wants an object schema; a schema without "type" gets "type": "object". */
 static json_t *an_schema(wire_ctx *w, const char *text, const char *what) {
-    json_t *schema = wire_json_text(w, text, EMPTY_SCHEMA, true, what);
+    json_t *schema = wire_json_text(w, text, WIRE_EMPTY_SCHEMA, true, what);
     if (!schema)
         return NULL;
     const json_t *type = json_object_get(schema, "type");
@@ -253,12 +252,7 @@ static void an_sampling(wire_ctx *w, const model_info *m, const llm_sampling *s,
         if (!one_of)
             wire_set(w, body, "top_p", json_real(s->top_p));
     }
-    if (s->n_stop) {
-        json_t *stop = json_array();
-        for (size_t i = 0; i < s->n_stop && i < LLM_MAX_STOP; i++)
-            wire_append(w, stop, wire_str(w, s->stop[i], "stop"));
-        wire_set(w, body, "stop_sequences", stop);
-    }
+    wire_set_stop(w, body, "stop_sequences", s);
     if (budget) {
         json_t *thinking = wire_typed(w, "enabled");
         wire_set(w, thinking, "budget_tokens", json_integer(budget));
@@ -311,12 +305,7 @@ static void an_tools(wire_ctx *w, const llm_request *req, json_t *body) {
 }
 
 static void an_headers(wire_ctx *w, const char *api_key, provider_request *out) {
-    if (api_key && *api_key) {
-        if (!wire_is_printable(api_key))
-            wire_fail(w, SLUICE_EINVAL, "the API key holds control characters");
-        else
-            wire_add_header(out, "x-api-key", api_key);
-    }
+    wire_add_auth(w, out, "x-api-key", "", api_key);
     wire_add_header(out, "anthropic-version", ANTHROPIC_VERSION);
     wire_add_header(out, "content-type", "application/json");
 }

@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
-
 /* ---- request ------------------------------------------------------------------------ */
 
 static bool upstream_starts(const model_info *m, const char *prefix) {
@@ -206,7 +204,8 @@ static json_t *oa_tools(wire_ctx *w, const llm_request *req) {
         wire_set(w, fn, "name", wire_str(w, t->name, where));
         if (t->description && *t->description)
             wire_set(w, fn, "description", wire_str(w, t->description, where));
-        wire_set(w, fn, "parameters", wire_json_text(w, t->parameters, EMPTY_SCHEMA, true, where));
+        wire_set(w, fn, "parameters",
+                 wire_json_text(w, t->parameters, WIRE_EMPTY_SCHEMA, true, where));
         wire_set(w, fn, "strict", json_boolean(t->strict));
         json_t *tool = wire_typed(w, "function");
         wire_set(w, tool, "function", fn);
@@ -222,12 +221,7 @@ static void oa_sampling(wire_ctx *w, const model_info *m, const llm_sampling *s,
         wire_set(w, body, "top_p", json_real(s->top_p));
     }
     wire_set(w, body, "max_completion_tokens", json_integer(s->max_new_tokens));
-    if (s->n_stop) {
-        json_t *stop = json_array();
-        for (size_t i = 0; i < s->n_stop && i < LLM_MAX_STOP; i++)
-            wire_append(w, stop, wire_str(w, s->stop[i], "stop"));
-        wire_set(w, body, "stop", stop);
-    }
+    wire_set_stop(w, body, "stop", s);
     if (effort)
         wire_set(w, body, "reasoning_effort", json_string(effort));
 }
@@ -262,16 +256,7 @@ static int oa_build(const model_info *m, const char *api_key, const llm_request 
     wire_ctx w;
     wire_ctx_init(&w, err, errlen);
     wire_request_start(out, m->base_url, "/chat/completions");
-    if (api_key && *api_key) {
-        if (!wire_is_printable(api_key)) {
-            wire_fail(&w, SLUICE_EINVAL, "the API key holds control characters");
-        } else {
-            char *v = xasprintf("Bearer %s", api_key);
-            wire_add_header(out, "Authorization", v);
-            explicit_bzero(v, strlen(v));
-            free(v);
-        }
-    }
+    wire_add_auth(&w, out, "Authorization", "Bearer ", api_key);
     wire_add_header(out, "Content-Type", "application/json");
     json_t *body = json_object();
     wire_set(&w, body, "model", wire_str(&w, m->upstream_model, "model"));

@@ -83,6 +83,15 @@ void wire_append(wire_ctx *w, json_t *arr, json_t *value) {
         wire_fail(w, SLUICE_EINVAL, "cannot append to an array of the request body");
 }
 
+void wire_set_stop(wire_ctx *w, json_t *obj, const char *key, const llm_sampling *s) {
+    if (!s->n_stop)
+        return;
+    json_t *stop = json_array();
+    for (size_t i = 0; i < s->n_stop && i < LLM_MAX_STOP; i++)
+        wire_append(w, stop, wire_str(w, s->stop[i], "stop"));
+    wire_set(w, obj, key, stop);
+}
+
 char *wire_base64(const uint8_t *data, size_t len) {
     /* EVP_EncodeBlock takes an int length: encode in chunks whose size is a multiple of 3. */
     enum { CHUNK = 3 * 1024 * 1024 };
@@ -126,6 +135,20 @@ void wire_request_start(provider_request *out, const char *base_url, const char 
 void wire_add_header(provider_request *out, const char *name, const char *value) {
     out->headers = xrealloc(out->headers, (out->n_headers + 1) * sizeof *out->headers);
     out->headers[out->n_headers++] = xasprintf("%s: %s", name, value);
+}
+
+void wire_add_auth(wire_ctx *w, provider_request *out, const char *name, const char *scheme,
+                   const char *api_key) {
+    if (!api_key || !*api_key)
+        return;
+    if (!wire_is_printable(api_key)) {
+        wire_fail(w, SLUICE_EINVAL, "the API key holds control characters");
+        return;
+    }
+    char *v = xasprintf("%s%s", scheme, api_key);
+    wire_add_header(out, name, v);
+    explicit_bzero(v, strlen(v));
+    free(v);
 }
 
 int wire_request_finish(wire_ctx *w, json_t *body, provider_request *out) {

@@ -24,6 +24,8 @@
 #define WIRE_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 /* How much of a raw (non-JSON) error body is kept. */
 #define WIRE_RAW_ERROR_MAX 500
+/* The JSON schema of a tool without parameters. */
+#define WIRE_EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
 
 /* Builder state: rc is SLUICE_OK until the first failure, whose message stays in err. */
 typedef struct wire_ctx {
@@ -49,6 +51,9 @@ json_t *wire_typed(wire_ctx *w, const char *type);
 void wire_set(wire_ctx *w, json_t *obj, const char *key, json_t *value);
 /* Appends value to arr, same failure rule. */
 void wire_append(wire_ctx *w, json_t *arr, json_t *value);
+/* Sets obj[key] to the array of s's stop strings (at most LLM_MAX_STOP); nothing when s has
+ * none. Both wire APIs take the same list under different names. */
+void wire_set_stop(wire_ctx *w, json_t *obj, const char *key, const llm_sampling *s);
 
 /* Base64 (RFC 4648, padded) of len bytes. Free with free(). */
 char *wire_base64(const uint8_t *data, size_t len);
@@ -63,6 +68,10 @@ void wire_safe_name(const char *name, const char *fallback, size_t max_chars, ch
 void wire_request_start(provider_request *out, const char *base_url, const char *path);
 /* Appends a header line "Name: value". */
 void wire_add_header(provider_request *out, const char *name, const char *value);
+/* Adds the key's header "name: <scheme>key" (scheme "" for none) when api_key is set; a key
+ * with control characters fails the context instead (it would split the header). */
+void wire_add_auth(wire_ctx *w, provider_request *out, const char *name, const char *scheme,
+                   const char *api_key);
 /* Finishes a build: on success dumps `body` into out->body; on failure (or a dump
  * failure) cleans out up. Consumes body. Returns the context's rc. */
 int wire_request_finish(wire_ctx *w, json_t *body, provider_request *out);

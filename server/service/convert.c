@@ -130,12 +130,9 @@ static char *canonical_json(const char *text) {
 
 /* Canonical JSON when it parses, the raw text otherwise (validation reports it). */
 static char *json_field(const char *text) {
-    char *c = canonical_json(text);
-    if (c) {
-        char *copy = xstrdup(c);
-        free(c);
-        return copy;
-    }
+    char *c = canonical_json(text); /* json_dumps memory: malloc or xmalloc, freed by free() */
+    if (c)
+        return c;
     return text && *text ? xstrdup(text) : NULL;
 }
 

@@ -201,31 +201,6 @@ int codec_request_from_proto(const pb_request *m, llm_request **out, char *err, 
     return codec_top(&e, rc, "request");
 }
 
-/* The text parts of content joined (NULL when there are none), exactly as
- * llm_response_set_completion_from_content computes it. */
-static char *text_join(const llm_part *parts, size_t n) {
-    size_t len = 0;
-    bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i].kind == LLM_PART_TEXT && parts[i].text) {
-            len += strlen(parts[i].text);
-            any = true;
-        }
-    }
-    if (!any)
-        return NULL;
-    char *s = xmalloc(len + 1), *p = s;
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i].kind == LLM_PART_TEXT && parts[i].text) {
-            size_t k = strlen(parts[i].text);
-            memcpy(p, parts[i].text, k);
-            p += k;
-        }
-    }
-    *p = '\0';
-    return s;
-}
-
 static int attempts_from_proto(const pb_response *m, llm_response *r, codec_err *e) {
     if (!m->n_attempts)
         return SLUICE_OK;
@@ -294,7 +269,7 @@ int codec_response_from_proto(const pb_response *m, llm_response **out, char *er
     rc = rc ? rc : response_fields(m, r, &e);
     rc = rc ? rc : attempts_from_proto(m, r, &e);
     if (!rc && (m->present & RESP_COMPLETION_FROM_CONTENT))
-        r->completion = text_join(r->content, r->n_content);
+        llm_response_set_completion_from_content(r);
     if (rc) {
         llm_response_free(r);
         r = NULL;

@@ -1,14 +1,12 @@
 # End-to-end: the C SDK against the real sluiced binary and the fake provider.
 sluice_test(test_sdk_e2e
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_e2e.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
-          ${CMAKE_SOURCE_DIR}/tests/fake_provider/fake_test_util.c
-  LIBS sluice sluice_fake_provider PkgConfig::CURL Threads::Threads
+  LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
   LABELS e2e TIMEOUT 900)
 add_dependencies(test_sdk_e2e sluiced)
 sluice_test(test_crash_resume
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crash_resume.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
-          ${CMAKE_SOURCE_DIR}/tests/fake_provider/fake_test_util.c
-  LIBS sluice sluice_fake_provider PkgConfig::JANSSON PkgConfig::CURL Threads::Threads
+  LIBS sluice sluice_fake_provider sluice_fake_test_util PkgConfig::JANSSON Threads::Threads
   LABELS e2e TIMEOUT 900)
 add_dependencies(test_crash_resume sluiced)
 # The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).

@@ -3,6 +3,7 @@
 #   sluice-fake-provider  standalone server (prints port=N, exits on SIGTERM)
 #   sluice-http-bench     load generator: http_client against a fake (timing lives here)
 #   test_fake_provider    CUnit tests of the fake itself
+#   sluice_fake_test_util helpers for tests (fake_test_util.h): HTTP, temp dirs, certificates
 # Included from tests/CMakeLists.txt, so paths are relative to this file.
 set(FAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 
@@ -16,6 +17,11 @@ target_link_libraries(sluice_fake_provider PUBLIC sluice_common PkgConfig::MHD P
                       PkgConfig::CRYPTO Threads::Threads m)
 sluice_target_warnings(sluice_fake_provider)
 
+add_library(sluice_fake_test_util STATIC ${FAKE_DIR}/fake_test_util.c)
+target_include_directories(sluice_fake_test_util PUBLIC ${SLUICE_TEST_INCLUDES})
+target_link_libraries(sluice_fake_test_util PUBLIC sluice_common PkgConfig::CURL)
+sluice_target_warnings(sluice_fake_test_util)
+
 add_executable(sluice-fake-provider ${FAKE_DIR}/fake_main.c)
 target_link_libraries(sluice-fake-provider PRIVATE sluice_fake_provider)
 sluice_target_warnings(sluice-fake-provider)
@@ -27,8 +33,7 @@ if(TARGET sluice_http)
 
   sluice_test(test_fake_provider
     SOURCES ${FAKE_DIR}/test_fake_provider.c ${FAKE_DIR}/test_fake_provider_state.c
-            ${FAKE_DIR}/fake_test_util.c
-    LIBS sluice_fake_provider sluice_http PkgConfig::CURL
+    LIBS sluice_fake_provider sluice_fake_test_util sluice_http
     LABELS unit fake_provider
     TIMEOUT 120)
   add_dependencies(test_fake_provider sluice-fake-provider)

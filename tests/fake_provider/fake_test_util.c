@@ -100,15 +100,19 @@ void fake_rmdir_r(const char *dir) {
         fprintf(stderr, "cannot walk %s: %s\n", dir, strerror(errno));
 }
 
-int fake_make_cert(const char *dir, const char *name) {
+int fake_make_cert_for(const char *dir, const char *name, const char *host) {
     char *cmd = xasprintf("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                          "-nodes -days 2 -subj /CN=localhost "
-                          "-addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+                          "-nodes -days 2 -subj /CN=%s "
+                          "-addext subjectAltName=IP:127.0.0.1,DNS:%s "
                           "-keyout '%s/%s.key' -out '%s/%s.crt' >/dev/null 2>&1",
-                          dir, name, dir, name);
+                          host, host, dir, name, dir, name);
     int rc = run(cmd);
     free(cmd);
     return rc;
+}
+
+int fake_make_cert(const char *dir, const char *name) {
+    return fake_make_cert_for(dir, name, "localhost");
 }
 
 char *fake_read_file(const char *path) {
@@ -123,4 +127,14 @@ char *fake_read_file(const char *path) {
         buf_append(&b, chunk, n);
     fclose(f);
     return buf_steal(&b, NULL);
+}
+
+char *fake_write_file(const char *dir, const char *name, const char *text) {
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        free(path);
+        return NULL;
+    }
+    return path;
 }

@@ -34,7 +34,11 @@ void fake_rmdir_r(const char *dir);
 /* Writes a self-signed certificate for 127.0.0.1/localhost as dir/name.crt + dir/name.key
  * with the openssl CLI. Returns 0, or -1 when openssl is unavailable. */
 int fake_make_cert(const char *dir, const char *name);
+/* The same for the DNS name host (and 127.0.0.1), e.g. for a TLS server-name override. */
+int fake_make_cert_for(const char *dir, const char *name, const char *host);
 /* Reads a whole file (NUL-terminated; free with free()); NULL on failure. */
 char *fake_read_file(const char *path);
+/* Writes text to dir/name; returns the path (free with free()) or NULL. */
+char *fake_write_file(const char *dir, const char *name, const char *text);
 
 #endif

@@ -1,6 +1,5 @@
 # The dispatcher against the in-process fake provider.
 sluice_test(test_dispatcher
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dispatcher.c ${CMAKE_CURRENT_LIST_DIR}/dispatch_harness.c
-          ${CMAKE_SOURCE_DIR}/tests/fake_provider/fake_test_util.c
-  LIBS sluice_dispatch sluice_fake_provider
+  LIBS sluice_dispatch sluice_fake_provider sluice_fake_test_util
   LABELS integration TIMEOUT 600)

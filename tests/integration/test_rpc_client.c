@@ -12,6 +12,7 @@
 #include "unit/test_util.h"
 #include "client/rpc/rpc.h"
 #include "sluice_test.sluice.h"
+#include "tests/fake_provider/fake_test_util.h"
 
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
@@ -116,41 +117,17 @@ static void server_stop(test_server *s) {
     }
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf = f != NULL ? calloc(1, 65536) : NULL;
-    if (buf != NULL) {
-        size_t n = fread(buf, 1, 65535, f);
-        buf[n] = '\0';
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return buf;
-}
-
-/* Makes a self-signed certificate + key named `name` in tls_dir with openssl. */
-static int make_cert(const char *name, const char *cn) {
-    char cmd[8192];
-    snprintf(cmd, sizeof(cmd),
-             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=%s "
-             "-addext subjectAltName=DNS:%s -keyout '%s/%s.key' -out '%s/%s.pem' "
-             ">/dev/null 2>&1",
-             cn, cn, tls_dir, name, tls_dir, name);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 static int start_tls_server(void) {
-    if (mkdtemp(tls_dir) == NULL || make_cert("server", "sluice.test") != 0 ||
-        make_cert("other", "other.test") != 0) {
+    if (mkdtemp(tls_dir) == NULL || fake_make_cert_for(tls_dir, "server", "sluice.test") != 0 ||
+        fake_make_cert_for(tls_dir, "other", "other.test") != 0) {
         return -1;
     }
     char cert[256], key[256], other[256];
-    snprintf(cert, sizeof(cert), "%s/server.pem", tls_dir);
+    snprintf(cert, sizeof(cert), "%s/server.crt", tls_dir);
     snprintf(key, sizeof(key), "%s/server.key", tls_dir);
-    snprintf(other, sizeof(other), "%s/other.pem", tls_dir);
-    tls_cert_pem = read_file(cert);
-    other_cert_pem = read_file(other);
+    snprintf(other, sizeof(other), "%s/other.crt", tls_dir);
+    tls_cert_pem = fake_read_file(cert);
+    other_cert_pem = fake_read_file(other);
     if (tls_cert_pem == NULL || other_cert_pem == NULL) {
         return -1;
     }
@@ -158,13 +135,7 @@ static int start_tls_server(void) {
 }
 
 static void remove_tls_dir(void) {
-    static const char *const files[] = {"server.pem", "server.key", "other.pem", "other.key"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[256];
-        snprintf(path, sizeof(path), "%s/%s", tls_dir, files[i]);
-        unlink(path);
-    }
-    rmdir(tls_dir);
+    fake_rmdir_r(tls_dir);
     free(tls_cert_pem);
     free(other_cert_pem);
 }

@@ -7,6 +7,7 @@
  * (the client verifies it with tls_root_certs_pem and tls_server_name).
  */
 #include "unit/test_util.h"
+#include "tests/fake_provider/fake_test_util.h"
 #include "tests/integration/testsvc.h"
 
 #include "client/rpc/rpc.h"
@@ -27,7 +28,7 @@
 typedef Sluice__Test__V1__EchoRequest echo_req;
 typedef Sluice__Test__V1__EchoResponse echo_resp;
 
-static char *g_dir;
+static char g_dir[64];
 
 static const char TOKENS[] = "# tenant token\n"
                              "alice tok-alice-0123456789\n"
@@ -35,13 +36,12 @@ static const char TOKENS[] = "# tenant token\n"
                              "bob   tok-bob-9876543210  \r\n";
 
 static int suite_init(void) {
-    g_dir = testsvc_tempdir();
-    return g_dir ? 0 : -1;
+    fake_make_tmpdir(g_dir, sizeof g_dir);
+    return 0;
 }
 
 static int suite_clean(void) {
-    testsvc_rmtree(g_dir);
-    free(g_dir);
+    fake_rmdir_r(g_dir);
     return 0;
 }
 
@@ -103,7 +103,7 @@ static void test_auth_table(void) {
 static void test_bad_configuration(void) {
     char err[256];
     transport *t = NULL;
-    char *missing = testsvc_write_file(g_dir, "placeholder", "x");
+    char *missing = fake_write_file(g_dir, "placeholder", "x");
     transport_config cfg = {.listen_addr = "127.0.0.1:0", .tokens_file = "/nonexistent/tokens"};
     CU_ASSERT_EQUAL(transport_new(&cfg, &t, err, sizeof err), SLUICE_EIO);
     cfg = (transport_config){.listen_addr = "127.0.0.1:0", .tls_cert_file = missing};
@@ -121,7 +121,7 @@ static void test_bad_configuration(void) {
 /* ---- auth on and off ------------------------------------------------------------------- */
 
 static void test_auth_on(void) {
-    char *tokens = testsvc_write_file(g_dir, "tokens", TOKENS);
+    char *tokens = fake_write_file(g_dir, "tokens", TOKENS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tokens);
     transport_config cfg = {.tokens_file = tokens};
     testsvc_server srv;
@@ -180,22 +180,12 @@ static void test_auth_off_ignores_tokens(void) {
 
 /* ---- TLS ------------------------------------------------------------------------------- */
 
-static int make_cert(const char *dir) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
-             "-keyout '%s/key.pem' -out '%s/cert.pem' >/dev/null 2>&1",
-             dir, dir);
-    return system(cmd);
-}
-
 static void test_tls(void) {
-    CU_ASSERT_EQUAL_FATAL(make_cert(g_dir), 0);
+    CU_ASSERT_EQUAL_FATAL(fake_make_cert(g_dir, "server"), 0);
     char cert[512], key[512];
-    snprintf(cert, sizeof cert, "%s/cert.pem", g_dir);
-    snprintf(key, sizeof key, "%s/key.pem", g_dir);
-    char *pem = testsvc_read_file(cert);
+    snprintf(cert, sizeof cert, "%s/server.crt", g_dir);
+    snprintf(key, sizeof key, "%s/server.key", g_dir);
+    char *pem = fake_read_file(cert);
     CU_ASSERT_PTR_NOT_NULL_FATAL(pem);
 
     transport_config cfg = {.tls_cert_file = cert, .tls_key_file = key};
@@ -223,7 +213,7 @@ static void test_tls(void) {
 }
 
 static void test_tls_bad_material_fails_start(void) {
-    char *junk = testsvc_write_file(g_dir, "junk.pem", "-----BEGIN CERTIFICATE-----\nxx\n");
+    char *junk = fake_write_file(g_dir, "junk.pem", "-----BEGIN CERTIFICATE-----\nxx\n");
     transport_config cfg = {.tls_cert_file = junk, .tls_key_file = junk};
     testsvc_server srv;
     char err[256];

@@ -9,7 +9,6 @@
 #include "server/common/clock.h"
 #include "sluice/status.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,51 +83,4 @@ bool testsvc_wait_blocked(testsvc *s, uint64_t elimit_min, uint64_t pending_min,
             return false;
         sleep_ms(1);
     }
-}
-
-char *testsvc_tempdir(void) {
-    const char *base = getenv("TMPDIR");
-    char *tmpl = xasprintf("%s/sluice-test-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpl)) {
-        free(tmpl);
-        return NULL;
-    }
-    return tmpl;
-}
-
-char *testsvc_write_file(const char *dir, const char *name, const char *text) {
-    char *path = xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-char *testsvc_read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0, got;
-    char *text = xmalloc(cap + 1);
-    while ((got = fread(text + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            cap *= 2;
-            text = xrealloc(text, cap + 1);
-        }
-    }
-    fclose(f);
-    text[len] = '\0';
-    return text;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
-
-void testsvc_rmtree(const char *dir) {
-    if (dir)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -77,13 +77,4 @@ bool testsvc_wait_done(testsvc *s, uint64_t done_min, uint64_t cancelled_min, ui
  * queued (same rules). On success *snap is the consistent snapshot that showed it. */
 bool testsvc_wait_blocked(testsvc *s, uint64_t elimit_min, uint64_t pending_min,
                           uint32_t timeout_ms, testsvc_stats *snap);
-/* Creates a fresh directory under $TMPDIR or /tmp; free the path with free(). */
-char *testsvc_tempdir(void);
-/* Writes text to dir/name; returns the path (free with free()) or NULL. */
-char *testsvc_write_file(const char *dir, const char *name, const char *text);
-/* Reads a whole file (NUL-terminated); free with free(); NULL on error. */
-char *testsvc_read_file(const char *path);
-/* Removes a directory tree made by testsvc_tempdir. */
-void testsvc_rmtree(const char *dir);
-
 #endif

@@ -16,7 +16,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/server/transport/CMakeLists.txt
 
   foreach(t test_transport test_transport_lifecycle test_transport_security)
     sluice_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c
-                LIBS sluice_testsvc LABELS integration transport TIMEOUT 300)
+                LIBS sluice_testsvc sluice_fake_test_util LABELS integration transport TIMEOUT 300)
   endforeach()
 
   # tests/CMakeLists.txt only globs one directory level; pull in the Python interop

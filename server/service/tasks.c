@@ -57,16 +57,16 @@ static void flush_ready(service *s, waiter **ready, size_t n) {
 
 /* ---- the durable sink (dispatcher thread) ------------------------------------------- */
 
+/* A live task's state is kept in memory only (GetStatus and Wait read it there). The store
+ * holds queued -> final: after a restart every unfinished task is queued again, so a stored
+ * "running" would tell nobody anything, and skipping it saves a write per task. */
 static void durable_state(void *ctx, uint64_t id, void *task_ctx, dtask_state state) {
+    (void)id;
     service *s = ctx;
     svc_task *t = task_ctx;
-    store_task_state st = store_state_of(state);
     pthread_mutex_lock(&s->mu);
-    bool changed = t->state != st;
-    t->state = st;
+    t->state = store_state_of(state);
     pthread_mutex_unlock(&s->mu);
-    if (changed)
-        store_task_set_state(s->st, id, st);
 }
 
 typedef struct durable_ctx {

@@ -81,6 +81,7 @@ static void free_session(svc_session *ss) {
     dsession_unref(ss->ds);
     free(ss->id_str);
     free(ss->tenant);
+    free(ss->persisted);
     free(ss);
 }
 

@@ -165,11 +165,19 @@ int svc_session_persist(service *s, svc_session *ss) {
     char *text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     /* Under mu so a put can never land after CloseSession's delete (the store only queues
-     * here: it neither blocks nor calls back). */
+     * here: it neither blocks nor calls back). A record equal to the last one stored is
+     * not written again: most sessions are idle between persist ticks. */
     int rc = 0;
     pthread_mutex_lock(&s->mu);
-    if (!ss->closed && !ss->ephemeral)
+    bool unchanged = ss->persisted && strcmp(ss->persisted, text) == 0;
+    if (!ss->closed && !ss->ephemeral && !unchanged) {
         rc = store_session_put(s->st, ss->id, ss->tenant, text, strlen(text));
+        if (rc == 0) {
+            free(ss->persisted);
+            ss->persisted = text;
+            text = NULL;
+        }
+    }
     pthread_mutex_unlock(&s->mu);
     free(text);
     return rc;

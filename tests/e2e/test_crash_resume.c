@@ -152,6 +152,61 @@ static void test_kill_9_and_resume(void) {
     sluiced_cleanup(&p);
 }
 
+static void start_and_wait(sluice_client *c, const char *prefix, int n) {
+    char **ids = calloc((size_t)n, sizeof *ids);
+    for (int i = 0; i < n; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "%s %d", prefix, i);
+        sluice_prompt *pr = sluice_prompt_text(text);
+        CU_ASSERT_EQUAL(sluice_start_nowait(c, pr, &ids[i]), 0);
+        sluice_prompt_free(pr);
+    }
+    sluice_response **rs = NULL;
+    size_t n_rs = 0;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, (const char *const *)ids, (size_t)n, 30000, &rs, &n_rs),
+                    0);
+    CU_ASSERT_EQUAL(n_rs, (size_t)n);
+    sluice_responses_free(rs, n_rs);
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* A session's tracker is persisted and restored by a graceful restart; a reset before the
+ * restart is what comes back (the record is rewritten whenever the tracker changed). */
+static void test_tracker_survives_restart(void) {
+    sluiced_proc p;
+    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, NULL), 0);
+    sluice_client *c = make_client(p.target, 20);
+    CU_ASSERT_EQUAL_FATAL(sluice_client_open(c), 0);
+    char *session = strdup(sluice_client_session_id(c));
+    start_and_wait(c, "tracked", 30);
+    sluice_tracker t;
+    CU_ASSERT_EQUAL(sluice_client_reset_tracker(c, false, &t), 0);
+    CU_ASSERT_EQUAL(t.succeeded, 30); /* the counts before the reset */
+    start_and_wait(c, "after reset", 7);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+
+    sluiced_opts again;
+    memset(&again, 0, sizeof again);
+    again.keep_dir = true;
+    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, &again), 0);
+    sluice_client *c2 = make_client(p.target, 20);
+    CU_ASSERT_EQUAL_FATAL(sluice_client_attach(c2, session), 0);
+    CU_ASSERT_EQUAL(sluice_client_status(c2, &t), 0);
+    CU_ASSERT_EQUAL(t.succeeded, 7);
+    CU_ASSERT_EQUAL(t.total, 7);
+    CU_ASSERT_EQUAL(t.in_progress, 0);
+    start_and_wait(c2, "after restart", 3);
+    CU_ASSERT_EQUAL(sluice_client_close(c2, &t), 0);
+    CU_ASSERT_EQUAL(t.succeeded, 10);
+    free(session);
+    sluice_client_free(c);
+    sluice_client_free(c2);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+    sluiced_cleanup(&p);
+}
+
 /* Counted on the batch's thread, read on the test's. */
 typedef struct counter {
     atomic_size_t n;
@@ -208,6 +263,7 @@ int main(void) {
     static const test_case cases[] = {
         {"kill_9_and_resume", test_kill_9_and_resume},
         {"resend_broken_batch", test_resend_broken_batch},
+        {"tracker_survives_restart", test_tracker_survives_restart},
         {NULL, NULL},
     };
     return test_run_suite("crash_resume", cases);

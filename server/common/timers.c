@@ -32,10 +32,16 @@ struct timers {
     bool stop;
 };
 
-static void wait_until(timers *t, uint64_t when_ms) {
+/* Sleeps until the earliest entry is due, or, with none, until timers_add or timers_free
+ * signals (an idle thread never wakes by itself). */
+static void wait_for_next(timers *t) {
+    theap_node *next = theap_peek(&t->heap);
+    if (!next) {
+        pthread_cond_wait(&t->cv, &t->mu);
+        return;
+    }
     uint64_t now = clock_now_ms();
-    uint64_t delta = when_ms > now ? when_ms - now : 0;
-    clock_cond_wait_ms(&t->cv, &t->mu, delta > 1000 ? 1000 : delta);
+    clock_cond_wait_ms(&t->cv, &t->mu, next->when_us > now ? next->when_us - now : 0);
 }
 
 static void *run(void *arg) {
@@ -44,8 +50,7 @@ static void *run(void *arg) {
     while (!t->stop) {
         theap_node *n = theap_pop_due(&t->heap, clock_now_ms());
         if (!n) {
-            theap_node *next = theap_peek(&t->heap);
-            wait_until(t, next ? next->when_us : clock_now_ms() + 1000);
+            wait_for_next(t);
             continue;
         }
         entry *e = (entry *)n;

@@ -252,6 +252,10 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
     return rc;
 }
 
+/* Prompts per Start call of `sluice start`: few round trips, and a refused call (a limit
+ * reached) leaves every earlier task running and printed. */
+#define START_CHUNK 256
+
 static int start_tasks(cli_opts *o, sluice_client *c, input *in, FILE *out) {
     fprintf(stderr, "session: %s\n", sluice_client_session_id(c));
     for (size_t i = 0; i < in->n_lines; i++)
@@ -259,16 +263,19 @@ static int start_tasks(cli_opts *o, sluice_client *c, input *in, FILE *out) {
             write_json(out, json_pack("{s:I, s:n, s:s}", "line", (json_int_t)in->lineno[i],
                                       "task_id", "error", in->bad[i]));
     int rc = 0;
-    for (size_t i = 0; i < in->n && rc == 0; i++) {
-        char *id = NULL;
-        rc = sluice_start_nowait(c, in->prompts[i], &id);
+    for (size_t i = 0; i < in->n && rc == 0; i += START_CHUNK) {
+        size_t k = in->n - i < START_CHUNK ? in->n - i : START_CHUNK;
+        char **ids = NULL;
+        rc = sluice_start_many(c, (const sluice_prompt *const *)&in->prompts[i], k, &ids);
         if (rc) {
             fprintf(stderr, "sluice: %s\n", sluice_last_error());
             break;
         }
-        write_json(out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)in->lineno[in->slot_of[i]],
-                                  "task_id", id, "session_id", sluice_client_session_id(c)));
-        free(id);
+        for (size_t j = 0; j < k; j++)
+            write_json(out, json_pack("{s:I, s:s, s:s}", "line",
+                                      (json_int_t)in->lineno[in->slot_of[i + j]], "task_id", ids[j],
+                                      "session_id", sluice_client_session_id(c)));
+        sluice_task_ids_free(ids, k);
     }
     /* The session stays open for `sluice wait`, also after a failed Start: the tasks
      * already printed keep running. */

@@ -11,33 +11,79 @@
 
 #define WAIT_MARGIN_MS 10000u
 
-int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id) {
+int sluice_start_many(sluice_client *c, const sluice_prompt *const *prompts, size_t n,
+                      char ***task_ids) {
     sdk_clear_error();
-    if (!prompt || !task_id)
-        return sdk_fail(SLUICE_EINVAL, "prompt and task_id are required");
+    if (!prompts || !n || !task_ids)
+        return sdk_fail(SLUICE_EINVAL, "prompts (at least one) and task_ids are required");
+    *task_ids = NULL;
+    Sluice__V1__Prompt **msgs = calloc(n, sizeof *msgs);
+    if (!msgs)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (!prompts[i]) {
+            free(msgs);
+            return sdk_fail(SLUICE_EINVAL, "prompts[%zu] is NULL", i);
+        }
+        msgs[i] = prompts[i]->msg;
+    }
     int rc;
     char *session = sdk_session(c, true, &rc);
-    if (!session)
+    if (!session) {
+        free(msgs);
         return rc;
-    Sluice__V1__Prompt *p = prompt->msg;
+    }
     Sluice__V1__StartRequest req = SLUICE__V1__START_REQUEST__INIT;
     req.session_id = session;
-    req.n_prompts = 1;
-    req.prompts = &p;
+    req.n_prompts = n;
+    req.prompts = msgs;
     Sluice__V1__StartResponse *resp = NULL;
     sluice_rpc_status st;
     sluice_rpc_call_opts o = sdk_call_opts(c);
     rc = sluice__v1__sluice__start__rpc(c->ch, &req, &resp, &o, &st);
     free(session);
+    free(msgs);
     if (rc)
         return sdk_rpc_fail(rc, &st, "Start");
-    if (resp->n_task_ids != 1) {
+    if (resp->n_task_ids != n) {
+        size_t got = resp->n_task_ids;
         protobuf_c_message_free_unpacked(&resp->base, NULL);
-        return sdk_fail(SLUICE_EPROTO, "Start answered %zu ids for one prompt", resp->n_task_ids);
+        return sdk_fail(SLUICE_EPROTO, "Start answered %zu ids for %zu prompts", got, n);
     }
-    *task_id = sdk_strdup(resp->task_ids[0]);
+    char **ids = calloc(n, sizeof *ids);
+    for (size_t i = 0; ids && i < n; i++) {
+        if (!(ids[i] = sdk_strdup(resp->task_ids[i]))) {
+            sluice_task_ids_free(ids, i);
+            ids = NULL;
+        }
+    }
     protobuf_c_message_free_unpacked(&resp->base, NULL);
-    return *task_id ? 0 : sdk_fail(SLUICE_ENOMEM, "out of memory");
+    if (!ids)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    *task_ids = ids;
+    return 0;
+}
+
+void sluice_task_ids_free(char **task_ids, size_t n) {
+    if (!task_ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(task_ids[i]);
+    free(task_ids);
+}
+
+int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id) {
+    if (!task_id) {
+        sdk_clear_error();
+        return sdk_fail(SLUICE_EINVAL, "prompt and task_id are required");
+    }
+    char **ids = NULL;
+    int rc = sluice_start_many(c, &prompt, 1, &ids);
+    if (rc)
+        return rc;
+    *task_id = ids[0];
+    free(ids);
+    return 0;
 }
 
 /* Takes the response out of a task result (finished tasks only). */

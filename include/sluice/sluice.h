@@ -315,6 +315,13 @@ SLUICE_API void sluice_batch_free(sluice_batch *b);
 /* Enqueues one prompt (durable in sluiced) and returns its task id at once (free with
  * free()). Opens a session on first use if the client is not open. */
 SLUICE_API int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id);
+/* start_nowait for n prompts in one Start call: all are enqueued, or none (the error says
+ * why, e.g. RESOURCE_EXHAUSTED naming the open-task limit). *task_ids gets n ids in the
+ * order of prompts; free with sluice_task_ids_free(ids, n). The prompts stay the caller's. */
+SLUICE_API int sluice_start_many(sluice_client *c, const sluice_prompt *const *prompts, size_t n,
+                                 char ***task_ids);
+/* Frees n ids from sluice_start_many and the array. NULL-safe. */
+SLUICE_API void sluice_task_ids_free(char **task_ids, size_t n);
 /* start_nowait + wait_for: blocks for the response (free with sluice_response_free). */
 SLUICE_API int sluice_start(sluice_client *c, const sluice_prompt *prompt, sluice_response **out);
 /* Waits for one task. timeout_ms 0 = no limit. SLUICE_ETIMEDOUT when it is still running

@@ -367,6 +367,23 @@ static void test_start_wait_as_completed_cancel(void) {
     sluice_response_free(r);
     free(sid);
     sluice_prompt_free(slow);
+    /* start_many: one call, ids in the order of the prompts */
+    fake_provider_set_latency(P.fake, 0, 0);
+    char **many = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice_start_many(c, (const sluice_prompt *const *)ps, 5, &many), 0);
+    sluice_response **rs = NULL;
+    size_t n_rs = 0;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, (const char *const *)many, 5, 10000, &rs, &n_rs), 0);
+    CU_ASSERT_EQUAL_FATAL(n_rs, 5);
+    for (size_t i = 0; i < 5; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "as completed %zu", i);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sluice_response_completion(rs[i]), want));
+    }
+    sluice_responses_free(rs, n_rs);
+    sluice_task_ids_free(many, 5);
+    CU_ASSERT_EQUAL(sluice_start_many(c, (const sluice_prompt *const *)ps, 0, &many),
+                    SLUICE_EINVAL);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);
     free_prompts(ps, n);

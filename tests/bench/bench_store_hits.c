@@ -6,7 +6,8 @@
  * submits the same N prompts to a dispatcher on that store and times until every one has
  * ended. Every task must end as a local cache hit; the figure counts hits per second from
  * the first submit to the last result, lookups included (they run on the submitting
- * thread, as they do for a gRPC worker).
+ * thread, as they do for a gRPC worker). The replay runs three times; the median is
+ * printed.
  */
 #include "bench/bench_store_hits.h"
 
@@ -96,6 +97,40 @@ static void fill(store *st, uint64_t n) {
     store_flush(st);
 }
 
+#define RUNS 3 /* replays; the median is reported (this machine's figures are noisy) */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Submits the n prompts (task ids from id_base + 1) and waits until all ended; returns
+ * hits per second from the first submit to the last result. */
+static double replay(dispatcher *d, dsession *s, uint64_t n, uint64_t id_base, uint64_t *n_hits,
+                     bool *complete) {
+    enum { CHUNK = 1000 };
+    dispatcher_task_spec specs[CHUNK];
+    atomic_store(&hits, 0);
+    atomic_store(&ended, 0);
+    uint64_t t0 = clock_now_us();
+    for (uint64_t off = 0; off < n; off += CHUNK) {
+        size_t k = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
+        for (size_t i = 0; i < k; i++)
+            specs[i] = (dispatcher_task_spec){id_base + off + i + 1, prompt(off + i), NULL};
+        dispatcher_submit(d, s, specs, k, &sink);
+    }
+    uint64_t deadline = clock_now_ms() + 120000;
+    while (atomic_load(&ended) < n && clock_now_ms() < deadline)
+        usleep(500);
+    double secs = (double)(clock_now_us() - t0) / 1e6;
+    *complete = atomic_load(&ended) == n;
+    if (!*complete)
+        fprintf(stderr, "bench_cache_hits: only %llu of %llu tasks ended within 120 s\n",
+                (unsigned long long)atomic_load(&ended), (unsigned long long)n);
+    *n_hits = atomic_load(&hits);
+    return (double)*n_hits / secs;
+}
+
 int bench_cache_hits(const char *dir, uint64_t n) {
     log_set_level(LOG_LEVEL_ERROR);
     store_config sc;
@@ -127,31 +162,25 @@ int bench_cache_hits(const char *dir, uint64_t n) {
         registry_free(reg);
         return -1;
     }
-    enum { CHUNK = 1000 };
-    dispatcher_task_spec specs[CHUNK];
-    uint64_t t0 = clock_now_us();
-    for (uint64_t off = 0; off < n; off += CHUNK) {
-        size_t k = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
-        for (size_t i = 0; i < k; i++)
-            specs[i] = (dispatcher_task_spec){off + i + 1, prompt(off + i), NULL};
-        dispatcher_submit(d, s, specs, k, &sink);
+    double rates[RUNS];
+    bool complete = true;
+    uint64_t all_hits = 0;
+    for (int r = 0; r < RUNS && complete; r++) {
+        uint64_t run_hits = 0;
+        rates[r] = replay(d, s, n, (uint64_t)r * n, &run_hits, &complete);
+        all_hits += run_hits;
     }
-    uint64_t deadline = clock_now_ms() + 120000;
-    while (atomic_load(&ended) < n && clock_now_ms() < deadline)
-        usleep(500);
-    if (atomic_load(&ended) < n)
-        fprintf(stderr, "bench_cache_hits: only %llu of %llu tasks ended within 120 s\n",
-                (unsigned long long)atomic_load(&ended), (unsigned long long)n);
-    double secs = (double)(clock_now_us() - t0) / 1e6;
-    printf("cache_hits_per_s=%.0f target>=100000 (%llu of %llu through the dispatcher were "
-           "hits)\n",
-           (double)atomic_load(&hits) / secs, (unsigned long long)atomic_load(&hits),
-           (unsigned long long)n);
-    fflush(stdout);
+    if (complete) {
+        qsort(rates, RUNS, sizeof *rates, cmp_double);
+        printf("cache_hits_per_s=%.0f target>=100000 (median of %d replays; %llu of %llu "
+               "through the dispatcher were hits)\n",
+               rates[RUNS / 2], RUNS, (unsigned long long)all_hits, (unsigned long long)(RUNS * n));
+        fflush(stdout);
+    }
     dispatcher_session_close(d, s, NULL, NULL);
     dsession_unref(s);
     dispatcher_free(d);
     store_close(st);
     registry_free(reg);
-    return atomic_load(&ended) == n ? 0 : -1;
+    return complete ? 0 : -1;
 }

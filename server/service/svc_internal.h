@@ -24,9 +24,9 @@ typedef struct svc_session {
     dsession *ds;
     int refs; /* table + users (under mu) */
     bool closed;
-    bool ephemeral; /* a BatchProcess's own session: never persisted */
+    bool ephemeral;  /* a BatchProcess's own session: never persisted */
     char *persisted; /* the record last stored, so an unchanged one is not rewritten (mu) */
-    dlist tasks;    /* Start'ed tasks held in memory (svc_task.sess_link) */
+    dlist tasks;     /* Start'ed tasks held in memory (svc_task.sess_link) */
 } svc_session;
 
 typedef struct svc_task {

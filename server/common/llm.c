@@ -151,16 +151,20 @@ uint64_t llm_request_estimate_tokens(const llm_request *r, uint32_t max_new_toke
     return n;
 }
 
-static bool is_json_object(const char *text) {
-    json_error_t e;
-    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+/* Whether text is one JSON object (duplicate keys refused: they are ambiguous); *why says
+ * what is wrong otherwise. */
+static bool is_json_object(const char *text, const char **why, json_error_t *e) {
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, e);
     bool ok = j && json_is_object(j);
+    *why = !j ? e->text : ok ? "" : "not an object";
     json_decref(j);
     return ok;
 }
 
 static int part_validate(const llm_message *m, const llm_part *p, char *err, size_t errlen,
                          const char *where) {
+    const char *why;
+    json_error_t je;
     switch (p->kind) {
     case LLM_PART_TEXT:
         if (!p->text) {
@@ -191,8 +195,9 @@ static int part_validate(const llm_message *m, const llm_part *p, char *err, siz
             snprintf(err, errlen, "%s: tool call needs an id and a name", where);
             return SLUICE_EINVAL;
         }
-        if (p->arguments && *p->arguments && !is_json_object(p->arguments)) {
-            snprintf(err, errlen, "%s: tool call arguments_json is not a JSON object", where);
+        if (p->arguments && *p->arguments && !is_json_object(p->arguments, &why, &je)) {
+            snprintf(err, errlen, "%s: tool call arguments_json is not a JSON object (%s)", where,
+                     why);
             return SLUICE_EINVAL;
         }
         return 0;
@@ -219,6 +224,8 @@ static int part_validate(const llm_message *m, const llm_part *p, char *err, siz
 }
 
 int llm_request_validate(const llm_request *r, char *err, size_t errlen) {
+    const char *why;
+    json_error_t je;
     if (r->n_messages == 0) {
         snprintf(err, errlen, "prompt has no messages");
         return SLUICE_EINVAL;
@@ -255,14 +262,14 @@ int llm_request_validate(const llm_request *r, char *err, size_t errlen) {
             snprintf(err, errlen, "tools[%zu]: name must match ^[a-zA-Z0-9_-]{1,64}$", i);
             return SLUICE_EINVAL;
         }
-        if (t->parameters && !is_json_object(t->parameters)) {
-            snprintf(err, errlen, "tools[%zu] (%s): parameters_json is not a JSON object", i,
-                     t->name);
+        if (t->parameters && !is_json_object(t->parameters, &why, &je)) {
+            snprintf(err, errlen, "tools[%zu] (%s): parameters_json is not a JSON object (%s)", i,
+                     t->name, why);
             return SLUICE_EINVAL;
         }
     }
-    if (r->output_schema && !is_json_object(r->output_schema)) {
-        snprintf(err, errlen, "output_schema: schema_json is not a JSON object");
+    if (r->output_schema && !is_json_object(r->output_schema, &why, &je)) {
+        snprintf(err, errlen, "output_schema: schema_json is not a JSON object (%s)", why);
         return SLUICE_EINVAL;
     }
     const llm_sampling *s = &r->sampling;

@@ -10,7 +10,6 @@
 #include "sluice/status.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,24 +114,9 @@ int convert_session_config(const Sluice__V1__SessionConfig *p, const char *tenan
     return rc;
 }
 
-/* Re-serialises JSON text with sorted keys; returns NULL when it does not parse. */
-static char *canonical_json(const char *text) {
-    if (!text || !*text)
-        return NULL;
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    if (!j)
-        return NULL;
-    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    json_decref(j);
-    return s;
-}
-
-/* Canonical JSON when it parses, the raw text otherwise (validation reports it). */
+/* JSON text copied as sent: llm_request_validate checks it, and the cache key and the
+ * adapters parse it (the key in canonical form), so it is not re-serialised here. */
 static char *json_field(const char *text) {
-    char *c = canonical_json(text); /* json_dumps memory: malloc or xmalloc, freed by free() */
-    if (c)
-        return c;
     return text && *text ? xstrdup(text) : NULL;
 }
 

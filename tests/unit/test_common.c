@@ -62,9 +62,15 @@ static void test_validation_names_the_element(void) {
     r->messages[0].parts[0].name = xstrdup("f");
     r->messages[0].parts[0].arguments = xstrdup("[1,2]");
     CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "arguments_json is not a JSON object"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "arguments_json is not a JSON object (not an object)"));
     llm_request_free(r);
     r = one_text(LLM_ROLE_USER, "hi");
+    r->output_schema = xstrdup("{\"type\":\"object\",\"type\":\"string\"}");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "output_schema: schema_json is not a JSON object"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "duplicate")); /* jansson's reason is passed on */
+    free(r->output_schema);
+    r->output_schema = NULL;
     r->tools = XNEWV(llm_tool, 1);
     r->n_tools = 1;
     r->tools[0].name = xstrdup("bad name!");

@@ -8,6 +8,7 @@ then a summary) and Start + Wait, plus the error paths a client meets first (NOT
 INVALID_ARGUMENT). Exits non-zero on the first failed check.
 """
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -63,6 +64,64 @@ def batch(ch, pb, session_id, n):
     return results, summary
 
 
+def run_batch(ch, pb, header, prompts):
+    call = ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
+                            request_serializer=pb.BatchRequest.SerializeToString,
+                            response_deserializer=pb.BatchEvent.FromString)
+
+    def requests():
+        yield pb.BatchRequest(header=header)
+        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts))
+        yield pb.BatchRequest(end=pb.BatchEnd())
+
+    results = {}
+    for ev in call(requests(), timeout=60):
+        if ev.WhichOneof("kind") == "results":
+            for r in ev.results.results:
+                results[r.index] = r.response
+    check(len(results) == len(prompts) and not any(r.is_error for r in results.values()),
+          "batch: %d answers (%s)" % (len(prompts),
+                                      [r.error_message for r in results.values()]))
+    return results
+
+
+def header_features(ch, pb, session_id):
+    """A header's output schema and tools apply to every prompt without its own; a prompt's
+    own schema wins. The fake answers a schema with a JSON object of its properties, and
+    tools with a call when the prompt says [[tool]]. (6 prompts.)"""
+    # Keys out of order and spaced: sluiced canonicalises the schema (and caches by it).
+    city = '{ "required": ["city"], "type": "object", "properties": {"city": {"type": "string"}}}'
+    flag = '{"type": "object", "properties": {"flag": {"type": "boolean"}}}'
+    header = pb.BatchHeader(session_id=session_id, expected_prompts=3,
+                            output_schema=pb.OutputSchema(name="place", schema_json=city))
+    prompts = [pb.Prompt(text="header schema %d" % i, index=i) for i in range(2)]
+    prompts.append(pb.Prompt(text="own schema", index=2,
+                             output_schema=pb.OutputSchema(name="f", schema_json=flag)))
+    results = run_batch(ch, pb, header, prompts)
+    for i in range(2):
+        check(set(json.loads(results[i].completion)) == {"city"},
+              "prompt %d answered with the header's schema: %s" % (i, results[i].completion))
+    check(set(json.loads(results[2].completion)) == {"flag"},
+          "a prompt's own schema wins: %s" % results[2].completion)
+    # The same schema written another way is the same request: answered from the cache.
+    same = '{"properties":{"city":{"type":"string"}},"required":["city"],"type":"object"}'
+    header = pb.BatchHeader(session_id=session_id, expected_prompts=2,
+                            output_schema=pb.OutputSchema(name="place", schema_json=same))
+    again = run_batch(ch, pb, header, prompts[:2])
+    check(all(again[i].local_cache_hit and again[i].completion == results[i].completion
+              for i in range(2)), "an equal header schema in another spelling hits the cache")
+
+    weather = pb.ToolDefinition(name="get_weather", description="the weather in a city",
+                                parameters_json='{"properties": {"where": {"type": "string"}},'
+                                                ' "type": "object"}')
+    header = pb.BatchHeader(session_id=session_id, expected_prompts=1, tools=[weather])
+    results = run_batch(ch, pb, header, [pb.Prompt(text="[[tool]] the weather in Paris")])
+    calls = [p.tool_call for p in results[0].content if p.WhichOneof("kind") == "tool_call"]
+    check(len(calls) == 1 and calls[0].name == "get_weather" and
+          "where" in json.loads(calls[0].arguments_json),
+          "the header's tool is offered and called: %s" % results[0])
+
+
 def main():
     target = os.environ["SLUICE_TARGET"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,6 +144,8 @@ def main():
         check(summary is not None and summary.prompts == 25 and summary.succeeded == 25,
               "BatchProcess: summary counts 25 succeeded")
 
+        header_features(ch, pb, sid)
+
         start = rpc(ch, pb, "Start", pb.StartRequest, pb.StartResponse)
         ids = start(pb.StartRequest(session_id=sid, prompts=[
             pb.Prompt(text="started from python %d" % i, index=i) for i in range(5)]),
@@ -100,7 +161,7 @@ def main():
 
         status = rpc(ch, pb, "GetStatus", pb.GetStatusRequest, pb.GetStatusResponse)
         st = status(pb.GetStatusRequest(session_id=sid), timeout=10).status
-        check(st.total == 30 and st.succeeded == 30, "GetStatus counts 30 prompts")
+        check(st.total == 36 and st.succeeded == 36, "GetStatus counts 36 prompts")
 
         try:
             wait(pb.WaitRequest(task_ids=["local:t987654321"]), timeout=10)
@@ -118,7 +179,7 @@ def main():
 
         close = rpc(ch, pb, "CloseSession", pb.CloseSessionRequest, pb.CloseSessionResponse)
         final = close(pb.CloseSessionRequest(session_id=sid), timeout=10).status
-        check(final.succeeded == 30 and final.in_progress == 0, "CloseSession final status")
+        check(final.succeeded == 36 and final.in_progress == 0, "CloseSession final status")
     print("python interop: all checks passed")
 
 

@@ -56,8 +56,10 @@ json_t *cli_result_json(const sluice_response *r, bool completions_only) {
     return o;
 }
 
+/* One JSON line. Numbers get 15 significant digits, so a cost prints as 2.12e-05 rather
+ * than 2.1200000000000004e-05 (the double's full expansion). */
 static void write_json(FILE *out, json_t *j) {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
     if (s) {
         fputs(s, out);
         fputc('\n', out);

@@ -264,11 +264,7 @@ int sluice_process_prompts_completions(sluice_client *c, sluice_prompt *const *p
 }
 
 void sluice_completions_free(char **completions, size_t n) {
-    if (!completions)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(completions[i]);
-    free(completions);
+    sdk_strings_free(completions, n);
 }
 
 int sluice_process_prompts_cb(sluice_client *c, sluice_prompt *const *prompts, size_t n,

@@ -18,6 +18,14 @@ char *sdk_strdup(const char *s) {
     return d;
 }
 
+void sdk_strings_free(char **v, size_t n) {
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 sluice_prompt *sluice_prompt_new(void) {
     sluice_prompt *p = calloc(1, sizeof *p);
     Sluice__V1__Prompt *m = malloc(sizeof *m);

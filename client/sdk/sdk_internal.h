@@ -41,6 +41,8 @@ void sdk_route_grpc_logs(void);
 
 /* prompt.c */
 char *sdk_strdup(const char *s);
+/* Frees n strings and the array. NULL-safe. */
+void sdk_strings_free(char **v, size_t n);
 /* A SamplingParams proto from the public struct; NULL on ENOMEM. */
 Sluice__V1__SamplingParams *sdk_sampling_new(const sluice_sampling *s);
 /* Deep copy of a prompt message. NULL on ENOMEM. */

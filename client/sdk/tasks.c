@@ -65,11 +65,7 @@ int sluice_start_many(sluice_client *c, const sluice_prompt *const *prompts, siz
 }
 
 void sluice_task_ids_free(char **task_ids, size_t n) {
-    if (!task_ids)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(task_ids[i]);
-    free(task_ids);
+    sdk_strings_free(task_ids, n);
 }
 
 int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id) {

@@ -12,6 +12,7 @@
  * Prints one `name=value target=...` line per figure. Not a test.
  */
 #include "bench/bench_util.h"
+#include "tests/fake_provider/fake_test_util.h"
 #include "server/common/clock.h"
 #include "server/http/http.h"
 #include "client/rpc/rpc.h"
@@ -284,7 +285,7 @@ int main(int argc, char **argv) {
     sluice_client_free(lc);
     bench_stop(&sd);
     bench_stop(&fake);
-    bench_rmdir_r(tmpdir);
+    fake_rmdir_r(tmpdir);
     curl_global_cleanup();
     return 0;
 }

@@ -21,6 +21,7 @@
  */
 #include "bench/bench_store_hits.h"
 #include "bench/bench_util.h"
+#include "tests/fake_provider/fake_test_util.h"
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/llm.h"
@@ -322,9 +323,9 @@ int main(int argc, char **argv) {
     printf("bytes_per_answer=%.0f target=none (answer ~1 KB of text, %d answers)\n",
            bytes_per_answer(small, 50000), 50000);
     int rc = bench_cache_hits(hits, 200000);
-    bench_rmdir_r(big);
-    bench_rmdir_r(small);
-    bench_rmdir_r(hits);
+    fake_rmdir_r(big);
+    fake_rmdir_r(small);
+    fake_rmdir_r(hits);
     if (own_base)
         rmdir(base);
     free(big);

@@ -2,8 +2,6 @@
 #include "bench/bench_util.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -171,17 +169,4 @@ char *bench_fake_get(int port, const char *path) {
         return NULL;
     }
     return body;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f) {
-    (void)st;
-    (void)flag;
-    (void)f;
-    if (remove(path) != 0)
-        fprintf(stderr, "bench: cannot remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-void bench_rmdir_r(const char *dir) {
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

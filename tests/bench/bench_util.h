@@ -34,7 +34,4 @@ int bench_fake_post(int port, const char *path, const char *json);
 /* GETs http://127.0.0.1:port/path into a malloc'd string. */
 char *bench_fake_get(int port, const char *path);
 
-/* Removes dir and everything under it (no shell); failures are reported on stderr. */
-void bench_rmdir_r(const char *dir);
-
 #endif

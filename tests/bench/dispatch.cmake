@@ -2,7 +2,7 @@
 # never registered with ctest: timing is not a test). See README "Benchmarks".
 add_library(sluice_bench_util STATIC ${CMAKE_CURRENT_LIST_DIR}/bench_util.c)
 target_include_directories(sluice_bench_util PUBLIC ${SLUICE_TEST_INCLUDES})
-target_link_libraries(sluice_bench_util PUBLIC PkgConfig::CURL)
+target_link_libraries(sluice_bench_util PUBLIC sluice_fake_test_util PkgConfig::CURL)
 sluice_target_warnings(sluice_bench_util)
 
 add_executable(bench_dispatch ${CMAKE_CURRENT_LIST_DIR}/bench_dispatch.c)

@@ -74,6 +74,23 @@ static void wait_for_progress(sluice_client *c, uint64_t at_least) {
     CU_FAIL("no progress before the kill");
 }
 
+/* Starts sluiced again on p's directory and returns a client attached to `session`, or
+ * NULL (after failed assertions). */
+static sluice_client *restart_and_attach(sluiced_proc *p, const char *session,
+                                         uint32_t concurrency) {
+    sluiced_opts again;
+    memset(&again, 0, sizeof again);
+    again.keep_dir = true;
+    CU_ASSERT_EQUAL_FATAL(sluiced_start(p, &again), 0);
+    sluice_client *c = make_client(p->target, concurrency);
+    if (sluice_client_attach(c, session) != 0) {
+        CU_FAIL("attach after the restart");
+        sluice_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static void test_kill_9_and_resume(void) {
     sluiced_proc p;
     CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, NULL), 0);
@@ -103,12 +120,8 @@ static void test_kill_9_and_resume(void) {
     uint64_t answered_before = count_ok(before);
     CU_ASSERT_TRUE(finished >= 250 && finished < N_TASKS);
 
-    sluiced_opts again;
-    memset(&again, 0, sizeof again);
-    again.keep_dir = true;
-    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, &again), 0);
-    sluice_client *c2 = make_client(p.target, 60);
-    CU_ASSERT_EQUAL_FATAL(sluice_client_attach(c2, session), 0);
+    sluice_client *c2 = restart_and_attach(&p, session, 60);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
     sluice_response **all = NULL;
     size_t n_all = 0;
     CU_ASSERT_EQUAL(
@@ -187,12 +200,8 @@ static void test_tracker_survives_restart(void) {
     start_and_wait(c, "after reset", 7);
     CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
 
-    sluiced_opts again;
-    memset(&again, 0, sizeof again);
-    again.keep_dir = true;
-    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, &again), 0);
-    sluice_client *c2 = make_client(p.target, 20);
-    CU_ASSERT_EQUAL_FATAL(sluice_client_attach(c2, session), 0);
+    sluice_client *c2 = restart_and_attach(&p, session, 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
     CU_ASSERT_EQUAL(sluice_client_status(c2, &t), 0);
     CU_ASSERT_EQUAL(t.succeeded, 7);
     CU_ASSERT_EQUAL(t.total, 7);

@@ -15,13 +15,18 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 for kind in normal asan tsan; do
   echo "=== build ($kind) ==="
-  "$root/scripts/build.sh" "$kind"
+  built=1
+  "$root/scripts/build.sh" "$kind" || { built=0; status=1; }
   dir="$root/build"; [ "$kind" = normal ] || dir="$root/build-$kind"
   if [ "$kind" = normal ]; then
-    # After the first build, so lint's check-config runs the sluiced just built.
+    # After the first build, so lint's check-config runs the sluiced just built (lint runs,
+    # and says check-config was skipped, when that build failed).
     echo "=== lint ==="
-    "$root/scripts/lint.sh" --no-install --sluiced "$dir/server/sluiced" || status=1
+    lint_args=(--no-install)
+    [ "$built" -eq 0 ] || lint_args+=(--sluiced "$dir/server/sluiced")
+    "$root/scripts/lint.sh" "${lint_args[@]}" || status=1
   fi
+  [ "$built" -eq 1 ] || { echo "build ($kind) FAILED: its tests are skipped" >&2; continue; }
   echo "=== test ($kind) ==="
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j2) || status=1
 done

@@ -254,9 +254,39 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
     return rc;
 }
 
-/* Prompts per Start call of `sluice start`: few round trips, and a refused call (a limit
- * reached) leaves every earlier task running and printed. */
+/* Prompts per Start call of `sluice start`: few round trips. */
 #define START_CHUNK 256
+
+static void print_started(FILE *out, sluice_client *c, const input *in, size_t slot,
+                          const char *id) {
+    write_json(out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)in->lineno[in->slot_of[slot]],
+                              "task_id", id, "session_id", sluice_client_session_id(c)));
+}
+
+/* Starts prompts [i, i + k) and prints their ids. A call sluiced refused as a whole (a bad
+ * prompt, the open-task limit, a message too large: nothing was started) is made again one
+ * prompt at a time, so everything before the prompt that cannot start is started and
+ * printed, as when each prompt is sent alone. */
+static int start_chunk(sluice_client *c, const input *in, size_t i, size_t k, FILE *out) {
+    char **ids = NULL;
+    int rc = sluice_start_many(c, (const sluice_prompt *const *)&in->prompts[i], k, &ids);
+    if (rc == 0) {
+        for (size_t j = 0; j < k; j++)
+            print_started(out, c, in, i + j, ids[j]);
+        sluice_task_ids_free(ids, k);
+        return 0;
+    }
+    if (k == 1 || (rc != SLUICE_EINVAL && rc != SLUICE_ELIMIT))
+        return rc;
+    for (size_t j = 0; j < k; j++) {
+        char *id = NULL;
+        if ((rc = sluice_start_nowait(c, in->prompts[i + j], &id)) != 0)
+            return rc;
+        print_started(out, c, in, i + j, id);
+        free(id);
+    }
+    return 0;
+}
 
 static int start_tasks(cli_opts *o, sluice_client *c, input *in, FILE *out) {
     fprintf(stderr, "session: %s\n", sluice_client_session_id(c));
@@ -266,18 +296,9 @@ static int start_tasks(cli_opts *o, sluice_client *c, input *in, FILE *out) {
                                       "task_id", "error", in->bad[i]));
     int rc = 0;
     for (size_t i = 0; i < in->n && rc == 0; i += START_CHUNK) {
-        size_t k = in->n - i < START_CHUNK ? in->n - i : START_CHUNK;
-        char **ids = NULL;
-        rc = sluice_start_many(c, (const sluice_prompt *const *)&in->prompts[i], k, &ids);
-        if (rc) {
+        rc = start_chunk(c, in, i, in->n - i < START_CHUNK ? in->n - i : START_CHUNK, out);
+        if (rc)
             fprintf(stderr, "sluice: %s\n", sluice_last_error());
-            break;
-        }
-        for (size_t j = 0; j < k; j++)
-            write_json(out, json_pack("{s:I, s:s, s:s}", "line",
-                                      (json_int_t)in->lineno[in->slot_of[i + j]], "task_id", ids[j],
-                                      "session_id", sluice_client_session_id(c)));
-        sluice_task_ids_free(ids, k);
     }
     /* The session stays open for `sluice wait`, also after a failed Start: the tasks
      * already printed keep running. */

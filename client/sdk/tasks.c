@@ -14,9 +14,10 @@
 int sluice_start_many(sluice_client *c, const sluice_prompt *const *prompts, size_t n,
                       char ***task_ids) {
     sdk_clear_error();
+    if (task_ids)
+        *task_ids = NULL;
     if (!prompts || !n || !task_ids)
         return sdk_fail(SLUICE_EINVAL, "prompts (at least one) and task_ids are required");
-    *task_ids = NULL;
     Sluice__V1__Prompt **msgs = calloc(n, sizeof *msgs);
     if (!msgs)
         return sdk_fail(SLUICE_ENOMEM, "out of memory");

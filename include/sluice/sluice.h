@@ -315,9 +315,13 @@ SLUICE_API void sluice_batch_free(sluice_batch *b);
 /* Enqueues one prompt (durable in sluiced) and returns its task id at once (free with
  * free()). Opens a session on first use if the client is not open. */
 SLUICE_API int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **task_id);
-/* start_nowait for n prompts in one Start call: all are enqueued, or none (the error says
- * why, e.g. RESOURCE_EXHAUSTED naming the open-task limit). *task_ids gets n ids in the
- * order of prompts; free with sluice_task_ids_free(ids, n). The prompts stay the caller's. */
+/* start_nowait for n prompts in one Start call. sluiced enqueues all or none: a refusal
+ * (SLUICE_EINVAL naming the bad prompt, SLUICE_ELIMIT naming the open-task limit, ...)
+ * started nothing. *task_ids gets n ids in the order of prompts (NULL on failure); free
+ * with sluice_task_ids_free(ids, n). The prompts stay the caller's. As with any unary call,
+ * a transport failure after sluiced accepted the call leaves tasks whose ids were lost
+ * (sluice_wait_for_all with n == 0 still finds them in the session). Keep each call well
+ * under the server's max message size (16 MiB by default). */
 SLUICE_API int sluice_start_many(sluice_client *c, const sluice_prompt *const *prompts, size_t n,
                                  char ***task_ids);
 /* Frees n ids from sluice_start_many and the array. NULL-safe. */

@@ -106,7 +106,7 @@ int64_t feedback_duration_ms(const char *s) {
         char *end;
         errno = 0;
         double v = strtod(p, &end);
-        if (end == p || errno || v < 0)
+        if (end == p || errno || !isfinite(v) || v < 0) /* strtod takes "nan" and "inf" */
             return -1;
         p = end;
         double unit;
@@ -154,7 +154,7 @@ static int64_t parse_count(const char *s) {
     double v;
     if (parse_number(s, &v) || v < 0)
         return -1;
-    return clamp_nonneg(v);
+    return v > 9e15 ? (int64_t)9e15 : (int64_t)floor(v); /* never round a remaining count up */
 }
 
 /* Anthropic reset times are absolute; turn them into "from now". */

@@ -196,6 +196,8 @@ static struct curl_slist *build_headers(const provider_request *p) {
     }
     return l;
 oom:
+    for (struct curl_slist *h = l; h; h = h->next) /* lines with the key */
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(l);
     return NULL;
 }

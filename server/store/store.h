@@ -112,7 +112,8 @@ int store_tasks_put(store *s, const store_task *const *tasks, size_t n, store_do
                     void *ud);
 /* Queues a state change of an unfinished task. A finished state is a store_task_finish
  * without result. The change is ignored (logged at debug) when the task is unknown or
- * already finished by the time it is applied. */
+ * already finished by the time it is applied. (sluiced itself stores only queued and
+ * final states: a restart re-queues every unfinished task.) */
 int store_task_set_state(store *s, uint64_t id, store_task_state state);
 /* Queues the final state and result of a task (copied; result may be NULL). SLUICE_EINVAL
  * for an unfinished state or a result the codec refuses (codec.h; logged, nothing queued).

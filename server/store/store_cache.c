@@ -25,6 +25,7 @@
 #include "server/store/store_internal.h"
 
 #include "server/common/alloc.h"
+#include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/store/codec.h"
 #include "sluice/status.h"
@@ -164,16 +165,25 @@ void store_cache_unqueued_locked(store *s, const store_op *op) {
     }
 }
 
-/* A put still in the write queue, decoded; false when there is none for key. */
+/* A put still in the write queue, decoded; false when there is none for key. The value is
+ * copied under q_mu and decoded after it, so enqueuers and the writer wait for a memcpy
+ * only. */
 static bool queued_get(store *s, const cache_key *key, llm_response **out) {
-    bool found = false;
+    char *blob = NULL;
+    size_t len = 0;
     pthread_mutex_lock(&s->q_mu);
     const store_op *op = u64map_get(&s->unapplied, key_word(key));
     if (op && memcmp(op->key.b, key->b, sizeof key->b) == 0) {
-        char why[256];
-        found = value_decode(op->blob, op->blob_len, out, why, sizeof why) == SLUICE_OK;
+        len = op->blob_len;
+        blob = xmalloc(len ? len : 1);
+        memcpy(blob, op->blob, len);
     }
     pthread_mutex_unlock(&s->q_mu);
+    if (!blob)
+        return false;
+    char why[256];
+    bool found = value_decode(blob, len, out, why, sizeof why) == SLUICE_OK;
+    free(blob);
     return found;
 }
 
@@ -355,8 +365,12 @@ static bool sweep_entry(store *s, store_batch *b, const uint8_t *ak, uint64_t ac
     size_t len = 0;
     char *e = NULL;
     char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_CACHE], (const char *)ak + 8, 32, &len, &e);
-    if (e) {
-        LOG_WARN(STORE_MODULE, "cache eviction paused: reading an entry failed: %s", e);
+    if (e) { /* logged at most once a minute: every write batch runs a pass */
+        uint64_t now = clock_now_ms();
+        if (now - s->sweep_warned_ms >= 60000) {
+            s->sweep_warned_ms = now;
+            LOG_WARN(STORE_MODULE, "cache eviction paused: reading an entry failed: %s", e);
+        }
         rocksdb_free(e);
         rocksdb_free(v);
         return false;

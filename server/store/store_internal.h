@@ -137,6 +137,7 @@ struct store {
     pthread_mutex_t apply_mu;
     uint64_t cache_bytes, cache_entries;
     uint64_t age_hint_ms, done_hint_ms; /* sweeps start here: older keys are deleted */
+    uint64_t sweep_warned_ms;           /* last "eviction paused" warning (writer only) */
 
     /* keys whose cache entry has a delete queued, and keys recently logged as corrupt
      * (pending_mu; both direct-mapped, a colliding key takes the slot) */

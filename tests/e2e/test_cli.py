@@ -149,6 +149,19 @@ def test_start_wait_status_models():
     check(rc == 2 and "local:t99999999" in err, "unknown task id is named, exit 2")
 
 
+def test_start_stops_at_a_refused_prompt():
+    # 300 prompts go in Start calls of 256; the call holding line 271 is refused as a whole
+    # (a tool name sluiced rejects), so the CLI starts that part one prompt at a time: lines
+    # 1-270 are started and printed, line 271 is named, nothing after it is started.
+    rows = ['"chunked %d"' % i for i in range(300)]
+    rows[270] = json.dumps({"prompt": "bad tool", "tools": [{"name": "bad name!"}]})
+    rc, out, err = sluice(["start", "-m", "m-a", "-q"], stdin="\n".join(rows) + "\n")
+    started = lines(out)
+    check(rc != 0 and "tools[0]" in err, "the refused prompt is named (rc %d: %s)" % (rc, err))
+    check([x["line"] for x in started] == list(range(1, 271)),
+          "every line before it is started, in order (%d started)" % len(started))
+
+
 def metric(text, name, labels=""):
     m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
     return float(m.group(1)) if m else None
@@ -193,7 +206,8 @@ def test_check_config():
 if __name__ == "__main__":
     for t in [test_run_in_order, test_bad_lines_and_exit_codes,
               test_as_completed_and_completions_only, test_resume_sends_only_missing,
-              test_start_wait_status_models, test_metrics_show_the_batch, test_check_config]:
+              test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
+              test_metrics_show_the_batch, test_check_config]:
         print("--", t.__name__)
         t()
     print("cli: all checks passed")

@@ -44,10 +44,10 @@ static void test_durations(void) {
     CU_ASSERT_EQUAL(feedback_duration_ms("abc"), -1);
     CU_ASSERT_EQUAL(feedback_duration_ms("5x"), -1);
     CU_ASSERT_EQUAL(feedback_duration_ms(""), -1);
-    /* hostile values stay defined: NaN counts as 0, huge values are capped */
-    CU_ASSERT_EQUAL(feedback_duration_ms("nanms"), 0);
+    /* hostile values: NaN and infinity are junk (-1), huge finite values are capped */
+    CU_ASSERT_EQUAL(feedback_duration_ms("nanms"), -1);
+    CU_ASSERT_EQUAL(feedback_duration_ms("infs"), -1);
     CU_ASSERT_EQUAL(feedback_duration_ms("1e300s"), (int64_t)9e15);
-    CU_ASSERT_EQUAL(feedback_duration_ms("infs"), (int64_t)9e15);
 }
 
 static void test_rfc3339(void) {
@@ -117,6 +117,10 @@ static void test_hostile_headers(void) {
     CU_ASSERT_EQUAL(f.remaining_requests, (int64_t)9e15);
     CU_ASSERT_EQUAL(f.remaining_tokens, -1); /* parse_number refuses non-finite values */
     CU_ASSERT_EQUAL(f.retry_after_ms, (int64_t)9e15);
+    /* a fractional count is rounded down: never more room than the provider said */
+    http_header half[] = {{"x-ratelimit-remaining-requests", "0.5"}};
+    feedback_parse(half, 1, NOW, &f);
+    CU_ASSERT_EQUAL(f.remaining_requests, 0);
 }
 
 int main(void) {

@@ -1004,6 +1004,42 @@ static void test_write_queue_full(void) {
     free(dir);
 }
 
+/* A put is seen while the writer is certainly busy elsewhere (stalled in a callback), so
+ * the lookup can only find it among the queued puts; then once applied. */
+static void test_cache_put_seen_before_applied(void) {
+    char *dir = fresh_dir("ryw-stalled");
+    store_config c = config(dir);
+    store *s = open_or_fail(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    gate g;
+    sem_init(&g.entered, 0, 0);
+    sem_init(&g.release, 0, 0);
+    store_task *t = make_task(1, STORE_TASK_QUEUED);
+    const store_task *ts[] = {t};
+    CU_ASSERT_EQUAL(store_tasks_put(s, ts, 1, on_done_blocking, &g), SLUICE_OK);
+    sem_wait(&g.entered); /* the writer sits in the callback */
+    cache_key k = key_n(77), other = key_n(78);
+    llm_response *r = make_response("queued answer", 0), *got = NULL;
+    CU_ASSERT_EQUAL(store_cache_put(s, &k, r), SLUICE_OK);
+    CU_ASSERT_EQUAL(store_cache_get(s, &k, &got), SLUICE_OK);
+    CU_ASSERT_TRUE(got && resp_equal(r, got));
+    llm_response_free(got);
+    got = NULL;
+    CU_ASSERT_EQUAL(store_cache_get(s, &other, &got), SLUICE_ENOTFOUND); /* others still miss */
+    CU_ASSERT_PTR_NULL(got);
+    sem_post(&g.release);
+    store_flush(s);
+    CU_ASSERT_EQUAL(store_cache_get(s, &k, &got), SLUICE_OK);
+    CU_ASSERT_TRUE(got && resp_equal(r, got));
+    llm_response_free(got);
+    store_close(s);
+    sem_destroy(&g.entered);
+    sem_destroy(&g.release);
+    llm_response_free(r);
+    store_task_free(t);
+    free(dir);
+}
+
 /* Many threads putting and getting at once (sanitizers watch the locking). */
 typedef struct worker_arg {
     store *s;
@@ -1373,6 +1409,7 @@ int main(int argc, char **argv) {
     static const test_case tests[] = {
         {"cache put, get and miss", test_cache_put_get_miss},
         {"cache: a put is seen at once", test_cache_read_your_writes},
+        {"cache: a put is seen before the writer applies it", test_cache_put_seen_before_applied},
         {"cache TTL (fake clock)", test_cache_ttl},
         {"corrupt cache entries: miss, deleted, logged once", test_cache_corrupt},
         {"cache size cap evicts the oldest", test_cache_size_cap},

@@ -89,7 +89,7 @@ def header_features(ch, pb, session_id):
     """A header's output schema and tools apply to every prompt without its own; a prompt's
     own schema wins. The fake answers a schema with a JSON object of its properties, and
     tools with a call when the prompt says [[tool]]. (6 prompts.)"""
-    # Keys out of order and spaced: sluiced canonicalises the schema (and caches by it).
+    # Keys out of order and spaced: the cache key is computed over the canonical form.
     city = '{ "required": ["city"], "type": "object", "properties": {"city": {"type": "string"}}}'
     flag = '{"type": "object", "properties": {"flag": {"type": "boolean"}}}'
     header = pb.BatchHeader(session_id=session_id, expected_prompts=3,

@@ -955,6 +955,18 @@ static void on_done_blocking(void *ud, int status) {
     sem_wait(&g->release);
 }
 
+/* Puts task 1 with a callback that blocks: returns once the writer has applied it and sits
+ * in the callback (until sem_post(&g->release)). The caller frees the task. */
+static store_task *stall_writer(store *s, gate *g) {
+    sem_init(&g->entered, 0, 0);
+    sem_init(&g->release, 0, 0);
+    store_task *t = make_task(1, STORE_TASK_QUEUED);
+    const store_task *ts[] = {t};
+    CU_ASSERT_EQUAL(store_tasks_put(s, ts, 1, on_done_blocking, g), SLUICE_OK);
+    sem_wait(&g->entered);
+    return t;
+}
+
 static void test_write_queue_full(void) {
     char *dir = fresh_dir("queue");
     store_config c = config(dir);
@@ -962,13 +974,8 @@ static void test_write_queue_full(void) {
     store *s = open_or_fail(&c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     gate g;
-    sem_init(&g.entered, 0, 0);
-    sem_init(&g.release, 0, 0);
-    store_task *t = make_task(1, STORE_TASK_QUEUED);
+    store_task *t = stall_writer(s, &g); /* task 1, holding its queue slot */
     const store_task *ts[] = {t};
-    /* The writer applies this one and then sits in its callback, holding its slot. */
-    CU_ASSERT_EQUAL(store_tasks_put(s, ts, 1, on_done_blocking, &g), SLUICE_OK);
-    sem_wait(&g.entered);
     llm_response *r = make_response("q", 0);
     for (unsigned i = 0; i < 3; i++) {
         cache_key k = key_n(i);
@@ -1012,12 +1019,7 @@ static void test_cache_put_seen_before_applied(void) {
     store *s = open_or_fail(&c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     gate g;
-    sem_init(&g.entered, 0, 0);
-    sem_init(&g.release, 0, 0);
-    store_task *t = make_task(1, STORE_TASK_QUEUED);
-    const store_task *ts[] = {t};
-    CU_ASSERT_EQUAL(store_tasks_put(s, ts, 1, on_done_blocking, &g), SLUICE_OK);
-    sem_wait(&g.entered); /* the writer sits in the callback */
+    store_task *t = stall_writer(s, &g);
     cache_key k = key_n(77), other = key_n(78);
     llm_response *r = make_response("queued answer", 0), *got = NULL;
     CU_ASSERT_EQUAL(store_cache_put(s, &k, r), SLUICE_OK);

@@ -76,6 +76,13 @@ llm_request *llm_request_new(void) {
     return XNEW(llm_request);
 }
 
+void llm_request_add_text(llm_request *r, llm_role role, const char *text) {
+    r->messages = xrealloc(r->messages, (r->n_messages + 1) * sizeof *r->messages);
+    llm_message *m = &r->messages[r->n_messages++];
+    *m = (llm_message){.role = role, .parts = XNEW(llm_part), .n_parts = 1};
+    m->parts[0] = (llm_part){.kind = LLM_PART_TEXT, .text = xstrdup(text)};
+}
+
 void llm_request_free(llm_request *r) {
     if (!r)
         return;

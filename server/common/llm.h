@@ -181,6 +181,8 @@ void llm_sampling_copy(llm_sampling *dst, const llm_sampling *src);
 llm_request *llm_request_new(void);
 /* Frees a request and everything in it. NULL-safe. */
 void llm_request_free(llm_request *r);
+/* Appends a message of `role` holding one text part (text copied). */
+void llm_request_add_text(llm_request *r, llm_role role, const char *text);
 
 /* Writes into *out the parameters in effect: defaults, then `base` (the model's), then
  * `override` (the prompt's), field by field. *out must be cleaned up with

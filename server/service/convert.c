@@ -170,13 +170,7 @@ static void convert_part(const Sluice__V1__Part *p, llm_part *out) {
 
 static void convert_messages(const Sluice__V1__Prompt *p, llm_request *r) {
     if (p->n_messages == 0 && p->text && *p->text) {
-        r->messages = XNEW(llm_message);
-        r->n_messages = 1;
-        r->messages[0].role = LLM_ROLE_USER;
-        r->messages[0].parts = XNEW(llm_part);
-        r->messages[0].n_parts = 1;
-        r->messages[0].parts[0].kind = LLM_PART_TEXT;
-        r->messages[0].parts[0].text = xstrdup(p->text);
+        llm_request_add_text(r, LLM_ROLE_USER, p->text);
         return;
     }
     r->messages = XNEWV(llm_message, p->n_messages);

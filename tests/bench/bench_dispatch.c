@@ -42,13 +42,7 @@ static const dispatcher_sink sink = {on_done, NULL, NULL, NULL};
 
 static llm_request *text_request(const char *text) {
     llm_request *r = llm_request_new();
-    r->messages = calloc(1, sizeof *r->messages);
-    r->n_messages = 1;
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].parts = calloc(1, sizeof(llm_part));
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts[0].kind = LLM_PART_TEXT;
-    r->messages[0].parts[0].text = strdup(text);
+    llm_request_add_text(r, LLM_ROLE_USER, text);
     r->sampling.set = LLM_SET_MAX_NEW_TOKENS;
     r->sampling.max_new_tokens = 16;
     return r;

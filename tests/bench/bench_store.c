@@ -131,13 +131,7 @@ static double fill_cache(store *s, uint64_t first, uint64_t n) {
 
 static void add_tasks(store *s, uint64_t n_unfinished) {
     llm_request *req = llm_request_new();
-    req->n_messages = 1;
-    req->messages = XNEWV(llm_message, 1);
-    req->messages[0].role = LLM_ROLE_USER;
-    req->messages[0].n_parts = 1;
-    req->messages[0].parts = XNEWV(llm_part, 1);
-    req->messages[0].parts[0] =
-        (llm_part){.kind = LLM_PART_TEXT, .text = xstrdup("Summarise the following text ...")};
+    llm_request_add_text(req, LLM_ROLE_USER, "Summarise the following text ...");
     llm_response *res = typical_answer();
     uint64_t first;
     store_reserve_ids(s, "task", 2 * n_unfinished, &first);

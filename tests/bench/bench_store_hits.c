@@ -37,14 +37,10 @@ static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, l
 static const dispatcher_sink sink = {on_done, NULL, NULL, NULL};
 
 static llm_request *prompt(uint64_t i) {
+    char text[64];
+    snprintf(text, sizeof text, "cached prompt number %llu", (unsigned long long)i);
     llm_request *r = llm_request_new();
-    r->messages = XNEWV(llm_message, 1);
-    r->n_messages = 1;
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].parts = XNEWV(llm_part, 1);
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts[0].kind = LLM_PART_TEXT;
-    r->messages[0].parts[0].text = xasprintf("cached prompt number %llu", (unsigned long long)i);
+    llm_request_add_text(r, LLM_ROLE_USER, text);
     return r;
 }
 

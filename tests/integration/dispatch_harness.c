@@ -177,13 +177,7 @@ dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t
 
 llm_request *harness_text_request(const char *text) {
     llm_request *r = llm_request_new();
-    r->messages = XNEW(llm_message);
-    r->n_messages = 1;
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].parts = XNEW(llm_part);
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts[0].kind = LLM_PART_TEXT;
-    r->messages[0].parts[0].text = xstrdup(text);
+    llm_request_add_text(r, LLM_ROLE_USER, text);
     return r;
 }
 

@@ -36,7 +36,7 @@ llm_part *add_part(llm_message *m, llm_part_kind kind) {
 }
 
 void add_text(llm_request *r, llm_role role, const char *text) {
-    add_part(add_msg(r, role), LLM_PART_TEXT)->text = xstrdup(text);
+    llm_request_add_text(r, role, text);
 }
 
 llm_request *prompt(const char *text) {

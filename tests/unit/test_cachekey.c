@@ -450,12 +450,7 @@ static void test_dedup_sensitivity(void) {
 
 static void test_pinned_vector(void) {
     llm_request *r = llm_request_new();
-    r->n_messages = 1;
-    r->messages = XNEWV(llm_message, 1);
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts = XNEWV(llm_part, 1);
-    r->messages[0].parts[0] = (llm_part){.kind = LLM_PART_TEXT, .text = xstrdup("hi")};
+    llm_request_add_text(r, LLM_ROLE_USER, "hi");
     cache_key k;
     cachekey_for_model("t", "openai", "gpt-4.1-mini", r, NULL, &k);
     char hex[65];

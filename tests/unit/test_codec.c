@@ -263,12 +263,7 @@ static void test_request_roundtrip_rich(void) {
 
 static void test_request_roundtrip_minimal(void) {
     llm_request *r = llm_request_new();
-    r->n_messages = 1;
-    r->messages = XNEWV(llm_message, 1);
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts = XNEWV(llm_part, 1);
-    r->messages[0].parts[0] = text_part("");
+    llm_request_add_text(r, LLM_ROLE_USER, "");
     llm_request *back = request_roundtrip(r);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     CU_ASSERT(request_eq(r, back));

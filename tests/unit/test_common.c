@@ -16,14 +16,20 @@
 
 static llm_request *one_text(llm_role role, const char *text) {
     llm_request *r = llm_request_new();
-    r->messages = XNEWV(llm_message, 1);
-    r->n_messages = 1;
-    r->messages[0].role = role;
-    r->messages[0].parts = XNEWV(llm_part, 1);
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts[0].kind = LLM_PART_TEXT;
-    r->messages[0].parts[0].text = xstrdup(text);
+    llm_request_add_text(r, role, text);
     return r;
+}
+
+static void test_add_text_appends_a_message(void) {
+    llm_request *r = one_text(LLM_ROLE_SYSTEM, "be brief");
+    llm_request_add_text(r, LLM_ROLE_USER, "hi");
+    CU_ASSERT_EQUAL_FATAL(r->n_messages, 2);
+    CU_ASSERT_EQUAL(r->messages[0].role, LLM_ROLE_SYSTEM);
+    CU_ASSERT_EQUAL(r->messages[1].role, LLM_ROLE_USER);
+    CU_ASSERT_EQUAL_FATAL(r->messages[1].n_parts, 1);
+    CU_ASSERT_EQUAL(r->messages[1].parts[0].kind, LLM_PART_TEXT);
+    EXPECT_STR(r->messages[1].parts[0].text, "hi");
+    llm_request_free(r);
 }
 
 static void test_estimate_matches_lm_deluge(void) {
@@ -206,6 +212,7 @@ static void test_timers(void) {
 
 int main(void) {
     static const test_case cases[] = {
+        {"add_text_appends_a_message", test_add_text_appends_a_message},
         {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
         {"validation_names_the_element", test_validation_names_the_element},
         {"sampling_merge", test_sampling_merge},

@@ -90,12 +90,7 @@ static store *open_or_fail(const store_config *c) {
 
 static llm_request *make_request(const char *text) {
     llm_request *r = llm_request_new();
-    r->n_messages = 1;
-    r->messages = XNEWV(llm_message, 1);
-    r->messages[0].role = LLM_ROLE_USER;
-    r->messages[0].n_parts = 1;
-    r->messages[0].parts = XNEWV(llm_part, 1);
-    r->messages[0].parts[0] = (llm_part){.kind = LLM_PART_TEXT, .text = xstrdup(text)};
+    llm_request_add_text(r, LLM_ROLE_USER, text);
     r->sampling.set = LLM_SET_TEMPERATURE;
     r->sampling.temperature = 0.5;
     return r;

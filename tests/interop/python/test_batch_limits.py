@@ -20,7 +20,7 @@ import urllib.request
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_service_interop import check, load_messages, rpc  # noqa: E402
+from test_service_interop import batch_call, check, collect, load_messages, rpc  # noqa: E402
 
 N = 300
 PAD = 20000
@@ -31,12 +31,6 @@ def fake(path, doc):
                                  data=json.dumps(doc).encode(), method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status
-
-
-def batch_call(ch, pb):
-    return ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
-                            request_serializer=pb.BatchRequest.SerializeToString,
-                            response_deserializer=pb.BatchEvent.FromString)
 
 
 def own_session_header(pb, n):
@@ -56,15 +50,7 @@ def test_results_wait_for_a_slow_reader(ch, pb):
 
     events = batch_call(ch, pb)(requests(), timeout=120)
     time.sleep(3)  # not reading: every answer is back and waiting inside sluiced
-    results, summary = {}, None
-    for ev in events:
-        kind = ev.WhichOneof("kind")
-        if kind == "results":
-            for r in ev.results.results:
-                check(r.index not in results, "result %d arrives once" % r.index)
-                results[r.index] = r
-        elif kind == "summary":
-            summary = ev.summary
+    results, summary = collect(events)
     fake("/_fake/config", {"latency_ms": 0, "jitter_ms": 0})
     check(len(results) == N, "all %d large results arrive (%d did)" % (N, len(results)))
     check(all(not r.response.is_error and len(r.response.completion) >= PAD

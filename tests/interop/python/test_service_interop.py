@@ -38,22 +38,17 @@ def rpc(ch, pb, name, req_cls, resp_cls):
                           response_deserializer=resp_cls.FromString)
 
 
-def batch(ch, pb, session_id, n):
-    call = ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
+def batch_call(ch, pb):
+    return ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
                             request_serializer=pb.BatchRequest.SerializeToString,
                             response_deserializer=pb.BatchEvent.FromString)
 
-    def requests():
-        yield pb.BatchRequest(header=pb.BatchHeader(session_id=session_id, expected_prompts=n))
-        prompts = [pb.Prompt(text="python prompt %d" % i, index=i, custom_id="py-%d" % i)
-                   for i in range(n)]
-        for p in prompts[:n // 2]:          # one prompt per message
-            yield pb.BatchRequest(prompt=p)
-        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts[n // 2:]))  # many
-        yield pb.BatchRequest(end=pb.BatchEnd())
 
+def collect(events):
+    """Reads a BatchProcess stream to its end: ({index: BatchResult}, summary or None),
+    checking that each index arrives once."""
     results, summary = {}, None
-    for ev in call(requests(), timeout=60):
+    for ev in events:
         kind = ev.WhichOneof("kind")
         if kind == "results":
             for r in ev.results.results:
@@ -64,21 +59,28 @@ def batch(ch, pb, session_id, n):
     return results, summary
 
 
-def run_batch(ch, pb, header, prompts):
-    call = ch.stream_stream("/sluice.v1.Sluice/BatchProcess",
-                            request_serializer=pb.BatchRequest.SerializeToString,
-                            response_deserializer=pb.BatchEvent.FromString)
+def batch(ch, pb, session_id, n):
+    def requests():
+        yield pb.BatchRequest(header=pb.BatchHeader(session_id=session_id, expected_prompts=n))
+        prompts = [pb.Prompt(text="python prompt %d" % i, index=i, custom_id="py-%d" % i)
+                   for i in range(n)]
+        for p in prompts[:n // 2]:          # one prompt per message
+            yield pb.BatchRequest(prompt=p)
+        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts[n // 2:]))  # many
+        yield pb.BatchRequest(end=pb.BatchEnd())
 
+    return collect(batch_call(ch, pb)(requests(), timeout=60))
+
+
+def run_batch(ch, pb, header, prompts):
+    """One batch of prompts under header; returns {index: Response}, all successful."""
     def requests():
         yield pb.BatchRequest(header=header)
         yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts))
         yield pb.BatchRequest(end=pb.BatchEnd())
 
-    results = {}
-    for ev in call(requests(), timeout=60):
-        if ev.WhichOneof("kind") == "results":
-            for r in ev.results.results:
-                results[r.index] = r.response
+    results, _ = collect(batch_call(ch, pb)(requests(), timeout=60))
+    results = {i: r.response for i, r in results.items()}
     check(len(results) == len(prompts) and not any(r.is_error for r in results.values()),
           "batch: %d answers (%s)" % (len(prompts),
                                       [r.error_message for r in results.values()]))

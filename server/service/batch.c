@@ -318,13 +318,15 @@ static void batch_task_done(void *ctx, uint64_t id, void *task_ctx, dtask_state 
     batch *b = ctx;
     prompt_ref *p = task_ctx;
     pthread_mutex_lock(&b->mu);
-    b->in_dispatcher--;
     b->flush_refs++;
     u64map_del(&b->live, id);
     bool live = b->state != BATCH_DONE && final != DTASK_ABANDONED;
     pthread_mutex_unlock(&b->mu);
     Sluice__V1__BatchResult *res = live ? result_proto(b, id, p->index, p->custom_id, resp) : NULL;
     pthread_mutex_lock(&b->mu);
+    /* Leaves the dispatcher's count only together with joining `pending`: in between,
+     * maybe_finish would see neither and send the summary ahead of this result. */
+    b->in_dispatcher--;
     if (final != DTASK_ABANDONED)
         collect_locked(b, final, res, resp);
     pthread_mutex_unlock(&b->mu);

@@ -274,17 +274,12 @@ void dispatcher_free(dispatcher *d) {
  * decreasing weight. Returns the count written to order. */
 static size_t lookup_order(const dsession *s, const char *want, size_t *order) {
     size_t n = s->cfg.n_models;
+    double rank[DSESSION_MAX_MODELS]; /* preferred first, then weight */
     for (size_t i = 0; i < n; i++) {
-        /* rank: preferred first, then weight */
-        double rank_i = (want && strcmp(s->cfg.models[i].name, want) == 0) ? 1e300 : s->weights[i];
+        rank[i] = (want && strcmp(s->cfg.models[i].name, want) == 0) ? 1e300 : s->weights[i];
         size_t j = i;
-        while (j > 0) {
-            size_t p = order[j - 1];
-            double rank_p =
-                (want && strcmp(s->cfg.models[p].name, want) == 0) ? 1e300 : s->weights[p];
-            if (rank_p >= rank_i)
-                break;
-            order[j] = p;
+        while (j > 0 && rank[order[j - 1]] < rank[i]) {
+            order[j] = order[j - 1];
             j--;
         }
         order[j] = i;
@@ -311,26 +306,30 @@ static void mark_cache_hit(llm_response *hit, const char *model) {
 }
 
 /* Serves a task from the cache if one of the session's models already answered it. Each
- * model has its own key, so an answer is only ever served for a model the session allows. */
-static void cache_lookup(dispatcher *d, dsession *s, dtask *t) {
+ * model has its own key, so an answer is only ever served for a model the session allows.
+ * On a miss every model's key has been computed: with `keep_keys` the task keeps them, so
+ * storing its answer later (on the loop thread) need not hash the request again. */
+static void cache_lookup(dispatcher *d, dsession *s, dtask *t, bool keep_keys) {
     size_t order[DSESSION_MAX_MODELS];
+    cache_key keys[DSESSION_MAX_MODELS];
     size_t n = lookup_order(s, t->req->prefer_model, order);
     for (size_t o = 0; o < n; o++) {
         size_t i = order[o];
         llm_sampling eff;
         llm_sampling_merge(&eff, &s->cfg.models[i].sampling, &t->req->sampling);
-        cache_key key;
         cachekey_for_model(s->cfg.tenant, provider_kind_name(s->models[i]->provider),
-                           s->models[i]->name, t->req, &eff, &key);
+                           s->models[i]->name, t->req, &eff, &keys[i]);
         llm_sampling_cleanup(&eff);
         llm_response *hit = NULL;
-        if (store_cache_get(d->cfg.store, &key, &hit) == 0) {
+        if (store_cache_get(d->cfg.store, &keys[i], &hit) == 0) {
             mark_cache_hit(hit, s->cfg.models[i].name);
             t->cached = hit;
             return;
         }
     }
     atomic_fetch_add(&d->cache_misses, 1);
+    if (keep_keys)
+        t->model_keys = xmemdup(keys, n * sizeof *keys);
 }
 
 static void dedup_key(dsession *s, dtask *t) {
@@ -365,7 +364,7 @@ static dtask *task_new(dispatcher *d, dsession *s, dispatcher_task_spec *spec,
     cache_mode mode = s->cfg.cache_mode;
     bool reads = mode == CACHE_MODE_READ_WRITE || mode == CACHE_MODE_READ_ONLY;
     if (reads && d->cfg.store)
-        cache_lookup(d, s, t);
+        cache_lookup(d, s, t, mode == CACHE_MODE_READ_WRITE);
     if (reads && !t->cached && !d->cfg.no_dedup)
         dedup_key(s, t);
     return t;

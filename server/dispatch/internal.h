@@ -7,7 +7,7 @@
  *   keystate    -> ring of kqueues with waiting tasks, budget-wait list
  *   kqueue      -> FIFO of WAITING tasks of one session on one key (owned by the session)
  *   dsession    -> kqueue per key, live-task list, its own limiters and blocklist
- *   dtask       -> its request, response under construction, HTTP handle
+ *   dtask       -> its request, response under construction, HTTP handle, cache keys
  */
 #ifndef SLUICE_DISPATCH_INTERNAL_H
 #define SLUICE_DISPATCH_INTERNAL_H
@@ -125,8 +125,9 @@ struct dtask {
     bool started;          /* counted in the tracker's started/in_progress */
     uint64_t submitted_us, deadline_us, attempt_start_us;
 
-    llm_response *resp;   /* being built: attempts, then the answer or error */
-    llm_response *cached; /* a cache hit found at submit */
+    llm_response *resp;    /* being built: attempts, then the answer or error */
+    llm_response *cached;  /* a cache hit found at submit */
+    cache_key *model_keys; /* per session model: cache keys from a missed lookup, or NULL */
     http_request *http;
     keystate *flight_key; /* key whose capacity the in-flight attempt holds */
 

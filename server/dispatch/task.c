@@ -37,6 +37,7 @@ void task_free(dtask *t) {
     llm_request_free(t->req);
     llm_response_free(t->resp);
     llm_response_free(t->cached);
+    free(t->model_keys);
     llm_sampling_cleanup(&t->eff);
     if (t->sess)
         dsession_unref(t->sess);
@@ -280,10 +281,14 @@ static void cache_store(dispatcher *d, dtask *t) {
     if (!d->cfg.store || !(mode == CACHE_MODE_READ_WRITE || mode == CACHE_MODE_WRITE_ONLY) ||
         !has_content(t->resp))
         return;
-    const model_info *m = t->sess->models[t->model];
     cache_key key;
-    cachekey_for_model(t->sess->cfg.tenant, provider_kind_name(m->provider), m->name, t->req,
-                       &t->eff, &key);
+    if (t->model_keys) {
+        key = t->model_keys[t->model]; /* the lookup hashed the same inputs at submit */
+    } else {
+        const model_info *m = t->sess->models[t->model];
+        cachekey_for_model(t->sess->cfg.tenant, provider_kind_name(m->provider), m->name, t->req,
+                           &t->eff, &key);
+    }
     store_cache_put(d->cfg.store, &key, t->resp);
 }
 

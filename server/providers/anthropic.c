@@ -426,30 +426,27 @@ static void an_finish(const json_t *root, char *structured, llm_response *out) {
     }
 }
 
-static int an_parse_success(const model_info *m, const char *body, size_t len, llm_response *out,
-                            char *err, size_t errlen) {
-    json_t *root;
-    int rc = wire_load_object(body, len, &root, err, errlen);
-    if (rc)
-        return rc;
+static int an_parse_root(const json_t *root, llm_response *out, char *err, size_t errlen) {
     const json_t *content = json_object_get(root, "content");
-    char *structured = NULL;
     if (!json_is_array(content)) {
         const char *emsg = wire_get_str(json_object_get(root, "error"), "message");
         snprintf(err, errlen, "response has no content array%s%.300s%s", emsg ? " (error: " : "",
                  emsg ? emsg : "", emsg ? ")" : "");
-        rc = SLUICE_EPROTO;
-    } else {
-        rc = an_parse_blocks(content, out, &structured, err, errlen);
+        return SLUICE_EPROTO;
     }
-    if (rc == SLUICE_OK) {
-        an_finish(root, structured, out);
-    } else {
+    char *structured = NULL;
+    int rc = an_parse_blocks(content, out, &structured, err, errlen);
+    if (rc) {
         free(structured);
-        wire_response_clear(out);
+        return rc;
     }
-    json_decref(root);
-    return rc;
+    an_finish(root, structured, out);
+    return SLUICE_OK;
+}
+
+static int an_parse_success(const model_info *m, const char *body, size_t len, llm_response *out,
+                            char *err, size_t errlen) {
+    return wire_parse_success(body, len, an_parse_root, out, err, errlen);
 }
 
 static void an_parse_error(int status, const char *body, size_t len, char *msg, size_t msglen) {

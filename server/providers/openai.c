@@ -375,28 +375,23 @@ static int oa_no_choices(const json_t *root, char *err, size_t errlen) {
     return SLUICE_EPROTO;
 }
 
-static int oa_parse_success(const model_info *m, const char *body, size_t len, llm_response *out,
-                            char *err, size_t errlen) {
-    json_t *root;
-    int rc = wire_load_object(body, len, &root, err, errlen);
-    if (rc)
-        return rc;
+static int oa_parse_root(const json_t *root, llm_response *out, char *err, size_t errlen) {
     const json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     const json_t *msg = json_object_get(choice, "message");
     if (!json_is_object(msg))
-        rc = oa_no_choices(root, err, errlen);
-    else
-        rc = oa_parse_message(msg, out, err, errlen);
-    if (rc == SLUICE_OK) {
-        const char *finish = wire_get_str(choice, "finish_reason");
-        out->finish_reason = xstrdup(finish);
-        oa_parse_usage(json_object_get(root, "usage"), &out->usage);
-        llm_response_set_completion_from_content(out);
-    } else {
-        wire_response_clear(out);
-    }
-    json_decref(root);
-    return rc;
+        return oa_no_choices(root, err, errlen);
+    int rc = oa_parse_message(msg, out, err, errlen);
+    if (rc)
+        return rc;
+    out->finish_reason = xstrdup(wire_get_str(choice, "finish_reason"));
+    oa_parse_usage(json_object_get(root, "usage"), &out->usage);
+    llm_response_set_completion_from_content(out);
+    return SLUICE_OK;
+}
+
+static int oa_parse_success(const model_info *m, const char *body, size_t len, llm_response *out,
+                            char *err, size_t errlen) {
+    return wire_parse_success(body, len, oa_parse_root, out, err, errlen);
 }
 
 static void oa_parse_error(int status, const char *body, size_t len, char *msg, size_t msglen) {

@@ -19,14 +19,11 @@
 #include "server/providers/wire.h"
 #include "sluice/status.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SECRET_FILE_MAX 16384
 #define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
@@ -137,26 +134,20 @@ static void trim_trailing_space(char *s) {
         s[--n] = '\0';
 }
 
-/* Reads at most SECRET_FILE_MAX bytes of `path` into a new string. */
-static int read_secret_file(reg_ctx *c, const char *path, char **out) {
-    char why[512];
-    size_t len;
-    if (secret_read_file(path, SECRET_FILE_MAX, out, &len, why, sizeof why) != SLUICE_OK)
-        return fail(c, "file", "%s", why);
-    return SLUICE_OK;
-}
-
-/* Checks and stores a secret taken from `source` (a description such as "env X"). */
-static int store_secret(reg_ctx *c, const char *field, char *secret, const char *source,
+/* Checks and stores a secret of `len` bytes taken from `source` (a description such as
+ * "env X"). A NUL byte inside counts as a control character: it would cut the secret short
+ * and leave its tail out of the wipe. */
+static int store_secret(reg_ctx *c, const char *field, char *secret, size_t len, const char *source,
                         upstream_key *k) {
+    bool nul_inside = strlen(secret) != len;
     trim_trailing_space(secret);
     const char *problem = NULL;
-    if (!*secret)
-        problem = "is empty";
-    else if (!wire_is_printable(secret))
+    if (nul_inside || !wire_is_printable(secret))
         problem = "holds control characters";
+    else if (!*secret)
+        problem = "is empty";
     if (problem) {
-        secret_free(secret, strlen(secret));
+        secret_free(secret, len);
         return fail(c, field, "the secret from %s %s", source, problem);
     }
     k->secret = secret;
@@ -169,15 +160,15 @@ static int resolve_secret(reg_ctx *c, const char *env, const char *file, upstrea
     const char *v = env ? getenv(env) : NULL;
     if (v && *v) {
         snprintf(source, sizeof source, "env %s", env);
-        return store_secret(c, "env", xstrdup(v), source, k);
+        return store_secret(c, "env", xstrdup(v), strlen(v), source, k);
     }
     if (file) {
-        char *data;
-        int rc = read_secret_file(c, file, &data);
-        if (rc)
-            return rc;
+        char *data, why[512];
+        size_t len;
+        if (secret_read_file(file, SECRET_FILE_MAX, &data, &len, why, sizeof why) != SLUICE_OK)
+            return fail(c, "file", "%s", why);
         snprintf(source, sizeof source, "file %s", file);
-        return store_secret(c, "file", data, source, k);
+        return store_secret(c, "file", data, len, source, k);
     }
     /* Not an error: the key's models are listed as unavailable until it is configured. */
     k->secret_source = xasprintf("env %s (unset)", env);
@@ -311,38 +302,32 @@ static int parse_section(reg_ctx *c, const json_t *root, const char *section, bo
     return SLUICE_OK;
 }
 
-static int parse_keys(reg_ctx *c, const json_t *keys, registry *r) {
-    r->keys = XNEWV(upstream_key, json_object_size(keys));
+/* Runs `parse` on each member of `section` ("keys" or "models"), with the error path set
+ * to "<section>.<name>"; `noun` names the members in the error for an unprintable name. */
+static int parse_members(reg_ctx *c, const json_t *obj, const char *section, const char *noun,
+                         registry *r,
+                         int (*parse)(reg_ctx *c, const char *name, const json_t *v, registry *r)) {
     const char *name;
     json_t *v;
-    json_object_foreach((json_t *)keys, name, v) {
+    json_object_foreach((json_t *)obj, name, v) {
         char path[512];
-        snprintf(path, sizeof path, "keys.%s", name);
+        snprintf(path, sizeof path, "%s.%s", section, name);
         c->path = path;
         if (!*name || !wire_is_printable(name))
-            return fail(c, NULL, "key names must be non-empty and printable");
-        int rc = parse_key(c, name, v, &r->keys[r->n_keys++]);
+            return fail(c, NULL, "%s names must be non-empty and printable", noun);
+        int rc = parse(c, name, v, r);
         if (rc)
             return rc;
     }
     return SLUICE_OK;
 }
 
-static int parse_models(reg_ctx *c, const json_t *models, registry *r) {
-    r->models = XNEWV(model_info, json_object_size(models));
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)models, name, v) {
-        char path[512];
-        snprintf(path, sizeof path, "models.%s", name);
-        c->path = path;
-        if (!*name || !wire_is_printable(name))
-            return fail(c, NULL, "model names must be non-empty and printable");
-        int rc = parse_model(c, name, v, r, &r->models[r->n_models++]);
-        if (rc)
-            return rc;
-    }
-    return SLUICE_OK;
+static int add_key(reg_ctx *c, const char *name, const json_t *v, registry *r) {
+    return parse_key(c, name, v, &r->keys[r->n_keys++]);
+}
+
+static int add_model(reg_ctx *c, const char *name, const json_t *v, registry *r) {
+    return parse_model(c, name, v, r, &r->models[r->n_models++]);
 }
 
 int registry_from_json(const json_t *root, registry **out, char *err, size_t errlen) {
@@ -360,10 +345,14 @@ int registry_from_json(const json_t *root, registry **out, char *err, size_t err
     if (!rc)
         rc = parse_section(&c, root, "models", true, &models);
     registry *r = XNEW(registry);
-    if (!rc)
-        rc = parse_keys(&c, keys, r);
-    if (!rc)
-        rc = parse_models(&c, models, r);
+    if (!rc) {
+        r->keys = XNEWV(upstream_key, json_object_size(keys));
+        rc = parse_members(&c, keys, "keys", "key", r, add_key);
+    }
+    if (!rc) {
+        r->models = XNEWV(model_info, json_object_size(models));
+        rc = parse_members(&c, models, "models", "model", r, add_model);
+    }
     if (rc) {
         registry_free(r);
         return rc;

@@ -189,6 +189,19 @@ int wire_load_object(const char *body, size_t len, json_t **out, char *err, size
     return SLUICE_OK;
 }
 
+int wire_parse_success(const char *body, size_t len, wire_parse_fn parse, llm_response *out,
+                       char *err, size_t errlen) {
+    json_t *root;
+    int rc = wire_load_object(body, len, &root, err, errlen);
+    if (rc)
+        return rc;
+    rc = parse(root, out, err, errlen);
+    if (rc)
+        wire_response_clear(out);
+    json_decref(root);
+    return rc;
+}
+
 size_t wire_line(const char *s, size_t len, size_t max, char *msg, size_t msglen) {
     if (!msglen)
         return 0;

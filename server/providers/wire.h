@@ -4,8 +4,9 @@
  * The adapters build request bodies with jansson and parse response bodies back. These
  * helpers carry the parts both need: a builder context where the first error wins (so a
  * long chain of json_object_set_new calls is checked once at the end), JSON-text fields
- * parsed with a message naming the field, base64, schema-name sanitising, bounded error
- * texts from raw bodies and growing llm_response content.
+ * parsed with a message naming the field, base64, schema-name sanitising, the load/parse/
+ * clear frame of parse_success, bounded error texts from raw bodies and growing
+ * llm_response content.
  *
  * Pure functions; any thread. Strings returned are freed with free().
  */
@@ -79,6 +80,14 @@ int wire_request_finish(wire_ctx *w, json_t *body, provider_request *out);
 /* Parses a response body that must be a JSON object. SLUICE_EPROTO with a message
  * ("response body is not valid JSON: ...") otherwise. Free *out with json_decref. */
 int wire_load_object(const char *body, size_t len, json_t **out, char *err, size_t errlen);
+/* Parses the part of a response body below its root object into `out`. Returns SLUICE_OK
+ * or SLUICE_EPROTO with a message in err. */
+typedef int (*wire_parse_fn)(const json_t *root, llm_response *out, char *err, size_t errlen);
+/* The frame of an adapter's parse_success: loads body as a JSON object (wire_load_object),
+ * runs `parse` on it and, when `parse` fails, clears what it put into out
+ * (wire_response_clear). Returns the first failure's code, or SLUICE_OK. */
+int wire_parse_success(const char *body, size_t len, wire_parse_fn parse, llm_response *out,
+                       char *err, size_t errlen);
 /* Copies at most `max` bytes of s[0..len) into msg as one printable line: leading and
  * trailing blanks dropped, control bytes turned into spaces, never a cut UTF-8 sequence,
  * always NUL-terminated. Returns the length written. */

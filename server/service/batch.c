@@ -258,13 +258,7 @@ static int send_summary(batch *b) {
 static void close_own_session(batch *b) {
     service *s = b->s;
     pthread_mutex_lock(&s->mu);
-    bool first = !b->ss->closed;
-    if (first) {
-        b->ss->closed = true;
-        u64map_del(&s->sessions, b->ss->id);
-        svc_tenant(s, b->ss->tenant)->sessions--;
-        svc_session_put_locked(s, b->ss); /* the table's reference */
-    }
+    bool first = svc_session_unlist_locked(s, b->ss);
     pthread_mutex_unlock(&s->mu);
     if (first)
         dispatcher_session_close(s->d, b->ss->ds, NULL, NULL);

@@ -1,8 +1,9 @@
 /*
- * Proto <-> internal conversion (see convert.h). Incoming text fields are copied, JSON
- * texts (tool schemas, output schemas, tool arguments) are re-serialised canonically
- * (sorted keys, compact) so equal requests compare equal downstream. Outgoing trees are
- * built from malloc'd copies so one free_unpacked call releases them.
+ * Proto <-> internal conversion (see convert.h). Incoming text fields are copied; JSON
+ * texts (tool schemas, output schemas, tool arguments) are copied as sent (empty -> NULL):
+ * llm_request_validate checks them and the cache key hashes them in canonical form, so
+ * equal requests compare equal downstream. Outgoing trees are built from malloc'd copies
+ * so one free_unpacked call releases them.
  */
 #include "convert.h"
 

@@ -1,6 +1,6 @@
 /*
  * The service object: tables, tenants, id allocation, error replies and start-up restore.
- * The RPC handlers live in sessions.c, tasks.c and batch.c.
+ * The RPC handlers live in sessions.c, tasks.c, waitrpc.c and batch.c.
  */
 #include "svc_internal.h"
 
@@ -184,6 +184,16 @@ svc_session *svc_session_get(service *s, const char *id_str, const char *tenant)
 void svc_session_put_locked(service *s, svc_session *ss) {
     if (--ss->refs == 0)
         free_session(ss);
+}
+
+bool svc_session_unlist_locked(service *s, svc_session *ss) {
+    if (ss->closed)
+        return false;
+    ss->closed = true;
+    u64map_del(&s->sessions, ss->id);
+    svc_tenant(s, ss->tenant)->sessions--;
+    svc_session_put_locked(s, ss); /* the table's reference; the caller's remains */
+    return true;
 }
 
 void svc_session_put(service *s, svc_session *ss) {

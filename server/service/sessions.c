@@ -388,13 +388,7 @@ static void close_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
     if (!ss)
         return;
     pthread_mutex_lock(&s->mu);
-    bool first = !ss->closed;
-    if (first) {
-        ss->closed = true;
-        u64map_del(&s->sessions, ss->id);
-        svc_tenant(s, ss->tenant)->sessions--;
-        ss->refs--; /* the table's reference; ours from svc_session_get remains */
-    }
+    bool first = svc_session_unlist_locked(s, ss); /* ours from svc_session_get remains */
     pthread_mutex_unlock(&s->mu);
     if (!first) {
         svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", ss->id_str);

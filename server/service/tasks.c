@@ -1,14 +1,14 @@
 /*
- * Durable tasks: Start, Wait, AsCompleted, Cancel, the durable sink and resume.
+ * Durable tasks: Start, the durable sink and resume (Wait, AsCompleted and Cancel are in
+ * waitrpc.c).
  *
  * Start converts and validates every prompt, checks the tenant's open-task limit,
  * persists the tasks in one atomic store batch and, once that batch is durable (store
  * writer thread), submits them to the dispatcher and answers with their ids. The durable
  * sink keeps a live task's state in memory and persists the final result; waiters see a
  * result only once it is durable (a result a client saw survives any crash), after which
- * the task leaves memory
- * and Wait and AsCompleted read it from the store. At
- * start-up every unfinished task in the store is resubmitted (a result already in the
+ * the task leaves memory and Wait and AsCompleted read it from the store. At start-up
+ * every unfinished task in the store is resubmitted (a result already in the
  * cache is served from there, so nothing answered is sent upstream again).
  */
 #include "svc_internal.h"

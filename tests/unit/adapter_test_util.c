@@ -45,6 +45,51 @@ llm_request *prompt(const char *text) {
     return r;
 }
 
+llm_part *add_thinking(llm_message *m, const char *text, const char *signature) {
+    llm_part *p = add_part(m, LLM_PART_THINKING);
+    p->text = xstrdup(text);
+    p->signature = xstrdup(signature);
+    return p;
+}
+
+llm_part *add_tool_call(llm_message *m, const char *id, const char *name, const char *arguments) {
+    llm_part *p = add_part(m, LLM_PART_TOOL_CALL);
+    p->id = xstrdup(id);
+    p->name = xstrdup(name);
+    p->arguments = xstrdup(arguments);
+    return p;
+}
+
+llm_part *add_tool_result(llm_message *m, const char *id, const char *text) {
+    llm_part *p = add_part(m, LLM_PART_TOOL_RESULT);
+    p->id = xstrdup(id);
+    p->text = xstrdup(text);
+    return p;
+}
+
+llm_part *add_image_url(llm_message *m, const char *url) {
+    llm_part *p = add_part(m, LLM_PART_IMAGE);
+    p->url = xstrdup(url);
+    return p;
+}
+
+llm_part *add_image_bytes(llm_message *m, const void *data, size_t len, const char *media_type) {
+    llm_part *p = add_part(m, LLM_PART_IMAGE);
+    p->data = xmemdup(data, len);
+    p->data_len = len;
+    p->media_type = xstrdup(media_type);
+    return p;
+}
+
+void add_weather_tool(llm_request *r) {
+    r->tools = XNEWV(llm_tool, 1);
+    r->n_tools = 1;
+    r->tools[0].name = xstrdup("get_weather");
+    r->tools[0].description = xstrdup("Weather for a city");
+    r->tools[0].parameters =
+        xstrdup("{\"properties\":{\"city\":{\"type\":\"string\"}},\"type\":\"object\"}");
+}
+
 json_t *jget(json_t *root, const char *path) {
     json_t *cur = root;
     while (cur && *path) {
@@ -90,6 +135,25 @@ json_t *build(const model_info *m, const llm_request *r, provider_request *out) 
     json_t *body = json_loadb(out->body, out->body_len, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     return body;
+}
+
+json_t *build_body(const model_info *m, const llm_request *r) {
+    provider_request out;
+    json_t *body = build(m, r, &out);
+    provider_request_cleanup(&out);
+    return body;
+}
+
+void build_fails(const model_info *m, const llm_request *r, const char *err_part) {
+    provider_request out = {0};
+    char err[256] = "";
+    CU_ASSERT_EQUAL(build_rc(m, KEY, r, &out, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, err_part));
+    CU_ASSERT_PTR_NULL(strstr(err, KEY));
+    CU_ASSERT_PTR_NULL(out.url);
+    CU_ASSERT_PTR_NULL(out.body);
+    CU_ASSERT_EQUAL(out.n_headers, 0);
+    provider_request_cleanup(&out);
 }
 
 bool has_header(const provider_request *r, const char *line) {

@@ -42,6 +42,16 @@ void add_text(llm_request *r, llm_role role, const char *text);
 /* A new request holding one user message `text`; the caller frees it. */
 llm_request *prompt(const char *text);
 
+/* Part builders: append one part to `m` and return it (owned by `m`). Strings and bytes
+ * are copied; a NULL string leaves its field unset. */
+llm_part *add_thinking(llm_message *m, const char *text, const char *signature);
+llm_part *add_tool_call(llm_message *m, const char *id, const char *name, const char *arguments);
+llm_part *add_tool_result(llm_message *m, const char *id, const char *text);
+llm_part *add_image_url(llm_message *m, const char *url);
+llm_part *add_image_bytes(llm_message *m, const void *data, size_t len, const char *media_type);
+/* Gives `r` (which has no tools yet) the one tool get_weather(city: string). */
+void add_weather_tool(llm_request *r);
+
 /* Follows a dotted path ("messages.0.content") through objects and arrays; borrowed. */
 json_t *jget(json_t *root, const char *path);
 const char *jstr(json_t *root, const char *path);
@@ -52,6 +62,11 @@ int build_rc(const model_info *m, const char *key, const llm_request *r, provide
 /* Builds with KEY, asserts success and that KEY appears only in the auth header, and
  * returns the parsed body (the caller decrefs it and cleans up `out`). */
 json_t *build(const model_info *m, const llm_request *r, provider_request *out);
+/* build() for tests that look only at the body: returns it (the caller decrefs it). */
+json_t *build_body(const model_info *m, const llm_request *r);
+/* The adapter's build() with KEY, asserting SLUICE_EINVAL with `err_part` in the message,
+ * KEY nowhere in it and nothing left in the request. */
+void build_fails(const model_info *m, const llm_request *r, const char *err_part);
 bool has_header(const provider_request *r, const char *line);
 
 /* parse_success() on `body`, asserting it succeeds; the caller frees the response. */

@@ -57,25 +57,21 @@ static void test_top_p_rules(void) {
     r->sampling.set |= LLM_SET_TOP_P | LLM_SET_TEMPERATURE;
     r->sampling.top_p = 0.9;
     r->sampling.temperature = 0.3;
-    provider_request out;
-    json_t *body = build(model("claude-3.5-haiku"), r, &out);
+    json_t *body = build_body(model("claude-3.5-haiku"), r);
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(jget(body, "temperature")), 0.3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(jget(body, "top_p")), 0.9, 1e-12);
     json_decref(body);
-    provider_request_cleanup(&out);
     /* 4-1 with both set: temperature wins. */
-    body = build(model("claude-opus-4.1"), r, &out);
+    body = build_body(model("claude-opus-4.1"), r);
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(jget(body, "temperature")), 0.3, 1e-12);
     CU_ASSERT_PTR_NULL(jget(body, "top_p"));
     json_decref(body);
-    provider_request_cleanup(&out);
     /* 4-5 with only top_p set: top_p alone. */
     r->sampling.set &= ~(unsigned)LLM_SET_TEMPERATURE;
-    body = build(model("claude-haiku-4.5"), r, &out);
+    body = build_body(model("claude-haiku-4.5"), r);
     CU_ASSERT_PTR_NULL(jget(body, "temperature"));
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(jget(body, "top_p")), 0.9, 1e-12);
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
@@ -86,8 +82,7 @@ static void test_system_and_multi_turn(void) {
     add_text(r, LLM_ROLE_ASSISTANT, "4");
     add_text(r, LLM_ROLE_SYSTEM, "Answer in French.");
     add_text(r, LLM_ROLE_USER, "And 3+3?");
-    provider_request out;
-    json_t *body = build(model("claude-3.5-haiku"), r, &out);
+    json_t *body = build_body(model("claude-3.5-haiku"), r);
     /* Every system message is kept (lm-deluge drops all but the first). */
     EXPECT_STR(jstr(body, "system"), "Be terse.\n\nAnswer in French.");
     const char *roles[] = {"user", "assistant", "user"};
@@ -99,7 +94,6 @@ static void test_system_and_multi_turn(void) {
         EXPECT_STR(jstr(m, "content.0.text"), texts[i]);
     }
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
@@ -107,15 +101,11 @@ static void test_image_by_url_and_bytes(void) {
     llm_request *r = llm_request_new();
     llm_message *m = add_msg(r, LLM_ROLE_USER);
     add_part(m, LLM_PART_TEXT)->text = xstrdup("What is this?");
-    add_part(m, LLM_PART_IMAGE)->url = xstrdup("https://example.com/cat.png");
-    llm_part *img = add_part(m, LLM_PART_IMAGE);
+    add_image_url(m, "https://example.com/cat.png");
     static const uint8_t bytes[] = {0, 1, 2, 3};
-    img->data = xmemdup(bytes, sizeof bytes);
-    img->data_len = sizeof bytes;
-    img->media_type = xstrdup("image/png");
-    add_part(m, LLM_PART_IMAGE)->url = xstrdup("data:image/jpeg;base64,/9j/4AAQ");
-    provider_request out;
-    json_t *body = build(model("claude-sonnet-4.5"), r, &out);
+    add_image_bytes(m, bytes, sizeof bytes, "image/png");
+    add_image_url(m, "data:image/jpeg;base64,/9j/4AAQ");
+    json_t *body = build_body(model("claude-sonnet-4.5"), r);
     json_t *c = jget(body, "messages.0.content");
     CU_ASSERT_EQUAL(json_array_size(c), 4);
     EXPECT_STR(jstr(c, "1.type"), "image");
@@ -128,24 +118,11 @@ static void test_image_by_url_and_bytes(void) {
     EXPECT_STR(jstr(c, "3.source.media_type"), "image/jpeg");
     EXPECT_STR(jstr(c, "3.source.data"), "/9j/4AAQ");
     json_decref(body);
-    provider_request_cleanup(&out);
 
     model_info no_images = *model("claude-sonnet-4.5");
     no_images.images = false;
-    char err[256];
-    CU_ASSERT_EQUAL(build_rc(&no_images, KEY, r, &out, err, sizeof err), SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "messages[0].parts[1]"));
-    CU_ASSERT_PTR_NULL(out.body);
+    build_fails(&no_images, r, "messages[0].parts[1]");
     llm_request_free(r);
-}
-
-static void add_weather_tool(llm_request *r) {
-    r->tools = XNEWV(llm_tool, 1);
-    r->n_tools = 1;
-    r->tools[0].name = xstrdup("get_weather");
-    r->tools[0].description = xstrdup("Weather for a city");
-    r->tools[0].parameters =
-        xstrdup("{\"properties\":{\"city\":{\"type\":\"string\"}},\"type\":\"object\"}");
 }
 
 static void test_tools_call_and_result(void) {
@@ -153,23 +130,13 @@ static void test_tools_call_and_result(void) {
     add_weather_tool(r);
     add_text(r, LLM_ROLE_USER, "Weather in Paris?");
     llm_message *a = add_msg(r, LLM_ROLE_ASSISTANT);
-    llm_part *th = add_part(a, LLM_PART_THINKING);
-    th->text = xstrdup("I should call the tool.");
-    th->signature = xstrdup("sig-abc");
-    add_part(a, LLM_PART_THINKING)->text = xstrdup("unsigned-thought");
-    add_part(a, LLM_PART_THINKING)->signature = xstrdup("opaque-redacted");
-    llm_part *call = add_part(a, LLM_PART_TOOL_CALL);
-    call->id = xstrdup("toolu_1");
-    call->name = xstrdup("get_weather");
-    call->arguments = xstrdup("{\"city\":\"Paris\"}");
+    add_thinking(a, "I should call the tool.", "sig-abc");
+    add_thinking(a, "unsigned-thought", NULL);
+    add_thinking(a, NULL, "opaque-redacted");
+    add_tool_call(a, "toolu_1", "get_weather", "{\"city\":\"Paris\"}");
     llm_message *t = add_msg(r, LLM_ROLE_TOOL);
-    llm_part *res = add_part(t, LLM_PART_TOOL_RESULT);
-    res->id = xstrdup("toolu_1");
-    res->text = xstrdup("18C, sunny");
-    res = add_part(t, LLM_PART_TOOL_RESULT);
-    res->id = xstrdup("toolu_2");
-    res->text = xstrdup("timeout");
-    res->is_error = true;
+    add_tool_result(t, "toolu_1", "18C, sunny");
+    add_tool_result(t, "toolu_2", "timeout")->is_error = true;
     provider_request out;
     json_t *body = build(model("claude-sonnet-4.5"), r, &out);
     EXPECT_STR(jstr(body, "tools.0.name"), "get_weather");
@@ -202,7 +169,7 @@ static void test_tools_call_and_result(void) {
 static void test_unsigned_thinking_turn_dropped(void) {
     llm_request *r = llm_request_new();
     add_text(r, LLM_ROLE_USER, "go");
-    add_part(add_msg(r, LLM_ROLE_ASSISTANT), LLM_PART_THINKING)->text = xstrdup("unsigned");
+    add_thinking(add_msg(r, LLM_ROLE_ASSISTANT), "unsigned", NULL);
     add_text(r, LLM_ROLE_USER, "again");
     provider_request out;
     json_t *body = build(model("claude-haiku-4.5"), r, &out);
@@ -220,8 +187,7 @@ static void test_output_schema_forced_tool(void) {
     r->output_schema = xstrdup("{\"properties\":{\"name\":{\"type\":\"string\"}}}");
     r->sampling.set |= LLM_SET_EFFORT;
     r->sampling.effort = LLM_EFFORT_HIGH;
-    provider_request out;
-    json_t *body = build(model("claude-sonnet-4.5"), r, &out);
+    json_t *body = build_body(model("claude-sonnet-4.5"), r);
     CU_ASSERT_EQUAL(json_array_size(jget(body, "tools")), 2);
     EXPECT_STR(jstr(body, "tools.1.name"), "structured_output_person");
     EXPECT_STR(jstr(body, "tools.1.input_schema.type"), "object");
@@ -232,23 +198,17 @@ static void test_output_schema_forced_tool(void) {
     CU_ASSERT_PTR_NULL(jget(body, "thinking"));
     CU_ASSERT_EQUAL(json_integer_value(jget(body, "max_tokens")), 512);
     json_decref(body);
-    provider_request_cleanup(&out);
 
     /* A non-object schema cannot be a tool input. */
     free(r->output_schema);
     r->output_schema = xstrdup("{\"type\":\"array\"}");
-    char err[256];
-    CU_ASSERT_EQUAL(build_rc(model("claude-sonnet-4.5"), KEY, r, &out, err, sizeof err),
-                    SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "output_schema"));
+    build_fails(model("claude-sonnet-4.5"), r, "output_schema");
     /* The reserved prefix is refused for caller tools. */
     free(r->output_schema);
     r->output_schema = NULL;
     free(r->tools[0].name);
     r->tools[0].name = xstrdup("structured_output_x");
-    CU_ASSERT_EQUAL(build_rc(model("claude-sonnet-4.5"), KEY, r, &out, err, sizeof err),
-                    SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tools[0]"));
+    build_fails(model("claude-sonnet-4.5"), r, "tools[0]");
     llm_request_free(r);
 }
 
@@ -256,14 +216,12 @@ static void test_json_mode_ignored(void) {
     llm_request *r = prompt("Give JSON");
     r->sampling.set |= LLM_SET_JSON_MODE;
     r->sampling.json_mode = true;
-    provider_request out;
-    json_t *body = build(model("claude-haiku-4.5"), r, &out);
+    json_t *body = build_body(model("claude-haiku-4.5"), r);
     CU_ASSERT_PTR_NULL(jget(body, "tools"));
     CU_ASSERT_PTR_NULL(jget(body, "tool_choice"));
     CU_ASSERT_PTR_NULL(jget(body, "response_format"));
     CU_ASSERT_EQUAL(json_object_size(body), 4); /* model, max_tokens, messages, temperature */
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
@@ -281,9 +239,7 @@ static json_t *thinking_body(const char *model_name, llm_effort effort, uint32_t
         r->sampling.set |= LLM_SET_THINKING_BUDGET;
         r->sampling.thinking_budget = budget;
     }
-    provider_request out;
-    json_t *body = build(model(model_name), r, &out);
-    provider_request_cleanup(&out);
+    json_t *body = build_body(model(model_name), r);
     llm_request_free(r);
     return body;
 }
@@ -337,14 +293,12 @@ static void test_stop_sequences(void) {
     r->sampling.stop[1] = xstrdup("END");
     r->sampling.n_stop = 2;
     r->sampling.max_new_tokens = 64;
-    provider_request out;
-    json_t *body = build(model("claude-3.5-haiku"), r, &out);
+    json_t *body = build_body(model("claude-3.5-haiku"), r);
     CU_ASSERT_EQUAL(json_array_size(jget(body, "stop_sequences")), 2);
     EXPECT_STR(jstr(body, "stop_sequences.0"), "\n\nHuman:");
     EXPECT_STR(jstr(body, "stop_sequences.1"), "END");
     CU_ASSERT_EQUAL(json_integer_value(jget(body, "max_tokens")), 64);
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
@@ -432,6 +386,7 @@ static void test_parse_structured_output(void) {
     json_decref(j);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->completion, "0.7}")); /* no 0.69999999999999996 */
     EXPECT_STR(r->finish_reason, "end_turn");
+    CU_ASSERT_EQUAL(r->n_content, 1); /* the answer as text, not a tool call */
     for (size_t i = 0; i < r->n_content; i++)
         CU_ASSERT_NOT_EQUAL(r->content[i].kind, LLM_PART_TOOL_CALL);
     llm_response_free(r);

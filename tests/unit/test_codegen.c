@@ -89,21 +89,24 @@ static void test_test_service_stub_types(void) {
         sluice__test__v1__test_service__chat__start_write;
     int (*bidi_read)(sluice_rpc_call *, Sluice__Test__V1__EchoResponse **) =
         sluice__test__v1__test_service__chat__read;
-    CU_ASSERT_PTR_NOT_NULL(unary);
-    CU_ASSERT_PTR_NOT_NULL(async);
-    CU_ASSERT_PTR_NOT_NULL(ss_start);
-    CU_ASSERT_PTR_NOT_NULL(cs_start);
-    CU_ASSERT_PTR_NOT_NULL(finish);
-    CU_ASSERT_PTR_NOT_NULL(bidi_start);
-    CU_ASSERT_PTR_NOT_NULL(bidi_write);
-    CU_ASSERT_PTR_NOT_NULL(start_write);
-    /* Local misuse through the typed stubs: no call, no crash. */
+    /* Local misuse through every typed stub: no call, no crash, outputs cleared. */
     Sluice__Test__V1__EchoResponse *msg = (Sluice__Test__V1__EchoResponse *)&msg;
     CU_ASSERT_EQUAL(read(NULL, &msg), SLUICE_EINVAL);
     CU_ASSERT_PTR_NULL(msg);
     CU_ASSERT_EQUAL(bidi_read(NULL, &msg), SLUICE_EINVAL);
     CU_ASSERT_EQUAL(write(NULL, NULL), SLUICE_EINVAL);
     CU_ASSERT_EQUAL(unary(NULL, NULL, &msg, NULL, NULL), SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(async(NULL, NULL, NULL, NULL, NULL), SLUICE_EINVAL);
+    sluice_rpc_call *call = (sluice_rpc_call *)&call;
+    CU_ASSERT_EQUAL(ss_start(NULL, NULL, NULL, &call), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NULL(call);
+    CU_ASSERT_EQUAL(cs_start(NULL, NULL, &call), SLUICE_EINVAL);
+    msg = (Sluice__Test__V1__EchoResponse *)&msg;
+    CU_ASSERT_EQUAL(finish(NULL, &msg, NULL), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NULL(msg);
+    CU_ASSERT_EQUAL(bidi_start(NULL, NULL, &call), SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(bidi_write(NULL, NULL), SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(start_write(NULL, NULL), SLUICE_EINVAL);
 }
 
 static void test_sluice_table(void) {
@@ -145,11 +148,15 @@ static void test_sluice_table(void) {
     CU_ASSERT_PTR_EQUAL(&sluice__v1__sluice__batch_process__method,
                         &svc->methods[SLUICE__V1__SLUICE__RPC_BATCH_PROCESS]);
     CU_ASSERT_EQUAL(SLUICE__V1__SLUICE__RPC_LIST_MODELS, 9);
-    /* The stubs sit next to protobuf-c's own service functions without clashing. */
+    /* The stubs sit next to protobuf-c's own service functions without clashing (naming
+     * both is the check, at compile time) and refuse local misuse. */
     CU_ASSERT_PTR_NOT_NULL(sluice__v1__sluice__open_session);
-    CU_ASSERT_PTR_NOT_NULL(sluice__v1__sluice__open_session__rpc);
-    CU_ASSERT_PTR_NOT_NULL(sluice__v1__sluice__batch_process__start_write);
-    CU_ASSERT_PTR_NOT_NULL(sluice__v1__sluice__as_completed__read);
+    Sluice__V1__OpenSessionResponse *opened = NULL;
+    CU_ASSERT_EQUAL(sluice__v1__sluice__open_session__rpc(NULL, NULL, &opened, NULL, NULL),
+                    SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(sluice__v1__sluice__batch_process__start_write(NULL, NULL), SLUICE_EINVAL);
+    Sluice__V1__TaskResult *result = NULL;
+    CU_ASSERT_EQUAL(sluice__v1__sluice__as_completed__read(NULL, &result), SLUICE_EINVAL);
 }
 
 static void test_health_table(void) {
@@ -162,7 +169,8 @@ static void test_health_table(void) {
     check_method(&grpc__health__v1__health__watch__method, "/grpc.health.v1.Health/Watch", "Watch",
                  &grpc__health__v1__health_check_request__descriptor,
                  &grpc__health__v1__health_check_response__descriptor, false, true);
-    CU_ASSERT_PTR_NOT_NULL(grpc__health__v1__health__watch__start);
+    sluice_rpc_call *call = NULL;
+    CU_ASSERT_EQUAL(grpc__health__v1__health__watch__start(NULL, NULL, NULL, &call), SLUICE_EINVAL);
 }
 
 static void test_service_find(void) {
@@ -222,22 +230,34 @@ static void test_odd_tables(void) {
 }
 
 /* Our stub names derive from the same snake_case names as protobuf-c's service functions
- * (which exist because protoc-c emitted them), and the types are protobuf-c's. */
+ * (which exist because protoc-c emitted them), and the types are protobuf-c's. Naming
+ * protobuf-c's functions is a compile-time check; our stubs are called with local misuse. */
 static void test_odd_names_match_protobuf_c(void) {
     CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__get_http2_status);
-    CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__get_http2_status__rpc);
+    Google__Protobuf__StringValue *status_value = NULL;
+    CU_ASSERT_EQUAL(odd__deeply_nested__v2beta__http2_gateway__get_http2_status__rpc(
+                        NULL, NULL, &status_value, NULL, NULL),
+                    SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__get2_fa);
-    CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__get2_fa__finish);
+    Odd__DeeplyNested__V2beta__Outer *outer = NULL;
+    CU_ASSERT_EQUAL(odd__deeply_nested__v2beta__http2_gateway__get2_fa__finish(NULL, &outer, NULL),
+                    SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__abc);
-    CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__abc__read);
+    Odd__DeeplyNested__V2beta__Outer__Inner *inner = NULL;
+    CU_ASSERT_EQUAL(odd__deeply_nested__v2beta__http2_gateway__abc__read(NULL, &inner),
+                    SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__do_thing_v2);
-    CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__do_thing_v2__start_write);
+    CU_ASSERT_EQUAL(odd__deeply_nested__v2beta__http2_gateway__do_thing_v2__start_write(NULL, NULL),
+                    SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__xmlhttp_request);
-    CU_ASSERT_PTR_NOT_NULL(odd__deeply_nested__v2beta__http2_gateway__xmlhttp_request__async);
+    CU_ASSERT_EQUAL(odd__deeply_nested__v2beta__http2_gateway__xmlhttp_request__async(
+                        NULL, NULL, NULL, NULL, NULL),
+                    SLUICE_EINVAL);
     int (*rpc)(sluice_rpc_channel *, const OtherC__Pkg2__Ping *, OtherC__Pkg2__Ping **,
                const sluice_rpc_call_opts *, sluice_rpc_status *) =
         other_c__pkg2__pinger__send_ping__rpc;
-    CU_ASSERT_PTR_NOT_NULL(rpc);
+    OtherC__Pkg2__Ping *pong = NULL;
+    CU_ASSERT_EQUAL(rpc(NULL, NULL, &pong, NULL, NULL), SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(other_c__pkg2__pinger__send_ping); /* protobuf-c's, renamed too */
     CU_ASSERT_STRING_EQUAL(other_c__pkg2__pinger__rpc_service.name, "renamed.pkg.Pinger");
     check_method(&other_c__pkg2__pinger__send_ping__method, "/renamed.pkg.Pinger/SendPing",

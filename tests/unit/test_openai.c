@@ -66,8 +66,7 @@ static void test_system_and_multi_turn(void) {
     add_text(r, LLM_ROLE_USER, "2+2?");
     add_text(r, LLM_ROLE_ASSISTANT, "4");
     add_text(r, LLM_ROLE_USER, "And 3+3?");
-    provider_request out;
-    json_t *body = build(model("gpt-4.1"), r, &out);
+    json_t *body = build_body(model("gpt-4.1"), r);
     const char *roles[] = {"system", "user", "assistant", "user"};
     const char *texts[] = {"Be terse.", "2+2?", "4", "And 3+3?"};
     CU_ASSERT_EQUAL(json_array_size(jget(body, "messages")), 4);
@@ -77,7 +76,6 @@ static void test_system_and_multi_turn(void) {
         EXPECT_STR(jstr(m, "content"), texts[i]);
     }
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
@@ -85,16 +83,10 @@ static void test_image_by_url_and_bytes(void) {
     llm_request *r = llm_request_new();
     llm_message *m = add_msg(r, LLM_ROLE_USER);
     add_part(m, LLM_PART_TEXT)->text = xstrdup("What is this?");
-    llm_part *img = add_part(m, LLM_PART_IMAGE);
-    img->url = xstrdup("https://example.com/cat.png");
-    img->detail = xstrdup("low");
-    img = add_part(m, LLM_PART_IMAGE);
+    add_image_url(m, "https://example.com/cat.png")->detail = xstrdup("low");
     static const uint8_t bytes[] = {0, 1, 2, 3};
-    img->data = xmemdup(bytes, sizeof bytes);
-    img->data_len = sizeof bytes;
-    img->media_type = xstrdup("image/png");
-    provider_request out;
-    json_t *body = build(model("gpt-4o"), r, &out);
+    add_image_bytes(m, bytes, sizeof bytes, "image/png");
+    json_t *body = build_body(model("gpt-4o"), r);
     json_t *c = jget(body, "messages.0.content");
     CU_ASSERT_TRUE(json_is_array(c));
     CU_ASSERT_EQUAL(json_array_size(c), 3);
@@ -106,40 +98,23 @@ static void test_image_by_url_and_bytes(void) {
     EXPECT_STR(jstr(c, "2.image_url.url"), "data:image/png;base64,AAECAw==");
     CU_ASSERT_PTR_NULL(jget(c, "2.image_url.detail"));
     json_decref(body);
-    provider_request_cleanup(&out);
 
     /* A model without image support refuses, naming the part. */
     model_info no_images = *model("gpt-4o");
     no_images.images = false;
-    char err[256];
-    CU_ASSERT_EQUAL(build_rc(&no_images, KEY, r, &out, err, sizeof err), SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "messages[0].parts[1]"));
-    CU_ASSERT_PTR_NULL(out.body);
-    CU_ASSERT_PTR_NULL(out.url);
+    build_fails(&no_images, r, "messages[0].parts[1]");
     llm_request_free(r);
 }
 
 static void test_tools_call_and_result(void) {
     llm_request *r = llm_request_new();
-    r->tools = XNEWV(llm_tool, 1);
-    r->n_tools = 1;
-    r->tools[0].name = xstrdup("get_weather");
-    r->tools[0].description = xstrdup("Weather for a city");
-    r->tools[0].parameters =
-        xstrdup("{\"properties\":{\"city\":{\"type\":\"string\"}},\"type\":\"object\"}");
+    add_weather_tool(r);
     r->tools[0].strict = true;
     add_text(r, LLM_ROLE_USER, "Weather in Paris?");
     llm_message *a = add_msg(r, LLM_ROLE_ASSISTANT);
-    llm_part *th = add_part(a, LLM_PART_THINKING);
-    th->text = xstrdup("secret-thoughts");
-    th->signature = xstrdup("sig");
-    llm_part *call = add_part(a, LLM_PART_TOOL_CALL);
-    call->id = xstrdup("call_1");
-    call->name = xstrdup("get_weather");
-    call->arguments = xstrdup("{\"city\":\"Paris\"}");
-    llm_part *res = add_part(add_msg(r, LLM_ROLE_TOOL), LLM_PART_TOOL_RESULT);
-    res->id = xstrdup("call_1");
-    res->text = xstrdup("18C, sunny");
+    add_thinking(a, "secret-thoughts", "sig");
+    add_tool_call(a, "call_1", "get_weather", "{\"city\":\"Paris\"}");
+    add_tool_result(add_msg(r, LLM_ROLE_TOOL), "call_1", "18C, sunny");
     provider_request out;
     json_t *body = build(model("gpt-4.1-mini"), r, &out);
     EXPECT_STR(jstr(body, "tools.0.type"), "function");
@@ -166,12 +141,9 @@ static void test_tools_call_and_result(void) {
 static void test_tool_results_in_user_message(void) {
     llm_request *r = llm_request_new();
     add_text(r, LLM_ROLE_USER, "go");
-    llm_message *a = add_msg(r, LLM_ROLE_ASSISTANT);
-    add_part(a, LLM_PART_THINKING)->text = xstrdup("only thinking");
+    add_thinking(add_msg(r, LLM_ROLE_ASSISTANT), "only thinking", NULL);
     llm_message *u = add_msg(r, LLM_ROLE_USER);
-    llm_part *res = add_part(u, LLM_PART_TOOL_RESULT);
-    res->id = xstrdup("call_9");
-    res->text = xstrdup("done");
+    add_tool_result(u, "call_9", "done");
     add_part(u, LLM_PART_TEXT)->text = xstrdup("now summarise");
     provider_request out;
     json_t *body = build(model("gpt-4.1"), r, &out);
@@ -194,20 +166,16 @@ static void test_output_schema(void) {
                                "\"required\":[\"name\"],\"type\":\"object\"}");
     r->sampling.set |= LLM_SET_JSON_MODE;
     r->sampling.json_mode = true; /* the schema wins over json_mode */
-    provider_request out;
-    json_t *body = build(model("gpt-4.1-mini"), r, &out);
+    json_t *body = build_body(model("gpt-4.1-mini"), r);
     EXPECT_STR(jstr(body, "response_format.type"), "json_schema");
     EXPECT_STR(jstr(body, "response_format.json_schema.name"), "person");
     CU_ASSERT_TRUE(json_is_true(jget(body, "response_format.json_schema.strict")));
     EXPECT_STR(jstr(body, "response_format.json_schema.schema.properties.name.type"), "string");
     json_decref(body);
-    provider_request_cleanup(&out);
 
     model_info plain = *model("gpt-4.1-mini");
     plain.json_schema = false;
-    char err[256];
-    CU_ASSERT_EQUAL(build_rc(&plain, KEY, r, &out, err, sizeof err), SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "output schema"));
+    build_fails(&plain, r, "output schema");
     llm_request_free(r);
 }
 
@@ -215,48 +183,47 @@ static void test_json_mode(void) {
     llm_request *r = prompt("Give JSON");
     r->sampling.set |= LLM_SET_JSON_MODE;
     r->sampling.json_mode = true;
-    provider_request out;
-    json_t *body = build(model("gpt-4o-mini"), r, &out);
+    json_t *body = build_body(model("gpt-4o-mini"), r);
     EXPECT_STR(jstr(body, "response_format.type"), "json_object");
     CU_ASSERT_PTR_NULL(jget(body, "response_format.json_schema"));
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
-static const char *effort_sent(const char *model_name, llm_effort effort, json_t **body_out) {
-    static char sent[32];
+/* Builds `model_name` with the given effort and temperature 0.7; returns the body (caller
+ * decrefs). */
+static json_t *effort_body(const char *model_name, llm_effort effort) {
     llm_request *r = prompt("think");
     r->sampling.set |= LLM_SET_EFFORT | LLM_SET_TEMPERATURE;
     r->sampling.effort = effort;
     r->sampling.temperature = 0.7;
-    provider_request out;
-    json_t *body = build(model(model_name), r, &out);
-    const char *e = jstr(body, "reasoning_effort");
-    snprintf(sent, sizeof sent, "%s", e ? e : "(none)");
-    *body_out = body;
-    provider_request_cleanup(&out);
+    json_t *body = build_body(model(model_name), r);
     llm_request_free(r);
-    return sent;
+    return body;
 }
 
 static void test_reasoning_effort(void) {
-    json_t *body;
-    CU_ASSERT_STRING_EQUAL(effort_sent("o3", LLM_EFFORT_HIGH, &body), "high");
+    json_t *body = effort_body("o3", LLM_EFFORT_HIGH);
+    EXPECT_STR(jstr(body, "reasoning_effort"), "high");
     CU_ASSERT_PTR_NULL(jget(body, "temperature"));
     CU_ASSERT_PTR_NULL(jget(body, "top_p"));
     json_decref(body);
-    CU_ASSERT_STRING_EQUAL(effort_sent("o4-mini", LLM_EFFORT_XHIGH, &body), "high");
+    body = effort_body("o4-mini", LLM_EFFORT_XHIGH);
+    EXPECT_STR(jstr(body, "reasoning_effort"), "high");
     json_decref(body);
-    CU_ASSERT_STRING_EQUAL(effort_sent("o3", LLM_EFFORT_MINIMAL, &body), "low");
+    body = effort_body("o3", LLM_EFFORT_MINIMAL);
+    EXPECT_STR(jstr(body, "reasoning_effort"), "low");
     json_decref(body);
-    CU_ASSERT_STRING_EQUAL(effort_sent("gpt-5", LLM_EFFORT_MINIMAL, &body), "minimal");
+    body = effort_body("gpt-5", LLM_EFFORT_MINIMAL);
+    EXPECT_STR(jstr(body, "reasoning_effort"), "minimal");
     json_decref(body);
-    CU_ASSERT_STRING_EQUAL(effort_sent("gpt-5-nano", LLM_EFFORT_MEDIUM, &body), "medium");
+    body = effort_body("gpt-5-nano", LLM_EFFORT_MEDIUM);
+    EXPECT_STR(jstr(body, "reasoning_effort"), "medium");
     CU_ASSERT_PTR_NULL(jget(body, "temperature"));
     json_decref(body);
     /* A non-reasoning model ignores the effort and keeps its sampling parameters. */
-    CU_ASSERT_STRING_EQUAL(effort_sent("gpt-4.1", LLM_EFFORT_HIGH, &body), "(none)");
+    body = effort_body("gpt-4.1", LLM_EFFORT_HIGH);
+    CU_ASSERT_PTR_NULL(jget(body, "reasoning_effort"));
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(jget(body, "temperature")), 0.7, 1e-12);
     CU_ASSERT_PTR_NOT_NULL(jget(body, "top_p"));
     json_decref(body);
@@ -269,24 +236,18 @@ static void test_stop_and_max_tokens(void) {
     r->sampling.stop[1] = xstrdup("END");
     r->sampling.n_stop = 2;
     r->sampling.max_new_tokens = 1000;
-    provider_request out;
-    json_t *body = build(model("gpt-4.1-nano"), r, &out);
+    json_t *body = build_body(model("gpt-4.1-nano"), r);
     CU_ASSERT_EQUAL(json_array_size(jget(body, "stop")), 2);
     EXPECT_STR(jstr(body, "stop.0"), "\n\n");
     EXPECT_STR(jstr(body, "stop.1"), "END");
     CU_ASSERT_EQUAL(json_integer_value(jget(body, "max_completion_tokens")), 1000);
     json_decref(body);
-    provider_request_cleanup(&out);
     llm_request_free(r);
 }
 
 static void test_invalid_utf8_rejected(void) {
     llm_request *r = prompt("bad \xff byte");
-    provider_request out;
-    char err[256];
-    CU_ASSERT_EQUAL(build_rc(model("gpt-4o"), KEY, r, &out, err, sizeof err), SLUICE_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "messages[0].parts[0]"));
-    CU_ASSERT_PTR_NULL(out.body);
+    build_fails(model("gpt-4o"), r, "messages[0].parts[0]");
     llm_request_free(r);
 }
 

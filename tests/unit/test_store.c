@@ -78,6 +78,7 @@ static store_config config(const char *dir) {
     return c;
 }
 
+/* Opens the store at c->dir; a failure to open ends the test. */
 static store *open_or_fail(const store_config *c) {
     char err[512] = "";
     store *s = NULL;
@@ -85,6 +86,7 @@ static store *open_or_fail(const store_config *c) {
     if (rc)
         fprintf(stderr, "\n  store_open: %s\n", err);
     CU_ASSERT_EQUAL(rc, SLUICE_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     return s;
 }
 
@@ -243,7 +245,6 @@ static void test_cache_put_get_miss(void) {
     char *dir = fresh_dir("cache");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     cache_key k1 = key_n(1), k2 = key_n(2);
     llm_response *r = make_response("answer one", 0), *got = NULL;
     CU_ASSERT_EQUAL(store_cache_get(s, &k1, &got), SLUICE_ENOTFOUND);
@@ -274,7 +275,6 @@ static void test_cache_read_your_writes(void) {
     char *dir = fresh_dir("ryw");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     size_t hits = 0;
     for (uint64_t i = 0; i < 2000; i++) {
         cache_key k = key_n(1000 + i);
@@ -302,7 +302,6 @@ static void test_cache_ttl(void) {
     store_config c = config(dir);
     c.cache_ttl_ms = 1000;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     uint64_t t0 = atomic_load(&fake_now);
     cache_key k = key_n(7);
     llm_response *r = make_response("ttl", 0), *got = NULL;
@@ -338,6 +337,19 @@ static void test_cache_ttl(void) {
     free(dir);
 }
 
+/* Sends the log to the file at `path` (created or emptied); log_restore(fd) undoes it. */
+static int log_to(const char *path) {
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    CU_ASSERT(fd >= 0);
+    log_set_fd(fd);
+    return fd;
+}
+
+static void log_restore(int fd) {
+    log_set_fd(2);
+    close(fd);
+}
+
 /* Counts lines containing needle in the file at path. */
 static int count_in_file(const char *path, const char *needle) {
     FILE *f = fopen(path, "r");
@@ -355,7 +367,6 @@ static void test_cache_corrupt(void) {
     char *dir = fresh_dir("corrupt");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     llm_response *r = make_response("fine", 0), *got = NULL;
     for (unsigned i = 0; i < 5; i++) {
         cache_key k = key_n(100 + i);
@@ -382,10 +393,8 @@ static void test_cache_corrupt(void) {
     raw_close(&rw);
 
     char *logpath = xasprintf("%s/log.txt", tmpdir);
-    int fd = open(logpath, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    log_set_fd(fd);
+    int fd = log_to(logpath);
     s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     for (int storm = 0; storm < 20; storm++) { /* a lookup storm on the bad keys */
         CU_ASSERT_EQUAL(store_cache_get(s, &k0, &got), SLUICE_ENOTFOUND);
         CU_ASSERT_EQUAL(store_cache_get(s, &k1, &got), SLUICE_ENOTFOUND);
@@ -401,8 +410,7 @@ static void test_cache_corrupt(void) {
     store_get_stats(s, &st);
     CU_ASSERT_EQUAL(st.cache_corrupt, 4);
     store_close(s);
-    log_set_fd(2);
-    close(fd);
+    log_restore(fd);
     CU_ASSERT_EQUAL(count_in_file(logpath, "corrupt cache entry"), 4);
     if (getenv("SLUICE_TEST_VERBOSE")) {
         char *cmd = xasprintf("cat %s >&2", logpath);
@@ -428,7 +436,6 @@ static void test_cache_size_cap(void) {
     store_config c = config(dir);
     c.cache_max_bytes = 50000;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     llm_response *r = make_response("big", 1000), *got = NULL;
     uint64_t t0 = atomic_load(&fake_now);
     for (unsigned i = 0; i < 200; i++) {
@@ -470,7 +477,6 @@ static void test_cache_size_cap(void) {
     uint64_t bytes = st.cache_bytes;
     store_close(s);
     s = open_or_fail(&c); /* the estimate survives a restart exactly */
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     store_get_stats(s, &st);
     CU_ASSERT_EQUAL(st.cache_bytes, bytes);
     CU_ASSERT_EQUAL(st.cache_entries, live);
@@ -484,7 +490,6 @@ static void test_cache_cap_without_explicit_sweep(void) {
     store_config c = config(dir); /* sweep interval: one hour */
     c.cache_max_bytes = 100000;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     llm_response *r = make_response("burst", 1000);
     for (unsigned i = 0; i < 1000; i++) {
         cache_key k = key_n(20000 + i);
@@ -560,7 +565,6 @@ static void test_tasks_lifecycle(void) {
     char *dir = fresh_dir("tasks");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     store_task *tasks[5];
     for (int i = 0; i < 5; i++)
         tasks[i] = make_task((uint64_t)i + 1, STORE_TASK_QUEUED);
@@ -616,7 +620,6 @@ static void test_tasks_finish_is_final(void) {
     char *dir = fresh_dir("final");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     store_task *t1 = make_task(1, STORE_TASK_QUEUED), *t2 = make_task(2, STORE_TASK_RUNNING);
     const store_task *ts[] = {t1, t2};
     store_tasks_put(s, ts, 2, NULL, NULL);
@@ -648,7 +651,6 @@ static void test_tasks_retention(void) {
     store_config c = config(dir);
     c.result_retention_ms = 1000;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     uint64_t t0 = atomic_load(&fake_now);
     store_task *tasks[3] = {make_task(1, STORE_TASK_QUEUED), make_task(2, STORE_TASK_QUEUED),
                             make_task(3, STORE_TASK_QUEUED)};
@@ -699,7 +701,6 @@ static void test_sweep_many_passes(void) {
     c.result_retention_ms = 1000;
     c.cache_ttl_ms = 1000;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     uint64_t t0 = atomic_load(&fake_now);
     enum { N = 10000 };
     store_task *t = make_task(0, STORE_TASK_SUCCEEDED);
@@ -737,9 +738,7 @@ static void test_codec_refusals(void) {
     char *dir = fresh_dir("refusals");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    int fd = open("/dev/null", O_WRONLY);
-    log_set_fd(fd); /* the refusals are logged */
+    int fd = log_to("/dev/null"); /* the refusals are logged */
     llm_response *bad = make_response("bad", 0);
     bad->error_kind = (llm_error_kind)42;
     cache_key k = key_n(7);
@@ -751,8 +750,7 @@ static void test_codec_refusals(void) {
     CU_ASSERT_EQUAL(store_tasks_put(s, both, 1, NULL, NULL), SLUICE_OK);
     CU_ASSERT_EQUAL(store_task_finish(s, 1, STORE_TASK_SUCCEEDED, bad, NULL, NULL), SLUICE_EINVAL);
     store_flush(s);
-    log_set_fd(2);
-    close(fd);
+    log_restore(fd);
     llm_response *got = NULL;
     CU_ASSERT_EQUAL(store_cache_get(s, &k, &got), SLUICE_ENOTFOUND);
     store_task *t = NULL;
@@ -783,7 +781,6 @@ static void test_tasks_corrupt(void) {
     char *dir = fresh_dir("taskcorrupt");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     store_task *ts[3];
     for (int i = 0; i < 3; i++)
         ts[i] = make_task((uint64_t)i + 1, STORE_TASK_QUEUED);
@@ -797,10 +794,8 @@ static void test_tasks_corrupt(void) {
     k[8] = 's';
     raw_put(&rw, "tasks", k, 9, "\x02\x01\0\0\0\0\0\0\0\0\x01\xff", 12); /* bad result */
     raw_close(&rw);
-    int fd = open("/dev/null", O_WRONLY);
-    log_set_fd(fd);
+    int fd = log_to("/dev/null");
     s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     store_task *t = NULL;
     CU_ASSERT_EQUAL(store_task_get(s, 1, &t), SLUICE_EIO);
     CU_ASSERT_EQUAL(store_task_get(s, 2, &t), SLUICE_EIO);
@@ -808,8 +803,7 @@ static void test_tasks_corrupt(void) {
     scan_rec sr = {0};
     CU_ASSERT_EQUAL(store_tasks_scan_unfinished(s, on_task, &sr), 0);
     CU_ASSERT(sr.n == 1 && sr.ids[0] == 3);
-    log_set_fd(2);
-    close(fd);
+    log_restore(fd);
     for (int i = 0; i < 3; i++)
         store_task_free(ts[i]);
     store_close(s);
@@ -841,7 +835,6 @@ static void test_sessions(void) {
     char *dir = fresh_dir("sessions");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(store_session_put(s, 5, "t1", "a\0b", 3), SLUICE_OK);
     CU_ASSERT_EQUAL(store_session_put(s, 2, "t2", "", 0), SLUICE_OK);
     CU_ASSERT_EQUAL(store_session_put(s, 9, "t3", "zz", 2), SLUICE_OK);
@@ -859,7 +852,6 @@ static void test_sessions(void) {
     store_session_put(s, 5, "t1", "a\0b", 3);
     store_close(s);
     s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     memset(&r, 0, sizeof r);
     store_sessions_scan(s, on_session, &r);
     CU_ASSERT_EQUAL_FATAL(r.n, 3);
@@ -872,7 +864,6 @@ static void test_reserve_ids(void) {
     char *dir = fresh_dir("ids");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     uint64_t a, b, x;
     CU_ASSERT_EQUAL(store_reserve_ids(s, "task", 10, &a), SLUICE_OK);
     CU_ASSERT_EQUAL(a, 1);
@@ -884,7 +875,6 @@ static void test_reserve_ids(void) {
     CU_ASSERT_EQUAL(store_reserve_ids(s, "", 1, &x), SLUICE_EINVAL);
     store_close(s);
     s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(store_reserve_ids(s, "task", 5, &x), SLUICE_OK);
     CU_ASSERT_EQUAL(x, 12);
     CU_ASSERT_EQUAL(store_reserve_ids(s, "session", 1, &x), SLUICE_OK);
@@ -897,7 +887,6 @@ static void test_reopen_keeps_everything(void) {
     char *dir = fresh_dir("reopen");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     llm_response *r = make_response("kept", 100), *got = NULL;
     cache_key k = key_n(5);
     store_cache_put(s, &k, r);
@@ -912,7 +901,6 @@ static void test_reopen_keeps_everything(void) {
     store_close(s);
 
     s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL_FATAL(store_cache_get(s, &k, &got), SLUICE_OK);
     CU_ASSERT(resp_equal(r, got));
     llm_response_free(got);
@@ -951,15 +939,22 @@ static void on_done_blocking(void *ud, int status) {
 }
 
 /* Puts task 1 with a callback that blocks: returns once the writer has applied it and sits
- * in the callback (until sem_post(&g->release)). The caller frees the task. */
+ * in the callback (until sem_post(&g->release)). The caller frees the task and, once the
+ * writer is released, calls gate_destroy(). */
 static store_task *stall_writer(store *s, gate *g) {
     sem_init(&g->entered, 0, 0);
     sem_init(&g->release, 0, 0);
     store_task *t = make_task(1, STORE_TASK_QUEUED);
     const store_task *ts[] = {t};
-    CU_ASSERT_EQUAL(store_tasks_put(s, ts, 1, on_done_blocking, g), SLUICE_OK);
+    /* Fatal: without the put, the wait below would never end. */
+    CU_ASSERT_EQUAL_FATAL(store_tasks_put(s, ts, 1, on_done_blocking, g), SLUICE_OK);
     sem_wait(&g->entered);
     return t;
+}
+
+static void gate_destroy(gate *g) {
+    sem_destroy(&g->entered);
+    sem_destroy(&g->release);
 }
 
 static void test_write_queue_full(void) {
@@ -967,7 +962,6 @@ static void test_write_queue_full(void) {
     store_config c = config(dir);
     c.write_queue_max = 4;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     gate g;
     store_task *t = stall_writer(s, &g); /* task 1, holding its queue slot */
     const store_task *ts[] = {t};
@@ -999,8 +993,7 @@ static void test_write_queue_full(void) {
     CU_ASSERT_EQUAL(store_cache_get(s, &k9, &got), SLUICE_OK);
     llm_response_free(got);
     store_close(s);
-    sem_destroy(&g.entered);
-    sem_destroy(&g.release);
+    gate_destroy(&g);
     llm_response_free(r);
     store_task_free(t);
     free(dir);
@@ -1012,7 +1005,6 @@ static void test_cache_put_seen_before_applied(void) {
     char *dir = fresh_dir("ryw-stalled");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     gate g;
     store_task *t = stall_writer(s, &g);
     cache_key k = key_n(77), other = key_n(78);
@@ -1030,8 +1022,7 @@ static void test_cache_put_seen_before_applied(void) {
     CU_ASSERT_TRUE(got && resp_equal(r, got));
     llm_response_free(got);
     store_close(s);
-    sem_destroy(&g.entered);
-    sem_destroy(&g.release);
+    gate_destroy(&g);
     llm_response_free(r);
     store_task_free(t);
     free(dir);
@@ -1068,7 +1059,6 @@ static void test_concurrent_cache(void) {
     store_config c = config(dir);
     c.write_queue_max = 64;
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     pthread_t th[4];
     worker_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -1109,7 +1099,6 @@ static void test_open_lock_same_process(void) {
     char *dir = fresh_dir("lock1");
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     char err[1024];
     open_expect_fail(dir, "locked by another process", err, sizeof err);
     store_close(s);
@@ -1370,7 +1359,6 @@ static void test_kill9_survival(void) {
     CU_ASSERT_FATAL(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     store_config c = config(dir);
     store *s = open_or_fail(&c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     int found = 0, finished = 0;
     for (uint64_t id = 1; id <= KILL_TASKS; id++) {
         store_task *t = NULL;

@@ -130,8 +130,7 @@ static double fill_cache(store *s, uint64_t first, uint64_t n) {
 }
 
 static void add_tasks(store *s, uint64_t n_unfinished) {
-    llm_request *req = llm_request_new();
-    llm_request_add_text(req, LLM_ROLE_USER, "Summarise the following text ...");
+    llm_request *req = bench_text_request("Summarise the following text ...", 0);
     llm_response *res = typical_answer();
     uint64_t first;
     store_reserve_ids(s, "task", 2 * n_unfinished, &first);

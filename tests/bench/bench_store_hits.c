@@ -10,6 +10,7 @@
  * printed.
  */
 #include "bench/bench_store_hits.h"
+#include "bench/bench_util.h"
 
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
@@ -39,9 +40,7 @@ static const dispatcher_sink sink = {on_done, NULL, NULL, NULL};
 static llm_request *prompt(uint64_t i) {
     char text[64];
     snprintf(text, sizeof text, "cached prompt number %llu", (unsigned long long)i);
-    llm_request *r = llm_request_new();
-    llm_request_add_text(r, LLM_ROLE_USER, text);
-    return r;
+    return bench_text_request(text, 0);
 }
 
 static llm_response *answer(uint64_t i) {

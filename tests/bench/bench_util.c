@@ -124,6 +124,16 @@ char *bench_registry_json(const char *base_url, uint32_t rpm, uint64_t tpm, uint
     return s;
 }
 
+llm_request *bench_text_request(const char *text, uint32_t max_new_tokens) {
+    llm_request *r = llm_request_new();
+    llm_request_add_text(r, LLM_ROLE_USER, text);
+    if (max_new_tokens) {
+        r->sampling.set = LLM_SET_MAX_NEW_TOKENS;
+        r->sampling.max_new_tokens = max_new_tokens;
+    }
+    return r;
+}
+
 static size_t collect(char *ptr, size_t size, size_t n, void *ud) {
     char **acc = ud;
     size_t old = *acc ? strlen(*acc) : 0, add = size * n;

@@ -35,25 +35,12 @@ static int write_file(const char *dir, const char *name, const char *text, char 
 }
 
 static int write_registry(sluiced_proc *p, uint32_t rpm, char *path, size_t len) {
-    const char *base = fake_provider_base_url(p->fake);
-    char text[4096];
-    snprintf(text, sizeof text,
-             "{\"keys\":{"
-             "\"ka\":{\"provider\":\"openai\",\"env\":\"SLUICE_TEST_KEY_A\","
-             "\"requests_per_minute\":%u,\"tokens_per_minute\":1000000000,"
-             "\"max_concurrent\":10000},"
-             "\"kb\":{\"provider\":\"anthropic\",\"env\":\"SLUICE_TEST_KEY_B\","
-             "\"requests_per_minute\":6000000,\"tokens_per_minute\":1000000000,"
-             "\"max_concurrent\":10000}},"
-             "\"models\":{"
-             "\"m-a\":{\"provider\":\"openai\",\"upstream\":\"up-a\",\"base_url\":\"%s/v1\","
-             "\"key\":\"ka\",\"input_price\":1,\"output_price\":2,\"context_window\":100000},"
-             "\"m-b\":{\"provider\":\"openai\",\"upstream\":\"up-b\",\"base_url\":\"%s/v1\","
-             "\"key\":\"ka\",\"input_price\":3,\"output_price\":4,\"context_window\":100000},"
-             "\"m-c\":{\"provider\":\"anthropic\",\"upstream\":\"up-c\",\"base_url\":\"%s/v1\","
-             "\"key\":\"kb\",\"input_price\":1,\"output_price\":5,\"context_window\":100000}}}",
-             rpm ? rpm : 6000000, base, base, base);
-    return write_file(p->dir, "registry.json", text, path, len);
+    fake_key_limits ka = {.rpm = rpm ? rpm : 6000000, .tpm = 1000000000, .conc = 10000};
+    fake_key_limits kb = {.rpm = 6000000, .tpm = 1000000000, .conc = 10000};
+    char *text = fake_registry_json(fake_provider_base_url(p->fake), ka, kb, NULL);
+    int rc = write_file(p->dir, "registry.json", text, path, len);
+    free(text);
+    return rc;
 }
 
 static int read_port(const char *path) {

@@ -144,7 +144,7 @@ static void test_kill_9_and_resume(void) {
     fprintf(stderr,
             "\n  killed with %zu of %d seen finished, %llu answered upstream; %llu re-sent\n",
             finished, N_TASKS, (unsigned long long)answered_before, (unsigned long long)resent);
-    CU_ASSERT_TRUE(resent <= answered_before - finished);
+    CU_ASSERT_TRUE(resent + finished <= answered_before); /* a difference could wrap */
     fake_counters fc;
     fake_provider_counters(p.fake, &fc);
     CU_ASSERT_EQUAL(fc.distinct_requests, N_TASKS);

@@ -79,40 +79,44 @@ static void fmt_http_date(char *out, size_t n, int64_t wall_s) {
     strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-static void openai_limit_headers(fake_reply *out, const fake_verdict *v) {
-    char d[32];
-    if (v->has_requests) {
-        fmt_duration(d, sizeof d, v->req_reset_ms);
-        fake_reply_header(out, "x-ratelimit-limit-requests", "%u", v->req_limit);
-        fake_reply_header(out, "x-ratelimit-remaining-requests", "%llu",
-                          (unsigned long long)v->req_remaining);
-        fake_reply_header(out, "x-ratelimit-reset-requests", "%s", d);
-    }
-    if (v->has_tokens) {
-        fmt_duration(d, sizeof d, v->tok_reset_ms);
-        fake_reply_header(out, "x-ratelimit-limit-tokens", "%u", v->tok_limit);
-        fake_reply_header(out, "x-ratelimit-remaining-tokens", "%llu",
-                          (unsigned long long)v->tok_remaining);
-        fake_reply_header(out, "x-ratelimit-reset-tokens", "%s", d);
-    }
+/* The names of one limit's three headers, in its provider's style. */
+typedef struct limit_header_names {
+    const char *limit, *remaining, *reset;
+} limit_header_names;
+
+/* [0] the requests limit, [1] the tokens limit. */
+static const limit_header_names openai_names[2] = {
+    {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
+    {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+};
+static const limit_header_names anthropic_names[2] = {
+    {"anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+     "anthropic-ratelimit-requests-reset"},
+    {"anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining",
+     "anthropic-ratelimit-tokens-reset"},
+};
+
+/* One limit's headers; the reset is a duration for OpenAI ("6m0s"), a time for Anthropic. */
+static void limit_headers(fake_reply *out, fake_api api, const limit_header_names *names,
+                          uint32_t limit, uint64_t remaining, uint64_t reset_ms, int64_t wall_s) {
+    char reset[40];
+    if (api == FAKE_API_OPENAI)
+        fmt_duration(reset, sizeof reset, reset_ms);
+    else
+        fmt_rfc3339(reset, sizeof reset, wall_s, reset_ms);
+    fake_reply_header(out, names->limit, "%u", limit);
+    fake_reply_header(out, names->remaining, "%llu", (unsigned long long)remaining);
+    fake_reply_header(out, names->reset, "%s", reset);
 }
 
-static void anthropic_limit_headers(fake_reply *out, const fake_verdict *v, int64_t wall_s) {
-    char d[40];
-    if (v->has_requests) {
-        fmt_rfc3339(d, sizeof d, wall_s, v->req_reset_ms);
-        fake_reply_header(out, "anthropic-ratelimit-requests-limit", "%u", v->req_limit);
-        fake_reply_header(out, "anthropic-ratelimit-requests-remaining", "%llu",
-                          (unsigned long long)v->req_remaining);
-        fake_reply_header(out, "anthropic-ratelimit-requests-reset", "%s", d);
-    }
-    if (v->has_tokens) {
-        fmt_rfc3339(d, sizeof d, wall_s, v->tok_reset_ms);
-        fake_reply_header(out, "anthropic-ratelimit-tokens-limit", "%u", v->tok_limit);
-        fake_reply_header(out, "anthropic-ratelimit-tokens-remaining", "%llu",
-                          (unsigned long long)v->tok_remaining);
-        fake_reply_header(out, "anthropic-ratelimit-tokens-reset", "%s", d);
-    }
+/* The headers of each limit the limiter applied to this request. */
+static void rate_limit_headers(fake_reply *out, fake_api api, const fake_verdict *v,
+                               int64_t wall_s) {
+    const limit_header_names *names = api == FAKE_API_OPENAI ? openai_names : anthropic_names;
+    if (v->has_requests)
+        limit_headers(out, api, &names[0], v->req_limit, v->req_remaining, v->req_reset_ms, wall_s);
+    if (v->has_tokens)
+        limit_headers(out, api, &names[1], v->tok_limit, v->tok_remaining, v->tok_reset_ms, wall_s);
 }
 
 static void limited_reply(fake_reply *out, const fake_parsed *p, const fake_verdict *v) {
@@ -221,10 +225,7 @@ void fake_decide(fake_state *st, const fake_http_in *in, uint64_t now_ms, int64_
         limited_reply(out, &p, &a.verdict);
     else
         model_answer(out, &p, &a, wall_s);
-    if (p.api == FAKE_API_OPENAI)
-        openai_limit_headers(out, &a.verdict);
-    else
-        anthropic_limit_headers(out, &a.verdict, wall_s);
+    rate_limit_headers(out, p.api, &a.verdict, wall_s);
     fake_reply_header(out, p.api == FAKE_API_OPENAI ? "x-request-id" : "request-id", "req_%s",
                       p.msg_hash);
     fake_state_answered(st, p.model, body_key, out->action == FAKE_ACT_RESPOND ? out->status : 0);

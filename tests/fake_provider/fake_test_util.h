@@ -10,6 +10,7 @@
 #define SLUICE_TESTS_FAKE_TEST_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fake_http_result {
     int curl_code; /* CURLcode; 0 when a response arrived */
@@ -40,5 +41,20 @@ int fake_make_cert_for(const char *dir, const char *name, const char *host);
 char *fake_read_file(const char *path);
 /* Writes text to dir/name; returns the path (free with free()) or NULL. */
 char *fake_write_file(const char *dir, const char *name, const char *text);
+
+/* The limits of one key of fake_registry_json. */
+typedef struct fake_key_limits {
+    uint32_t rpm;  /* requests_per_minute */
+    uint32_t tpm;  /* tokens_per_minute */
+    uint32_t conc; /* max_concurrent */
+} fake_key_limits;
+
+/* The model registry (JSON text) of the tests that run sluice against a fake provider at
+ * base_url: key "ka" (OpenAI, env SLUICE_TEST_KEY_A) and key "kb" (Anthropic, env
+ * SLUICE_TEST_KEY_B) with the limits given; models m-a (upstream up-a) and m-b (up-b) on
+ * "ka", m-c (up-c) on "kb", all at base_url/v1; then extra_models, more members of
+ * "models" ("\"name\":{...}", may be NULL). Free the result with free(). */
+char *fake_registry_json(const char *base_url, fake_key_limits ka, fake_key_limits kb,
+                         const char *extra_models);
 
 #endif

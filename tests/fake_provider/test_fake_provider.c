@@ -62,8 +62,9 @@ json_t *parse(const fake_http_result *r) {
     return j;
 }
 
-/* The string at a path like "choices.0.message.content" ("" when absent). */
-const char *str_at(json_t *j, const char *path) {
+/* The value at a dotted path like "choices.0.message.content" (array indexes as numbers);
+ * NULL when absent. Borrowed from j. */
+static json_t *json_at(json_t *j, const char *path) {
     char key[64];
     for (const char *p = path; j && *p;) {
         size_t n = strcspn(p, ".");
@@ -71,19 +72,18 @@ const char *str_at(json_t *j, const char *path) {
         j = json_is_array(j) ? json_array_get(j, strtoul(key, NULL, 10)) : json_object_get(j, key);
         p += n + (p[n] == '.');
     }
-    return json_is_string(j) ? json_string_value(j) : "";
+    return j;
+}
+
+const char *str_at(json_t *j, const char *path) {
+    json_t *v = json_at(j, path);
+    return json_is_string(v) ? json_string_value(v) : "";
 }
 
 json_int_t int_at(json_t *j, const char *path) {
-    char key[64];
-    for (const char *p = path; j && *p;) {
-        size_t n = strcspn(p, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, p);
-        j = json_is_array(j) ? json_array_get(j, strtoul(key, NULL, 10)) : json_object_get(j, key);
-        p += n + (p[n] == '.');
-    }
-    return json_integer_value(j);
+    return json_integer_value(json_at(j, path));
 }
+
 void expect_status(const char *text, long status) {
     fake_http_result r;
     openai("m", text, 0, &r);
@@ -91,6 +91,7 @@ void expect_status(const char *text, long status) {
     CU_ASSERT_EQUAL(r.status, status);
     fake_http_result_cleanup(&r);
 }
+
 void keyed(const char *key, const char *text, fake_http_result *r) {
     char auth[64];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
@@ -99,6 +100,7 @@ void keyed(const char *key, const char *text, fake_http_result *r) {
     fake_http_request("POST", g_openai, hdrs, body, 0, r);
     free(body);
 }
+
 static void test_openai_shape(void) {
     fake_http_result r;
     openai("gpt-test", "Hello there, this is a test prompt.", 0, &r);

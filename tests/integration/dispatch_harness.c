@@ -38,27 +38,11 @@ static void on_state(void *ctx, uint64_t id, void *task_ctx, dtask_state state) 
 }
 
 static char *registry_json(const harness *h, const harness_opts *o) {
-    const char *base = fake_provider_base_url(h->fake);
-    uint32_t rpm = o->key_rpm ? o->key_rpm : 6000000;
-    uint32_t tpm = o->key_tpm ? o->key_tpm : 1000000000;
-    uint32_t conc = o->key_conc ? o->key_conc : 20000;
-    return xasprintf(
-        "{\"keys\":{"
-        "\"ka\":{\"provider\":\"openai\",\"env\":\"SLUICE_TEST_KEY_A\","
-        "\"requests_per_minute\":%u,\"tokens_per_minute\":%u,\"max_concurrent\":%u},"
-        "\"kb\":{\"provider\":\"anthropic\",\"env\":\"SLUICE_TEST_KEY_B\","
-        "\"requests_per_minute\":6000000,\"tokens_per_minute\":1000000000,"
-        "\"max_concurrent\":20000}},"
-        "\"models\":{"
-        "\"m-a\":{\"provider\":\"openai\",\"upstream\":\"up-a\",\"base_url\":\"%s/v1\","
-        "\"key\":\"ka\",\"input_price\":1,\"output_price\":2,\"context_window\":100000},"
-        "\"m-b\":{\"provider\":\"openai\",\"upstream\":\"up-b\",\"base_url\":\"%s/v1\","
-        "\"key\":\"ka\",\"input_price\":3,\"output_price\":4,\"context_window\":100000},"
-        "\"m-c\":{\"provider\":\"anthropic\",\"upstream\":\"up-c\",\"base_url\":\"%s/v1\","
-        "\"key\":\"kb\",\"input_price\":1,\"output_price\":5,\"context_window\":100000}"
-        "%s%s}}",
-        rpm, tpm, conc, base, base, base, o->extra_models_json ? "," : "",
-        o->extra_models_json ? o->extra_models_json : "");
+    fake_key_limits ka = {.rpm = o->key_rpm ? o->key_rpm : 6000000,
+                          .tpm = o->key_tpm ? o->key_tpm : 1000000000,
+                          .conc = o->key_conc ? o->key_conc : 20000};
+    fake_key_limits kb = {.rpm = 6000000, .tpm = 1000000000, .conc = 20000};
+    return fake_registry_json(fake_provider_base_url(h->fake), ka, kb, o->extra_models_json);
 }
 
 static int make_registry(harness *h, const harness_opts *o) {

@@ -33,6 +33,10 @@ typedef Sluice__Test__V1__EchoResponse echo_resp;
 
 static const char *protoc_path = "protoc";
 
+/* How long a wait for something that should come at once may take before the test fails
+ * (a liveness bound, not a speed check). */
+#define LIVENESS_MS 30000
+
 /* A running test_server.py. */
 typedef struct test_server {
     pid_t pid;
@@ -162,6 +166,49 @@ static echo_req make_req(const char *text, int64_t number) {
     req.text = (char *)text;
     req.number = number;
     return req;
+}
+
+/* Starts a Count call for req on chan; stops the test when it cannot start. */
+static sluice_rpc_call *count_start(const echo_req *req, const sluice_rpc_call_opts *opts) {
+    sluice_rpc_call *call = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, req, opts, &call),
+                          SLUICE_OK);
+    return call;
+}
+
+/* Reads one Count message and frees it; returns what the read returned. */
+static int count_read_one(sluice_rpc_call *call) {
+    echo_resp *msg = NULL;
+    int rc = sluice__test__v1__test_service__count__read(call, &msg);
+    if (msg != NULL) {
+        sluice__test__v1__echo_response__free_unpacked(msg, NULL);
+    }
+    return rc;
+}
+
+/* Reads a Count stream until a read fails; returns how many messages came. */
+static int count_drain(sluice_rpc_call *call) {
+    int n = 0;
+    while (count_read_one(call) == SLUICE_OK) {
+        n++;
+    }
+    return n;
+}
+
+/* Starts a Chat call on chan; stops the test when it cannot start. */
+static sluice_rpc_call *chat_start(void) {
+    sluice_rpc_call *call = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__chat__start(chan, NULL, &call),
+                          SLUICE_OK);
+    return call;
+}
+
+/* Finishes call, checking its result and gRPC status code; returns the status. */
+static sluice_rpc_status finish_expect(sluice_rpc_call *call, int want_rc, int want_code) {
+    sluice_rpc_status st;
+    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), want_rc);
+    CU_ASSERT_EQUAL(st.code, want_code);
+    return st;
 }
 
 /* ---- unary -------------------------------------------------------------------------- */
@@ -373,7 +420,7 @@ static void test_async_64(void) {
         void *tag = NULL;
         ProtobufCMessage *m = NULL;
         sluice_rpc_status st;
-        CU_ASSERT_EQUAL_FATAL(sluice_rpc_async_next(a, -1, &tag, &m, &st), SLUICE_OK);
+        CU_ASSERT_EQUAL_FATAL(sluice_rpc_async_next(a, LIVENESS_MS, &tag, &m, &st), SLUICE_OK);
         int i = *(int *)tag;
         CU_ASSERT_FALSE(seen[i]);
         seen[i] = true;
@@ -414,9 +461,7 @@ static void test_async_timeout_and_free_in_flight(void) {
 static void test_server_stream_1000(void) {
     echo_req req = make_req("n", 0);
     req.count = 1000;
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
+    sluice_rpc_call *call = count_start(&req, NULL);
     int n = 0;
     echo_resp *msg = NULL;
     int rc;
@@ -430,10 +475,8 @@ static void test_server_stream_1000(void) {
     CU_ASSERT_PTR_NULL(msg);
     CU_ASSERT_EQUAL(n, 1000);
     CU_ASSERT_EQUAL(sluice__test__v1__test_service__count__read(call, &msg), SLUICE_EEOF);
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_OK);
-    CU_ASSERT_EQUAL(st.code, 0);
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_OK); /* again: same */
+    finish_expect(call, SLUICE_OK, 0);
+    finish_expect(call, SLUICE_OK, 0); /* again: same */
     sluice_rpc_call_free(call);
 }
 
@@ -441,19 +484,9 @@ static void test_server_stream_error_after_messages(void) {
     echo_req req = make_req("quota gone", 0);
     req.count = 5;
     req.fail_code = 9; /* FAILED_PRECONDITION */
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
-    echo_resp *msg = NULL;
-    int n = 0;
-    while (sluice__test__v1__test_service__count__read(call, &msg) == SLUICE_OK) {
-        n++;
-        sluice__test__v1__echo_response__free_unpacked(msg, NULL);
-    }
-    CU_ASSERT(n <= 5);
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_EINVAL);
-    CU_ASSERT_EQUAL(st.code, 9);
+    sluice_rpc_call *call = count_start(&req, NULL);
+    CU_ASSERT(count_drain(call) <= 5);
+    sluice_rpc_status st = finish_expect(call, SLUICE_EINVAL, 9);
     CU_ASSERT_STRING_EQUAL(st.details, "quota gone");
     sluice_rpc_call_free(call);
 }
@@ -461,12 +494,8 @@ static void test_server_stream_error_after_messages(void) {
 static void test_finish_discards_unread(void) {
     echo_req req = make_req("rest", 0);
     req.count = 50;
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
-    echo_resp *msg = NULL;
-    CU_ASSERT_EQUAL(sluice__test__v1__test_service__count__read(call, &msg), SLUICE_OK);
-    sluice__test__v1__echo_response__free_unpacked(msg, NULL);
+    sluice_rpc_call *call = count_start(&req, NULL);
+    CU_ASSERT_EQUAL(count_read_one(call), SLUICE_OK);
     CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, NULL), SLUICE_OK);
     sluice_rpc_call_free(call);
 }
@@ -496,9 +525,7 @@ static void test_bidi_events(void) {
     enum { N = 200, PAYLOAD = 32 * 1024 };
     static uint8_t payload[PAYLOAD];
     memset(payload, 'z', sizeof(payload));
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__chat__start(chan, NULL, &call),
-                          SLUICE_OK);
+    sluice_rpc_call *call = chat_start();
     CU_ASSERT_EQUAL_FATAL(sluice_rpc_call_start_read(call), SLUICE_OK);
     int sent = 0, received = 0;
     bool closed = false, eof = false, overlapped = false;
@@ -515,7 +542,8 @@ static void test_bidi_events(void) {
         }
         overlapped |= sluice_rpc_call_write_pending(call) && sluice_rpc_call_read_pending(call);
         sluice_rpc_event ev;
-        CU_ASSERT_EQUAL_FATAL(sluice_rpc_call_next(call, -1, &ev), SLUICE_OK);
+        CU_ASSERT_EQUAL_FATAL(sluice_rpc_call_next(call, LIVENESS_MS, &ev), SLUICE_OK);
+        CU_ASSERT_NOT_EQUAL_FATAL(ev.kind, SLUICE_RPC_EVENT_NONE); /* nothing came in time */
         if (ev.kind == SLUICE_RPC_EVENT_WRITE_DONE) {
             CU_ASSERT(ev.ok);
         } else if (ev.msg != NULL) {
@@ -540,9 +568,7 @@ static void test_bidi_events(void) {
 /* A read started with the event API stays pending across blocking writes; whatever a
  * blocking wait sees complete for it is kept for sluice_rpc_call_next. */
 static void test_bidi_mixed_styles(void) {
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__chat__start(chan, NULL, &call),
-                          SLUICE_OK);
+    sluice_rpc_call *call = chat_start();
     CU_ASSERT_EQUAL_FATAL(sluice_rpc_call_start_read(call), SLUICE_OK);
     echo_resp *msg = NULL;
     CU_ASSERT_EQUAL(sluice__test__v1__test_service__chat__read(call, &msg), SLUICE_EBUSY);
@@ -554,7 +580,7 @@ static void test_bidi_mixed_styles(void) {
     }
     CU_ASSERT_TRUE(sluice_rpc_call_read_pending(call));
     sluice_rpc_event ev;
-    CU_ASSERT_EQUAL(sluice_rpc_call_next(call, -1, &ev), SLUICE_OK);
+    CU_ASSERT_EQUAL(sluice_rpc_call_next(call, LIVENESS_MS, &ev), SLUICE_OK);
     CU_ASSERT_EQUAL(ev.kind, SLUICE_RPC_EVENT_READ_DONE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev.msg);
     CU_ASSERT_EQUAL(((echo_resp *)ev.msg)->number, 0);
@@ -573,9 +599,7 @@ static void test_bidi_mixed_styles(void) {
 }
 
 static void test_event_timeout(void) {
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__chat__start(chan, NULL, &call),
-                          SLUICE_OK);
+    sluice_rpc_call *call = chat_start();
     CU_ASSERT_EQUAL(sluice_rpc_call_start_read(call), SLUICE_OK);
     sluice_rpc_event ev;
     CU_ASSERT_EQUAL(sluice_rpc_call_next(call, 50, &ev), SLUICE_OK); /* nothing was sent */
@@ -587,21 +611,13 @@ static void test_event_timeout(void) {
 static void test_cancel_mid_stream(void) {
     echo_req req = make_req("endless", 0);
     req.count = 1000000;
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
-    echo_resp *msg = NULL;
+    sluice_rpc_call *call = count_start(&req, NULL);
     for (int i = 0; i < 5; i++) {
-        CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__read(call, &msg), SLUICE_OK);
-        sluice__test__v1__echo_response__free_unpacked(msg, NULL);
+        CU_ASSERT_EQUAL_FATAL(count_read_one(call), SLUICE_OK);
     }
     sluice_rpc_call_cancel(call);
-    while (sluice__test__v1__test_service__count__read(call, &msg) == SLUICE_OK) {
-        sluice__test__v1__echo_response__free_unpacked(msg, NULL); /* already buffered */
-    }
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_ECANCELLED);
-    CU_ASSERT_EQUAL(st.code, 1);
+    count_drain(call); /* what was already buffered */
+    finish_expect(call, SLUICE_ECANCELLED, 1);
     sluice_rpc_call_free(call);
 }
 
@@ -615,19 +631,12 @@ static void test_cancel_from_another_thread(void) {
     echo_req req = make_req("slow", 0);
     req.count = 1000000;
     req.delay_ms = 20;
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
+    sluice_rpc_call *call = count_start(&req, NULL);
     pthread_t t;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, cancel_later, call), 0);
-    echo_resp *msg = NULL;
-    while (sluice__test__v1__test_service__count__read(call, &msg) == SLUICE_OK) {
-        sluice__test__v1__echo_response__free_unpacked(msg, NULL);
-    }
+    count_drain(call);
     pthread_join(t, NULL);
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_ECANCELLED);
-    CU_ASSERT_EQUAL(st.code, 1);
+    finish_expect(call, SLUICE_ECANCELLED, 1);
     sluice_rpc_call_free(call);
 }
 
@@ -636,31 +645,17 @@ static void test_stream_deadline(void) {
     req.count = 1000;
     req.delay_ms = 50;
     sluice_rpc_call_opts opts = {.timeout_ms = 300};
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, &opts, &call),
-                          SLUICE_OK);
-    echo_resp *msg = NULL;
-    int n = 0;
-    while (sluice__test__v1__test_service__count__read(call, &msg) == SLUICE_OK) {
-        sluice__test__v1__echo_response__free_unpacked(msg, NULL);
-        n++;
-    }
-    CU_ASSERT(n < 1000);
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_ETIMEDOUT);
-    CU_ASSERT_EQUAL(st.code, 4);
+    sluice_rpc_call *call = count_start(&req, &opts);
+    CU_ASSERT(count_drain(call) < 1000);
+    finish_expect(call, SLUICE_ETIMEDOUT, 4);
     sluice_rpc_call_free(call);
 }
 
 static void test_free_unfinished(void) {
     echo_req req = make_req("abandoned", 0);
     req.count = 100000;
-    sluice_rpc_call *call = NULL;
-    CU_ASSERT_EQUAL_FATAL(sluice__test__v1__test_service__count__start(chan, &req, NULL, &call),
-                          SLUICE_OK);
-    echo_resp *msg = NULL;
-    CU_ASSERT_EQUAL(sluice__test__v1__test_service__count__read(call, &msg), SLUICE_OK);
-    sluice__test__v1__echo_response__free_unpacked(msg, NULL);
+    sluice_rpc_call *call = count_start(&req, NULL);
+    CU_ASSERT_EQUAL(count_read_one(call), SLUICE_OK);
     sluice_rpc_call_free(call); /* cancels, drains; ASan checks nothing leaks */
     CU_ASSERT_EQUAL(sluice__test__v1__test_service__chat__start(chan, NULL, &call), SLUICE_OK);
     sluice_rpc_call_free(call); /* never used */
@@ -691,7 +686,7 @@ static void test_misuse(void) {
     CU_ASSERT_EQUAL(sluice_rpc_call_close_send(call), SLUICE_EBUSY);
     CU_ASSERT_EQUAL(sluice_rpc_call_finish(call, NULL, NULL), SLUICE_EBUSY);
     sluice_rpc_event ev;
-    CU_ASSERT_EQUAL(sluice_rpc_call_next(call, -1, &ev), SLUICE_OK);
+    CU_ASSERT_EQUAL(sluice_rpc_call_next(call, LIVENESS_MS, &ev), SLUICE_OK);
     CU_ASSERT_EQUAL(ev.kind, SLUICE_RPC_EVENT_WRITE_DONE);
     sluice_rpc_call_free(call);
     CU_ASSERT_EQUAL(sluice__test__v1__test_service__sum__start(chan, NULL, &call), SLUICE_OK);

@@ -119,33 +119,29 @@ static int read_count_stream(sluice_rpc_call *call, sluice_rpc_status *st) {
     return rc == SLUICE_EEOF && n >= 0 ? n : -1;
 }
 
+/* A Count call for req that streams req->count messages in order and ends OK. */
+static void expect_count_stream(const echo_req *req) {
+    sluice_rpc_call *call = NULL;
+    sluice_rpc_status st;
+    CU_ASSERT_EQUAL_FATAL(SVC(count__start)(g_ch, req, &g_opts, &call), SLUICE_OK);
+    CU_ASSERT_EQUAL(read_count_stream(call, &st), (int)req->count);
+    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_OK);
+    sluice_rpc_call_free(call);
+}
+
 static void test_count_server_stream(void) {
     echo_req req = make_req("tick", 0);
     req.count = 5;
-    sluice_rpc_call *call = NULL;
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL_FATAL(SVC(count__start)(g_ch, &req, &g_opts, &call), SLUICE_OK);
-    CU_ASSERT_EQUAL(read_count_stream(call, &st), 5);
-    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_OK);
-    sluice_rpc_call_free(call);
+    expect_count_stream(&req);
 }
 
 static void test_count_paced_and_empty(void) {
     echo_req req = make_req("slow", 0);
     req.count = 4;
     req.delay_ms = 10;
-    sluice_rpc_call *call = NULL;
-    sluice_rpc_status st;
-    CU_ASSERT_EQUAL_FATAL(SVC(count__start)(g_ch, &req, &g_opts, &call), SLUICE_OK);
-    CU_ASSERT_EQUAL(read_count_stream(call, &st), 4);
-    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_OK);
-    sluice_rpc_call_free(call);
-
+    expect_count_stream(&req);
     req.count = 0;
-    CU_ASSERT_EQUAL_FATAL(SVC(count__start)(g_ch, &req, &g_opts, &call), SLUICE_OK);
-    CU_ASSERT_EQUAL(read_count_stream(call, &st), 0);
-    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_OK);
-    sluice_rpc_call_free(call);
+    expect_count_stream(&req);
 }
 
 static void test_sum_client_stream(void) {
@@ -312,7 +308,7 @@ static void test_thousand_concurrent_calls(void) {
     pthread_t th[N_STREAMERS];
     int ok[N_STREAMERS] = {0};
     for (int i = 0; i < N_STREAMERS; i++)
-        pthread_create(&th[i], NULL, streamer, &ok[i]);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, streamer, &ok[i]), 0);
 
     const int n_calls = N_ASYNC;
     sluice_rpc_async *a = NULL;

@@ -73,11 +73,14 @@ static int check(sluice_rpc_channel *ch, const char *service) {
     return status;
 }
 
+/* A Watch call with a liveness deadline, so that a status that never comes fails the test
+ * instead of blocking its read forever. */
 static sluice_rpc_call *watch(sluice_rpc_channel *ch, const char *service) {
     hc_req req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
+    const sluice_rpc_call_opts opts = {.timeout_ms = LIVENESS_MS};
     sluice_rpc_call *call = NULL;
-    return HEALTH(watch__start)(ch, &req, NULL, &call) == SLUICE_OK ? call : NULL;
+    return HEALTH(watch__start)(ch, &req, &opts, &call) == SLUICE_OK ? call : NULL;
 }
 
 /* Next Watch status, or -1 at the end of the stream / on error. */
@@ -181,9 +184,11 @@ static void *run_stream(void *arg) {
     return NULL;
 }
 
-static void wait_ready(stream_job *j) {
+/* True once j's call is under way; false when it is not within the liveness bound. */
+static bool wait_ready(stream_job *j) {
     for (int i = 0; i < (int)LIVENESS_MS && !atomic_load(&j->ready); i++)
         nanosleep(&(struct timespec){.tv_nsec = 1000000L}, NULL);
+    return atomic_load(&j->ready);
 }
 
 static void test_drain_with_open_streams(void) {
@@ -201,10 +206,10 @@ static void test_drain_with_open_streams(void) {
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
         jobs[i].ch = ch;
-        pthread_create(&th[i], NULL, run_stream, &jobs[i]);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, run_stream, &jobs[i]), 0);
     }
     for (int i = 0; i < N; i++)
-        wait_ready(&jobs[i]);
+        CU_ASSERT_TRUE(wait_ready(&jobs[i]));
     /* the 4 TestService calls reached the server */
     testsvc_stats st;
     for (int i = 0; i < (int)LIVENESS_MS; i++) {

@@ -20,7 +20,7 @@ import urllib.request
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_service_interop import batch_call, check, collect, load_messages, rpc  # noqa: E402
+from test_service_interop import check, collect, load_messages, rpc, send_batch  # noqa: E402
 
 N = 300
 PAD = 20000
@@ -34,21 +34,16 @@ def fake(path, doc):
 
 
 def own_session_header(pb, n):
+    """A header without session_id: the batch opens a session of its own."""
     cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1)])
-    return pb.BatchRequest(header=pb.BatchHeader(config=cfg, expected_prompts=n))
+    return pb.BatchHeader(config=cfg, expected_prompts=n)
 
 
 def test_results_wait_for_a_slow_reader(ch, pb):
     # Answers spread over a second: many small flushes, so many events queue up.
     check(fake("/_fake/config", {"latency_ms": 10, "jitter_ms": 1000}) == 200, "fake latency set")
-
-    def requests():
-        yield own_session_header(pb, N)
-        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=[
-            pb.Prompt(text="big %d [[pad:%d]]" % (i, PAD), index=i) for i in range(N)]))
-        yield pb.BatchRequest(end=pb.BatchEnd())
-
-    events = batch_call(ch, pb)(requests(), timeout=120)
+    prompts = [pb.Prompt(text="big %d [[pad:%d]]" % (i, PAD), index=i) for i in range(N)]
+    events = send_batch(ch, pb, own_session_header(pb, N), [prompts], timeout=120)
     time.sleep(3)  # not reading: every answer is back and waiting inside sluiced
     results, summary = collect(events)
     fake("/_fake/config", {"latency_ms": 0, "jitter_ms": 0})
@@ -63,11 +58,8 @@ def test_own_session_counts_against_the_tenant_limit(ch, pb):
     cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1)])
     sid = open_session(pb.OpenSessionRequest(config=cfg), timeout=10).session_id
     try:
-        def requests():
-            yield own_session_header(pb, 1)
-            yield pb.BatchRequest(prompt=pb.Prompt(text="one", index=0))
-            yield pb.BatchRequest(end=pb.BatchEnd())
-        list(batch_call(ch, pb)(requests(), timeout=30))
+        list(send_batch(ch, pb, own_session_header(pb, 1), [pb.Prompt(text="one", index=0)],
+                        timeout=30))
         check(False, "a batch's own session beyond the tenant's limit is refused")
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and

@@ -44,6 +44,22 @@ def batch_call(ch, pb):
                             response_deserializer=pb.BatchEvent.FromString)
 
 
+def send_batch(ch, pb, header, parts, timeout=60):
+    """Starts a BatchProcess call sending header (a BatchHeader), then each of parts (a
+    Prompt, sent in a message of its own, or a list of Prompts, sent together in one
+    PromptBatch), then the end. Returns the call's stream of BatchEvents (see collect)."""
+    def requests():
+        yield pb.BatchRequest(header=header)
+        for part in parts:
+            if isinstance(part, list):
+                yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=part))
+            else:
+                yield pb.BatchRequest(prompt=part)
+        yield pb.BatchRequest(end=pb.BatchEnd())
+
+    return batch_call(ch, pb)(requests(), timeout=timeout)
+
+
 def collect(events):
     """Reads a BatchProcess stream to its end: ({index: BatchResult}, summary or None),
     checking that each index arrives once."""
@@ -60,26 +76,17 @@ def collect(events):
 
 
 def batch(ch, pb, session_id, n):
-    def requests():
-        yield pb.BatchRequest(header=pb.BatchHeader(session_id=session_id, expected_prompts=n))
-        prompts = [pb.Prompt(text="python prompt %d" % i, index=i, custom_id="py-%d" % i)
-                   for i in range(n)]
-        for p in prompts[:n // 2]:          # one prompt per message
-            yield pb.BatchRequest(prompt=p)
-        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts[n // 2:]))  # many
-        yield pb.BatchRequest(end=pb.BatchEnd())
-
-    return collect(batch_call(ch, pb)(requests(), timeout=60))
+    prompts = [pb.Prompt(text="python prompt %d" % i, index=i, custom_id="py-%d" % i)
+               for i in range(n)]
+    # The first half one prompt per message, the rest together in one message.
+    parts = prompts[:n // 2] + [prompts[n // 2:]]
+    header = pb.BatchHeader(session_id=session_id, expected_prompts=n)
+    return collect(send_batch(ch, pb, header, parts))
 
 
 def run_batch(ch, pb, header, prompts):
     """One batch of prompts under header; returns {index: Response}, all successful."""
-    def requests():
-        yield pb.BatchRequest(header=header)
-        yield pb.BatchRequest(prompts=pb.PromptBatch(prompts=prompts))
-        yield pb.BatchRequest(end=pb.BatchEnd())
-
-    results, _ = collect(batch_call(ch, pb)(requests(), timeout=60))
+    results, _ = collect(send_batch(ch, pb, header, [prompts]))
     results = {i: r.response for i, r in results.items()}
     check(len(results) == len(prompts) and not any(r.is_error for r in results.values()),
           "batch: %d answers (%s)" % (len(prompts),

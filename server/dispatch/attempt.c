@@ -147,12 +147,35 @@ static void count_status(dispatcher *d, amodel *m, const http_response *r) {
     atomic_fetch_add_explicit(model, 1, memory_order_relaxed);
 }
 
+/* libcurl refused to set the transfer up, so nothing reached the provider and this was
+ * no attempt: its counts are taken back (a retry gets its budget token back) and the task
+ * fails with the reason. The http client already retried on a fresh handle, so what is
+ * left is a bug of ours or an out-of-memory; retrying would only spin. */
+static void attempt_not_sent(dispatcher *d, dtask *t, keystate *k, const char *why) {
+    t->attempts--;
+    atomic_fetch_sub(&d->upstream_requests, 1);
+    atomic_fetch_sub_explicit(&stats_model(d, cur_model(t))->requests, 1, memory_order_relaxed);
+    if (t->attempts > 0) {
+        atomic_fetch_sub(&d->retries, 1);
+        k->retry_tokens += 1.0;
+    }
+    task_track_counts(t, -1, 0);
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "internal error: the request could not be set up, nothing was sent (%s)", why);
+    task_fail(d, t, LLM_ERR_TRANSPORT, 0, msg);
+}
+
 static void on_http_done(void *ud, const http_response *r) {
     dtask *t = ud;
     dispatcher *d = t->d;
     keystate *k = t->flight_key;
     t->http = NULL;
     sched_release(d, t);
+    if (r->error == HTTP_ERR_SETUP) {
+        attempt_not_sent(d, t, k, r->error_text);
+        return;
+    }
     count_status(d, stats_model(d, cur_model(t)), r);
     feedback fb;
     feedback_parse(r->headers, r->n_headers, clock_wall_ms(), &fb);

@@ -145,7 +145,8 @@ typedef struct dispatch_key_stats {
 typedef struct dispatcher_stats {
     uint64_t tasks_alive;
     uint64_t upstream_requests, upstream_2xx, upstream_429, upstream_5xx, upstream_other;
-    uint64_t upstream_failures; /* no HTTP answer (timeouts, resets, ...) */
+    uint64_t upstream_failures;   /* no HTTP answer (timeouts, resets, ...) */
+    uint64_t http_setup_failures; /* transfers libcurl refused to set up (a bug: stays 0) */
     uint64_t retries, cache_hits, cache_misses, dedup_shared;
     uint64_t cooldown_ms_total;
     uint64_t tasks_done, tasks_failed, tasks_cancelled;

@@ -237,7 +237,7 @@ void task_abandon(dispatcher *d, dtask *t);
 void task_free(dtask *t);
 void dispatch_flush_sinks(dispatcher *d);
 void task_track_start(dtask *t);
-void task_track_counts(dtask *t, unsigned attempts, unsigned rate_limited);
+void task_track_counts(dtask *t, int attempts, unsigned rate_limited);
 
 /* attempt.c: one HTTP attempt and what follows it */
 void task_launch(dispatcher *d, dtask *t, keystate *k);

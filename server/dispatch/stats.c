@@ -93,6 +93,7 @@ void dispatcher_get_stats(dispatcher *d, dispatcher_stats *out) {
     out->upstream_other = LOAD(d->upstream_other);
     out->upstream_failures = LOAD(d->upstream_failures);
     out->retries = LOAD(d->retries);
+    out->http_setup_failures = http_client_setup_failures(d->http);
     out->cache_hits = LOAD(d->cache_hits);
     out->cache_misses = LOAD(d->cache_misses);
     out->dedup_shared = LOAD(d->dedup_shared);

@@ -86,10 +86,10 @@ static void track_end(dtask *t, dtask_state final, const llm_response *r) {
     pthread_mutex_unlock(&s->mu);
 }
 
-void task_track_counts(dtask *t, unsigned attempts, unsigned rate_limited) {
+void task_track_counts(dtask *t, int attempts, unsigned rate_limited) {
     dsession *s = t->sess;
     pthread_mutex_lock(&s->mu);
-    s->st.attempts += attempts;
+    s->st.attempts += (uint64_t)(int64_t)attempts; /* -1 takes an unsent attempt back */
     s->st.rate_limit_errors += rate_limited;
     pthread_mutex_unlock(&s->mu);
 }

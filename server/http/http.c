@@ -1,13 +1,28 @@
 /*
  * http.c - the libcurl multi transfer engine (see http.h for the contract).
  *
- * Owns one CURLM and a pool of http_request records, each wrapping one easy handle that
- * is curl_easy_reset() and reused, so a transfer costs option setting, not handle setup,
- * and keeps its connection cache (which lives in the multi) warm. A record is in exactly
- * one state (http_req_state) and one list: the pool (IDLE), `running` (attached to the
- * multi), `failed` (could not start; its error is delivered by the next poll, so every
- * submit ends in exactly one callback or one cancel) or none while its callback runs
- * (COMPLETING). All of this belongs to the loop thread.
+ * Owns one CURLM and a pool of http_request records, each wrapping one easy handle that is
+ * reused, so a transfer costs a few option settings, not handle setup, and keeps its
+ * connection cache (which lives in the multi) warm. A record is in exactly one state
+ * (http_req_state) and one list: the pool (IDLE), `running` (attached to the multi),
+ * `failed` (could not start; its error is delivered by the next poll, so every submit ends
+ * in exactly one callback or one cancel) or none while its callback runs (COMPLETING). All
+ * of this belongs to the loop thread.
+ *
+ * Handle reuse: the options that never change (callbacks, buffer size, HTTP version, CA
+ * file...) are set once when a handle is made; a transfer sets only its own (URL, headers,
+ * body, timeout, PIPEWAIT). Handles are never curl_easy_reset: in libcurl 7.88 a transfer
+ * that ends while its HTTP/2 connection still carries other streams keeps its receive
+ * buffer (multi_done returns early), and on such a handle CURLOPT_BUFFERSIZE fails with
+ * CURLE_BAD_FUNCTION_ARGUMENT - after a reset, which also puts the buffer size back to
+ * the default, the next transfer would either fail to start or read into a buffer smaller
+ * than libcurl believes. Setting the size once, on a fresh handle, keeps the two in step.
+ *
+ * A transfer that cannot be set up (an option or curl_multi_add_handle refused) was never
+ * sent. The record's handle is then replaced by a fresh one and set up once more; only if
+ * that fails too does the transfer end with HTTP_ERR_SETUP. Every refusal is counted
+ * (http_client_setup_failures) and logged with libcurl's reason: it is a bug of ours or
+ * an out-of-memory, never a provider's doing.
  *
  * Events come from libcurl's socket interface on our own epoll set (http_events.c, which
  * explains why that and not curl_multi_poll + curl_multi_perform).
@@ -28,6 +43,7 @@
 #include "sluice/status.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +53,7 @@
 #define HTTP_POOL_MAX 4096u
 #define HTTP_POOL_KEEP_BYTES (64u * 1024u)
 #define HTTP_RECV_BUFFER_BYTES 8192L
+#define HTTP_SETUP_LOG_EVERY_MS 60000u
 
 typedef enum http_req_state {
     HTTP_REQ_IDLE = 0,   /* in the pool */
@@ -71,6 +88,9 @@ struct http_client {
     http_request *pool;
     size_t n_pool;
     size_t in_flight;
+    atomic_uint_fast64_t setup_failures; /* read by any thread */
+    uint64_t setup_logged_ms;            /* when the last refusal was logged */
+    uint64_t setup_unlogged;             /* refusals since then */
 };
 
 static void req_set_state(http_request *r, http_req_state s) {
@@ -138,7 +158,6 @@ static void record_recycle(http_client *c, http_request *r) {
         record_free(r);
         return;
     }
-    curl_easy_reset(r->easy);
     if (r->body.cap > HTTP_POOL_KEEP_BYTES)
         buf_cleanup(&r->body);
     buf_reset(&r->body);
@@ -150,6 +169,40 @@ static void record_recycle(http_client *c, http_request *r) {
     c->n_pool++;
 }
 
+#define SETOPT(r, opt, val) setopt_ok((r), #opt, curl_easy_setopt((r)->easy, (opt), (val)))
+
+/* Records a refused option in r (code and "CURLOPT_X: reason"); true when it was taken. */
+static bool setopt_ok(http_request *r, const char *name, CURLcode rc) {
+    if (rc == CURLE_OK)
+        return true;
+    r->fail_code = rc;
+    snprintf(r->errbuf, sizeof r->errbuf, "%s: %s", name, curl_easy_strerror(rc));
+    return false;
+}
+
+/* Gives r a fresh easy handle carrying the options every transfer shares (see the top of
+ * this file for why they are set once per handle). Aborts when libcurl refuses: on a new
+ * handle that is out of memory, and the server's allocation policy is to abort. */
+static void handle_renew(http_client *c, http_request *r) {
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    r->easy = curl_easy_init();
+    bool ok =
+        r->easy && SETOPT(r, CURLOPT_PRIVATE, (void *)r) && SETOPT(r, CURLOPT_NOSIGNAL, 1L) &&
+        SETOPT(r, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) &&
+        SETOPT(r, CURLOPT_ACCEPT_ENCODING, "") &&
+        SETOPT(r, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER_BYTES) &&
+        SETOPT(r, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body) &&
+        SETOPT(r, CURLOPT_WRITEFUNCTION, on_body) && SETOPT(r, CURLOPT_WRITEDATA, (void *)r) &&
+        SETOPT(r, CURLOPT_HEADERFUNCTION, on_header) && SETOPT(r, CURLOPT_HEADERDATA, (void *)r) &&
+        SETOPT(r, CURLOPT_ERRORBUFFER, r->errbuf) && SETOPT(r, CURLOPT_TCP_KEEPALIVE, 1L) &&
+        (!c->ca_file || SETOPT(r, CURLOPT_CAINFO, c->ca_file));
+    if (!ok) {
+        LOG_ERROR("http", "cannot make an easy handle: %s", r->easy ? r->errbuf : "out of memory");
+        abort();
+    }
+}
+
 static http_request *record_take(http_client *c) {
     http_request *r = c->pool;
     if (r) {
@@ -159,15 +212,10 @@ static http_request *record_take(http_client *c) {
         r->body.max = c->max_body;
         return r;
     }
-    CURL *easy = curl_easy_init();
-    if (!easy) { /* only out of memory: the server's allocation policy is to abort */
-        LOG_ERROR("http", "curl_easy_init failed");
-        abort();
-    }
     r = XNEW(http_request);
-    r->easy = easy;
     buf_init(&r->body, c->max_body);
     http_headers_init(&r->headers);
+    handle_renew(c, r);
     return r;
 }
 
@@ -202,53 +250,51 @@ oom:
     return NULL;
 }
 
-#define SETOPT(rc, e, opt, val)                                                                    \
-    do {                                                                                           \
-        if ((rc) == CURLE_OK)                                                                      \
-            (rc) = curl_easy_setopt((e), (opt), (val));                                            \
-    } while (0)
-
-static CURLcode setup_body(http_request *r) {
-    CURLcode rc = CURLE_OK;
-    if (!r->req.body) {
-        SETOPT(rc, r->easy, CURLOPT_HTTPGET, 1L);
-        return rc;
+/* Sets what belongs to this transfer alone and attaches it to the multi. Returns false,
+ * with the reason in r->errbuf, when libcurl refuses an option or the attach. */
+static bool transfer_start(http_client *c, http_request *r, uint32_t timeout_ms) {
+    r->errbuf[0] = '\0';
+    if (!r->slist && !(r->slist = build_headers(&r->req))) {
+        r->fail_code = CURLE_OUT_OF_MEMORY;
+        snprintf(r->errbuf, sizeof r->errbuf, "header list: out of memory");
+        return false;
     }
-    SETOPT(rc, r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->req.body_len);
-    SETOPT(rc, r->easy, CURLOPT_POSTFIELDS, r->req.body);
-    return rc;
-}
-
-static CURLcode setup_easy(http_client *c, http_request *r, uint32_t timeout_ms) {
-    CURL *e = r->easy;
-    CURLcode rc = CURLE_OK;
-    r->slist = build_headers(&r->req);
-    if (!r->slist)
-        return CURLE_OUT_OF_MEMORY;
-    SETOPT(rc, e, CURLOPT_URL, r->req.url);
-    SETOPT(rc, e, CURLOPT_PRIVATE, (void *)r);
-    SETOPT(rc, e, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(rc, e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SETOPT(rc, e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    SETOPT(rc, e, CURLOPT_ACCEPT_ENCODING, "");
-    SETOPT(rc, e, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER_BYTES);
-    SETOPT(rc, e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
-    SETOPT(rc, e, CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(rc, e, CURLOPT_WRITEDATA, (void *)r);
-    SETOPT(rc, e, CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(rc, e, CURLOPT_HEADERDATA, (void *)r);
-    SETOPT(rc, e, CURLOPT_ERRORBUFFER, r->errbuf);
-    SETOPT(rc, e, CURLOPT_HTTPHEADER, r->slist);
-    SETOPT(rc, e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (c->ca_file)
-        SETOPT(rc, e, CURLOPT_CAINFO, c->ca_file);
     /* On TLS, wait for a connection being set up to learn whether it multiplexes (h2)
      * instead of opening one connection per concurrent transfer. */
-    if (strncasecmp(r->req.url, "https:", 6) == 0)
-        SETOPT(rc, e, CURLOPT_PIPEWAIT, 1L);
-    if (rc == CURLE_OK)
-        rc = setup_body(r);
-    return rc;
+    long pipewait = strncasecmp(r->req.url, "https:", 6) == 0;
+    bool ok = SETOPT(r, CURLOPT_URL, r->req.url) &&
+              SETOPT(r, CURLOPT_TIMEOUT_MS, (long)timeout_ms) &&
+              SETOPT(r, CURLOPT_HTTPHEADER, r->slist) && SETOPT(r, CURLOPT_PIPEWAIT, pipewait);
+    if (ok && r->req.body)
+        ok = SETOPT(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->req.body_len) &&
+             SETOPT(r, CURLOPT_POSTFIELDS, r->req.body);
+    else if (ok) /* a GET: drop the previous transfer's body pointer too */
+        ok = SETOPT(r, CURLOPT_POSTFIELDS, (char *)NULL) && SETOPT(r, CURLOPT_HTTPGET, 1L);
+    if (!ok)
+        return false;
+    CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+    if (mc == CURLM_OK)
+        return true;
+    r->fail_code = CURLE_FAILED_INIT;
+    snprintf(r->errbuf, sizeof r->errbuf, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+    return false;
+}
+
+/* Counts and logs a refused setup (the first one, then at most one line a minute). */
+static void note_setup_failure(http_client *c, const http_request *r, bool final) {
+    atomic_fetch_add_explicit(&c->setup_failures, 1, memory_order_relaxed);
+    uint64_t now = clock_now_ms();
+    if (c->setup_logged_ms && now - c->setup_logged_ms < HTTP_SETUP_LOG_EVERY_MS) {
+        c->setup_unlogged++;
+        return;
+    }
+    LOG_ERROR("http",
+              "libcurl refused to set up a transfer (nothing was sent; %s): %s "
+              "[%llu more since the last report]",
+              final ? "the transfer fails" : "retrying on a fresh handle", r->errbuf,
+              (unsigned long long)c->setup_unlogged);
+    c->setup_logged_ms = now;
+    c->setup_unlogged = 0;
 }
 
 static int setup_multi(http_client *c, const http_config *cfg) {
@@ -323,18 +369,20 @@ http_request *http_client_submit(http_client *c, provider_request *req, uint32_t
     r->ud = ud;
     r->start_ms = clock_now_ms();
     r->capped = false;
-    r->errbuf[0] = '\0';
-    CURLcode rc = setup_easy(c, r, timeout_ms);
-    CURLMcode mc = rc == CURLE_OK ? curl_multi_add_handle(c->multi, r->easy) : CURLM_OK;
-    if (rc != CURLE_OK || mc != CURLM_OK) {
-        r->fail_code = rc != CURLE_OK ? rc : CURLE_FAILED_INIT;
-        if (mc != CURLM_OK)
-            snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_multi_strerror(mc));
-        req_set_state(r, HTTP_REQ_FAILED);
-        list_push(&c->failed, r);
-    } else {
+    bool started = transfer_start(c, r, timeout_ms);
+    if (!started) {
+        note_setup_failure(c, r, false);
+        handle_renew(c, r);
+        started = transfer_start(c, r, timeout_ms);
+        if (!started)
+            note_setup_failure(c, r, true);
+    }
+    if (started) {
         req_set_state(r, HTTP_REQ_RUNNING);
         list_push(&c->running, r);
+    } else {
+        req_set_state(r, HTTP_REQ_FAILED);
+        list_push(&c->failed, r);
     }
     c->in_flight++;
     return r;
@@ -359,7 +407,7 @@ void http_client_cancel(http_client *c, http_request *r) {
 static void complete(http_client *c, http_request *r, CURLcode code, bool attached) {
     http_response resp;
     memset(&resp, 0, sizeof resp);
-    resp.error = http_error_from_curl(code, r->capped);
+    resp.error = attached ? http_error_from_curl(code, r->capped) : HTTP_ERR_SETUP;
     if (resp.error != HTTP_OK)
         snprintf(resp.error_text, sizeof resp.error_text, "%s",
                  r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
@@ -421,4 +469,8 @@ void http_client_wakeup(http_client *c) {
 
 size_t http_client_in_flight(const http_client *c) {
     return c ? c->in_flight : 0;
+}
+
+uint64_t http_client_setup_failures(const http_client *c) {
+    return c ? atomic_load_explicit(&c->setup_failures, memory_order_relaxed) : 0;
 }

@@ -37,6 +37,7 @@ typedef enum http_error {
     HTTP_ERR_TRUNCATED, /* the body ended early (partial response) */
     HTTP_ERR_TOO_LARGE, /* the body exceeded max_response_bytes */
     HTTP_ERR_OTHER,     /* any other libcurl failure */
+    HTTP_ERR_SETUP,     /* libcurl refused to set the transfer up: nothing was sent */
 } http_error;
 
 typedef struct http_header {
@@ -72,7 +73,8 @@ void http_client_free(http_client *c);
  * ownership of *req's contents (req is cleaned up). timeout_ms covers connect to last
  * byte (0 = none). Returns a handle valid until the callback runs or http_client_cancel.
  * NULL only for misuse (NULL client, request, url or callback; *req is then untouched); a
- * transfer that cannot start still gets its callback, with an error, on the next poll.
+ * transfer that cannot start still gets its callback, with HTTP_ERR_SETUP, on the next
+ * poll.
  * Adds "Expect:" (no 100-continue round trip) and a JSON Content-Type when the request has
  * a body and none. Loop thread. */
 http_request *http_client_submit(http_client *c, provider_request *req, uint32_t timeout_ms,
@@ -86,6 +88,11 @@ void http_client_cancel(http_client *c, http_request *r);
 int http_client_poll(http_client *c, int timeout_ms);
 /* Interrupts a poll in progress (or makes the next one return at once). Any thread. */
 void http_client_wakeup(http_client *c);
+/* How many times libcurl refused to set a transfer up (an option or the attach to the
+ * multi), each counted once; a refusal on a reused handle is retried on a fresh one, and
+ * only a second refusal ends the transfer with HTTP_ERR_SETUP. Nonzero means a bug of ours
+ * or an out-of-memory: tests assert it stays 0. Any thread. */
+uint64_t http_client_setup_failures(const http_client *c);
 /* Transfers in progress. Loop thread. */
 size_t http_client_in_flight(const http_client *c);
 

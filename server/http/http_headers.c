@@ -139,6 +139,8 @@ const char *http_error_name(http_error e) {
         return "truncated";
     case HTTP_ERR_TOO_LARGE:
         return "too large";
+    case HTTP_ERR_SETUP:
+        return "setup";
     case HTTP_ERR_OTHER:
         break;
     }

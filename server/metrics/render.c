@@ -165,6 +165,9 @@ static void dispatcher_families(buf *b, dispatcher *d) {
     counter(b, "sluice_attempts_total", "Upstream attempts (first tries and retries).",
             st.upstream_requests);
     counter(b, "sluice_retries_total", "Attempts that were retries.", st.retries);
+    counter(b, "sluice_http_setup_failures_total",
+            "Transfers libcurl refused to set up; nothing was sent (a bug of sluice's: 0).",
+            st.http_setup_failures);
     counter(b, "sluice_rate_limited_total", "429 / overloaded answers.", st.upstream_429);
     counter(b, "sluice_cache_hits_total", "Prompts answered from the local cache.", st.cache_hits);
     counter(b, "sluice_cache_misses_total", "Cache lookups that missed.", st.cache_misses);

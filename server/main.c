@@ -161,6 +161,22 @@ static int start_store(server *s) {
     return 0;
 }
 
+/* An HTTP/1.1 provider needs a connection per prompt in flight; HTTPS ones multiplex over
+ * HTTP/2. Says so when a plain-HTTP key may have more prompts in flight than the
+ * connection cap allows (the rest would wait inside libcurl, their timeouts running). */
+static void warn_connection_cap(const server *s) {
+    uint32_t cap = s->cfg.max_connections_per_host;
+    for (size_t i = 0; cap && i < s->reg->n_models; i++) {
+        const model_info *m = &s->reg->models[i];
+        const upstream_key *k = &s->reg->keys[m->key_index];
+        if (strncmp(m->base_url, "http:", 5) == 0 && k->max_concurrent > cap)
+            LOG_WARN("main",
+                     "model '%s': key '%s' allows %u prompts in flight, but plain-HTTP %s gets "
+                     "at most %u connections (dispatch.max_connections_per_host): raise it",
+                     m->name, k->name, k->max_concurrent, m->base_url, cap);
+    }
+}
+
 static int start_dispatcher(server *s) {
     char err[700];
     dispatcher_config dc;
@@ -169,6 +185,8 @@ static int start_dispatcher(server *s) {
     dc.store = s->st;
     dc.http.ca_file = s->cfg.ca_file;
     dc.http.max_response_bytes = s->cfg.max_response_bytes;
+    dc.http.max_connections_per_host = s->cfg.max_connections_per_host;
+    warn_connection_cap(s);
     dc.max_tasks = s->cfg.max_tasks;
     dc.burst_ms = s->cfg.burst_ms;
     dc.backoff_base_ms = s->cfg.backoff_base_ms;

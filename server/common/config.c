@@ -54,6 +54,7 @@ static const key_spec keys[] = {
     {"dispatch.dedup", T_BOOL, F(dedup), 0, 0, NULL},
     {"dispatch.ca_file", T_STR, F(ca_file), 0, 0, "SLUICE_CA_FILE"},
     {"dispatch.max_response_bytes", T_SIZE, F(max_response_bytes), 1024, 1 << 30, NULL},
+    {"dispatch.max_connections_per_host", T_U32, F(max_connections_per_host), 0, 1000000, NULL},
     {"registry_file", T_STR, F(registry_file), 0, 0, "SLUICE_REGISTRY_FILE"},
     {"log.level", T_LEVEL, F(log_level), 0, 0, "SLUICE_LOG_LEVEL"},
     {"log.format", T_FORMAT, F(log_format), 0, 0, "SLUICE_LOG_FORMAT"},
@@ -82,6 +83,7 @@ void config_defaults(sluiced_config *c) {
     c->retry_budget_ratio = 0.2;
     c->dedup = true;
     c->max_response_bytes = 16u << 20;
+    c->max_connections_per_host = 128;
     c->log_level = LOG_LEVEL_INFO;
     c->log_format = LOG_FORMAT_JSON;
 }

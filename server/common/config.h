@@ -52,6 +52,7 @@ typedef struct sluiced_config {
     bool dedup;
     char *ca_file; /* CA bundle for provider TLS (tests); NULL = system */
     size_t max_response_bytes;
+    uint32_t max_connections_per_host; /* 0 = unlimited */
 
     char *registry_file; /* NULL = built-in registry */
 

@@ -1,27 +1,26 @@
 /*
  * http.c - the libcurl multi transfer engine (see http.h for the contract).
  *
- * Owns one CURLM and a pool of http_request records, each wrapping one easy handle that is
- * reused, so a transfer costs a few option settings, not handle setup, and keeps its
- * connection cache (which lives in the multi) warm. A record is in exactly one state
+ * Owns one CURLM and a pool of http_request records (their body and header storage is
+ * reused; the connection cache lives in the multi and stays warm). A record is in exactly one state
  * (http_req_state) and one list: the pool (IDLE), `running` (attached to the multi),
  * `failed` (could not start; its error is delivered by the next poll, so every submit ends
  * in exactly one callback or one cancel) or none while its callback runs (COMPLETING). All
  * of this belongs to the loop thread.
  *
- * Handle reuse: the options that never change (callbacks, buffer size, HTTP version, CA
- * file...) are set once when a handle is made; a transfer sets only its own (URL, headers,
- * body, timeout, PIPEWAIT). Handles are never curl_easy_reset: in libcurl 7.88 a transfer
- * that ends while its HTTP/2 connection still carries other streams keeps its receive
- * buffer (multi_done returns early), and on such a handle CURLOPT_BUFFERSIZE fails with
- * CURLE_BAD_FUNCTION_ARGUMENT - after a reset, which also puts the buffer size back to
- * the default, the next transfer would either fail to start or read into a buffer smaller
- * than libcurl believes. Setting the size once, on a fresh handle, keeps the two in step.
+ * Every transfer gets a fresh easy handle (about 2 us), freed when it ends. Easy handles
+ * are not reused: in libcurl 7.88 a transfer that ends while its HTTP/2 connection still
+ * carries other streams keeps its receive buffer (multi_done returns early), and a
+ * curl_easy_reset handle then refuses CURLOPT_BUFFERSIZE with CURLE_BAD_FUNCTION_ARGUMENT
+ * (every transfer after the first wave failed that way against HTTP/2 providers) - or,
+ * without the option, reads into a buffer smaller than libcurl believes; and a handle that
+ * is not reset keeps counting libcurl's internal retries across transfers
+ * (state.retrycount), so after five GOAWAYs in its life a transfer fails with "Connection
+ * died". A fresh handle has none of that history.
  *
  * A transfer that cannot be set up (an option or curl_multi_add_handle refused) was never
- * sent. The record's handle is then replaced by a fresh one and set up once more; only if
- * that fails too does the transfer end with HTTP_ERR_SETUP. Every refusal is counted
- * (http_client_setup_failures) and logged with libcurl's reason: it is a bug of ours or
+ * sent: it ends with HTTP_ERR_SETUP, and every such refusal is counted
+ * (http_client_setup_failures) and logged with libcurl's reason - it is a bug of ours or
  * an out-of-memory, never a provider's doing.
  *
  * Events come from libcurl's socket interface on our own epoll set (http_events.c, which
@@ -31,7 +30,10 @@
  * headers by HTTP_MAX_HEADERS / HTTP_MAX_HEADER_BYTES, the idle pool by HTTP_POOL_MAX,
  * and a pooled record drops body storage above HTTP_POOL_KEEP_BYTES. libcurl's receive
  * buffer is lowered to HTTP_RECV_BUFFER_BYTES: LLM answers are small and 10,000
- * concurrent transfers each holding the default 16 KiB would dominate memory.
+ * concurrent transfers each holding the default 16 KiB would dominate memory. Its upload
+ * buffer is lowered to HTTP_UPLOAD_BUFFER_BYTES: over HTTP/2 libcurl 7.88 sends a POST body
+ * through that buffer and holds it for the whole transfer, 64 KiB by default - 92 KiB per
+ * prompt in flight instead of 5 (measured with 2,000 streams in flight).
  * Clock: the monotonic clock, for elapsed_ms.
  */
 #include "server/http/http.h"
@@ -53,7 +55,11 @@
 #define HTTP_POOL_MAX 4096u
 #define HTTP_POOL_KEEP_BYTES (64u * 1024u)
 #define HTTP_RECV_BUFFER_BYTES 8192L
+#define HTTP_UPLOAD_BUFFER_BYTES 16384L /* libcurl's minimum */
 #define HTTP_SETUP_LOG_EVERY_MS 60000u
+/* libcurl's own cap on streams per HTTP/2 connection (default 100) is lifted: the
+ * server's SETTINGS_MAX_CONCURRENT_STREAMS decides. */
+#define HTTP_MAX_STREAMS_PER_CONNECTION 1000L
 
 typedef enum http_req_state {
     HTTP_REQ_IDLE = 0,   /* in the pool */
@@ -152,6 +158,8 @@ static void release_request(http_request *r) {
 /* Returns a record to the pool with everything the transfer held released. */
 static void record_recycle(http_client *c, http_request *r) {
     release_request(r);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
     r->done = NULL;
     r->ud = NULL;
     if (c->n_pool >= HTTP_POOL_MAX) {
@@ -180,18 +188,17 @@ static bool setopt_ok(http_request *r, const char *name, CURLcode rc) {
     return false;
 }
 
-/* Gives r a fresh easy handle carrying the options every transfer shares (see the top of
- * this file for why they are set once per handle). Aborts when libcurl refuses: on a new
- * handle that is out of memory, and the server's allocation policy is to abort. */
-static void handle_renew(http_client *c, http_request *r) {
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
+/* Gives r a fresh easy handle carrying the options every transfer shares. Aborts when
+ * libcurl refuses one: on a new handle that is out of memory (the server's allocation
+ * policy is to abort) or a bug that every test would hit at once. */
+static void handle_new(http_client *c, http_request *r) {
     r->easy = curl_easy_init();
     bool ok =
         r->easy && SETOPT(r, CURLOPT_PRIVATE, (void *)r) && SETOPT(r, CURLOPT_NOSIGNAL, 1L) &&
         SETOPT(r, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) &&
         SETOPT(r, CURLOPT_ACCEPT_ENCODING, "") &&
         SETOPT(r, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER_BYTES) &&
+        SETOPT(r, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUFFER_BYTES) &&
         SETOPT(r, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body) &&
         SETOPT(r, CURLOPT_WRITEFUNCTION, on_body) && SETOPT(r, CURLOPT_WRITEDATA, (void *)r) &&
         SETOPT(r, CURLOPT_HEADERFUNCTION, on_header) && SETOPT(r, CURLOPT_HEADERDATA, (void *)r) &&
@@ -210,12 +217,12 @@ static http_request *record_take(http_client *c) {
         c->n_pool--;
         r->next = NULL;
         r->body.max = c->max_body;
-        return r;
+    } else {
+        r = XNEW(http_request);
+        buf_init(&r->body, c->max_body);
+        http_headers_init(&r->headers);
     }
-    r = XNEW(http_request);
-    buf_init(&r->body, c->max_body);
-    http_headers_init(&r->headers);
-    handle_renew(c, r);
+    handle_new(c, r);
     return r;
 }
 
@@ -254,7 +261,7 @@ oom:
  * with the reason in r->errbuf, when libcurl refuses an option or the attach. */
 static bool transfer_start(http_client *c, http_request *r, uint32_t timeout_ms) {
     r->errbuf[0] = '\0';
-    if (!r->slist && !(r->slist = build_headers(&r->req))) {
+    if (!(r->slist = build_headers(&r->req))) {
         r->fail_code = CURLE_OUT_OF_MEMORY;
         snprintf(r->errbuf, sizeof r->errbuf, "header list: out of memory");
         return false;
@@ -268,8 +275,6 @@ static bool transfer_start(http_client *c, http_request *r, uint32_t timeout_ms)
     if (ok && r->req.body)
         ok = SETOPT(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->req.body_len) &&
              SETOPT(r, CURLOPT_POSTFIELDS, r->req.body);
-    else if (ok) /* a GET: drop the previous transfer's body pointer too */
-        ok = SETOPT(r, CURLOPT_POSTFIELDS, (char *)NULL) && SETOPT(r, CURLOPT_HTTPGET, 1L);
     if (!ok)
         return false;
     CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
@@ -281,7 +286,7 @@ static bool transfer_start(http_client *c, http_request *r, uint32_t timeout_ms)
 }
 
 /* Counts and logs a refused setup (the first one, then at most one line a minute). */
-static void note_setup_failure(http_client *c, const http_request *r, bool final) {
+static void note_setup_failure(http_client *c, const http_request *r) {
     atomic_fetch_add_explicit(&c->setup_failures, 1, memory_order_relaxed);
     uint64_t now = clock_now_ms();
     if (c->setup_logged_ms && now - c->setup_logged_ms < HTTP_SETUP_LOG_EVERY_MS) {
@@ -289,10 +294,9 @@ static void note_setup_failure(http_client *c, const http_request *r, bool final
         return;
     }
     LOG_ERROR("http",
-              "libcurl refused to set up a transfer (nothing was sent; %s): %s "
+              "libcurl refused to set up a transfer (nothing was sent; it fails): %s "
               "[%llu more since the last report]",
-              final ? "the transfer fails" : "retrying on a fresh handle", r->errbuf,
-              (unsigned long long)c->setup_unlogged);
+              r->errbuf, (unsigned long long)c->setup_unlogged);
     c->setup_logged_ms = now;
     c->setup_unlogged = 0;
 }
@@ -300,6 +304,8 @@ static void note_setup_failure(http_client *c, const http_request *r, bool final
 static int setup_multi(http_client *c, const http_config *cfg) {
     CURLM *m = c->multi;
     CURLMcode rc = curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (rc == CURLM_OK)
+        rc = curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, HTTP_MAX_STREAMS_PER_CONNECTION);
     if (rc == CURLM_OK && cfg->max_connections_per_host > 0)
         rc = curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, cfg->max_connections_per_host);
     if (rc == CURLM_OK && cfg->max_total_connections > 0)
@@ -370,13 +376,8 @@ http_request *http_client_submit(http_client *c, provider_request *req, uint32_t
     r->start_ms = clock_now_ms();
     r->capped = false;
     bool started = transfer_start(c, r, timeout_ms);
-    if (!started) {
-        note_setup_failure(c, r, false);
-        handle_renew(c, r);
-        started = transfer_start(c, r, timeout_ms);
-        if (!started)
-            note_setup_failure(c, r, true);
-    }
+    if (!started)
+        note_setup_failure(c, r);
     if (started) {
         req_set_state(r, HTTP_REQ_RUNNING);
         list_push(&c->running, r);

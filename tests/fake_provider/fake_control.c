@@ -182,6 +182,35 @@ static int walk_log(cfg_walk *w, const json_t *doc) {
     return 0;
 }
 
+static int opt_bool(cfg_walk *w, const json_t *obj, const char *field, bool *out) {
+    const json_t *v = json_object_get(obj, field);
+    if (v && !json_is_boolean(v))
+        return fail(w, field, "expected true or false");
+    if (v)
+        *out = json_is_true(v);
+    return 0;
+}
+
+/* gzip, chunked, the HTTP/2 settings and the one-shot stream programs. */
+static int walk_wire(cfg_walk *w, const json_t *doc) {
+    fake_wire wire;
+    fake_state_wire(w->st, &wire);
+    uint32_t refuse = 0, reset = 0;
+    if (opt_bool(w, doc, "gzip", &wire.gzip) || opt_bool(w, doc, "chunked", &wire.chunked) ||
+        opt_u32(w, doc, "h2_max_concurrent_streams", &wire.h2_max_streams) ||
+        opt_u32(w, doc, "h2_goaway_after", &wire.h2_goaway_after) ||
+        opt_u32(w, doc, "h2_refuse_streams", &refuse) || opt_u32(w, doc, "reset_next", &reset))
+        return -1;
+    if (!w->apply)
+        return 0;
+    fake_state_set_wire(w->st, &wire);
+    if (json_object_get(doc, "h2_refuse_streams"))
+        fake_state_refuse_streams(w->st, refuse);
+    if (json_object_get(doc, "reset_next"))
+        fake_state_reset_next(w->st, reset);
+    return 0;
+}
+
 static const char *const known_fields[] = {"latency_ms",
                                            "jitter_ms",
                                            "rpm",
@@ -193,6 +222,12 @@ static const char *const known_fields[] = {"latency_ms",
                                            "script",
                                            "request_log",
                                            "request_log_capacity",
+                                           "gzip",
+                                           "chunked",
+                                           "h2_max_concurrent_streams",
+                                           "h2_goaway_after",
+                                           "h2_refuse_streams",
+                                           "reset_next",
                                            NULL};
 
 static int walk_doc(cfg_walk *w, const json_t *doc) {
@@ -208,7 +243,7 @@ static int walk_doc(cfg_walk *w, const json_t *doc) {
     if (walk_limits(w, doc) || walk_keys(w, json_object_get(doc, "keys")) ||
         walk_models(w, json_object_get(doc, "unknown_models"),
                     json_object_get(doc, "force_status")) ||
-        walk_scripts(w, json_object_get(doc, "script")) || walk_log(w, doc))
+        walk_scripts(w, json_object_get(doc, "script")) || walk_log(w, doc) || walk_wire(w, doc))
         return -1;
     return 0;
 }

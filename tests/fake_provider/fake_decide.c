@@ -174,6 +174,11 @@ static void marker_status(fake_reply *out, const fake_parsed *p, const fake_mark
 static void model_answer(fake_reply *out, const fake_parsed *p, const fake_arrival *a,
                          int64_t wall_s) {
     out->delay_ms = a->delay_ms;
+    if (a->reset) {
+        out->action = FAKE_ACT_RESET;
+        out->delay_ms = 0;
+        return;
+    }
     if (a->scripted) {
         scripted_reply(out, p, &a->script);
         return;

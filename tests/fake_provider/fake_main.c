@@ -27,12 +27,15 @@ typedef struct options {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: sluice-fake-provider [--port N] [--bind ADDR] [--tls-cert PEM --tls-key PEM]\n"
+            "         [--http2] [--gzip] [--chunked] [--h2-max-streams N] [--h2-goaway-after N]\n"
             "         [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N] [--window-ms N]\n"
             "         [--threads N] [--conn-memory BYTES] [--unknown-model NAME]...\n"
             "         [--request-log] [--config JSON]\n"
             "         [--quiet] [--die-with-parent]\n"
             "Prints port=N first; serves OpenAI (/v1/chat/completions) and Anthropic\n"
-            "(/v1/messages) shapes; control API under /_fake/; exits on SIGTERM.\n");
+            "(/v1/messages) shapes; control API under /_fake/; exits on SIGTERM.\n"
+            "--http2 (needs TLS) serves HTTP/2 by ALPN (h2, http/1.1); --gzip encodes answers\n"
+            "for clients that accept it; --chunked sends them without Content-Length.\n");
 }
 
 static char *read_file(const char *path) {
@@ -87,6 +90,10 @@ static int value_flag(options *o, const char *flag, const char *v) {
         dst = &o->cfg.tpm;
     else if (strcmp(flag, "--window-ms") == 0)
         dst = &o->cfg.window_ms;
+    else if (strcmp(flag, "--h2-max-streams") == 0)
+        dst = &o->cfg.h2_max_concurrent_streams;
+    else if (strcmp(flag, "--h2-goaway-after") == 0)
+        dst = &o->cfg.h2_goaway_after;
     if (dst)
         return parse_u32(flag, v, dst) ? -1 : 1;
     if (strcmp(flag, "--conn-memory") == 0) {
@@ -129,8 +136,13 @@ static int parse_args(int argc, char **argv, options *o) {
             o->cfg.request_log = true;
             continue;
         }
-        if (strcmp(argv[i], "--quiet") == 0) {
-            o->cfg.quiet = true;
+        bool *sw = strcmp(argv[i], "--quiet") == 0     ? &o->cfg.quiet
+                   : strcmp(argv[i], "--http2") == 0   ? &o->cfg.http2
+                   : strcmp(argv[i], "--gzip") == 0    ? &o->cfg.gzip
+                   : strcmp(argv[i], "--chunked") == 0 ? &o->cfg.chunked
+                                                       : NULL;
+        if (sw) {
+            *sw = true;
             continue;
         }
         if (strcmp(argv[i], "--die-with-parent") == 0) {

@@ -1,7 +1,9 @@
 /*
- * fake_provider.c - the fake provider's HTTP glue on libmicrohttpd (see fake_provider.h).
+ * fake_provider.c - the fake provider's HTTP/1.1 glue on libmicrohttpd (see fake_provider.h).
  *
- * MHD runs an internal pool of epoll worker threads (cfg.threads, default 2). Each request
+ * MHD runs an internal pool of epoll worker threads (cfg.threads, default 2). In HTTP/2
+ * mode the TLS front (fake_h2.c) owns the listening socket instead and hands MHD the
+ * plaintext of connections that negotiate http/1.1 (MHD_add_connection). Each request
  * gets a fake_req whose state machine (fake_req_state) is: RECEIVING (body chunks are
  * appended to a bounded buffer) -> decided; then either answered at once, or WAITING with
  * the connection suspended and a deadline in the timer (fake_timer), which moves it to
@@ -9,9 +11,13 @@
  * resumes it. A suspended connection costs its MHD memory pool and a small fake_req; no
  * thread waits, so 10,000 requests can be delayed at once.
  *
- * Shutdown: the timer is stopped first, which resumes every suspended connection as
- * CLOSING and refuses new suspensions; only then is MHD stopped (MHD must not be stopped
- * with suspended connections). Requests that are cut off are never answered.
+ * What to answer is decided by fake_route.c, shared with the HTTP/2 front; this file only
+ * reads requests and writes replies (chunked ones through a content reader).
+ *
+ * Shutdown: the HTTP/2 front first (it feeds MHD), then the timer, which resumes every
+ * suspended connection as CLOSING and refuses new suspensions; only then is MHD stopped
+ * (MHD must not be stopped with suspended connections). Requests that are cut off are
+ * never answered.
  */
 #include "tests/fake_provider/fake_provider.h"
 
@@ -19,8 +25,9 @@
 #include "server/common/clock.h"
 #include "tests/fake_provider/fake_answer.h"
 #include "tests/fake_provider/fake_control.h"
-#include "tests/fake_provider/fake_decide.h"
+#include "tests/fake_provider/fake_h2.h"
 #include "tests/fake_provider/fake_reply.h"
+#include "tests/fake_provider/fake_route.h"
 #include "tests/fake_provider/fake_state.h"
 #include "tests/fake_provider/fake_timer.h"
 
@@ -33,24 +40,16 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define FAKE_MAX_BODY (8u * 1024u * 1024u)
-#define FAKE_MAX_CONTROL_BODY (1024u * 1024u)
 #define FAKE_CONN_MEMORY (16u * 1024u)
 
 struct fake_provider {
     struct MHD_Daemon *daemon;
+    fake_h2 *h2; /* the TLS front in HTTP/2 mode, else NULL */
     fake_state *st;
     fake_timer *timer;
     uint16_t port;
     char base_url[64];
 };
-
-typedef enum fake_route {
-    ROUTE_NOT_FOUND = 0,
-    ROUTE_OPENAI,
-    ROUTE_ANTHROPIC,
-    ROUTE_CONTROL,
-} fake_route;
 
 typedef enum fake_req_state {
     FREQ_RECEIVING = 0, /* reading the body */
@@ -75,27 +74,15 @@ static void req_set_state(fake_req *r, fake_req_state s) {
     r->state = s;
 }
 
-static fake_route route_of(const char *method, const char *url) {
-    if (strncmp(url, "/_fake/", 7) == 0)
-        return ROUTE_CONTROL;
-    if (strcmp(method, "POST") != 0)
-        return ROUTE_NOT_FOUND;
-    if (strcmp(url, "/v1/chat/completions") == 0)
-        return ROUTE_OPENAI;
-    if (strcmp(url, "/v1/messages") == 0)
-        return ROUTE_ANTHROPIC;
-    return ROUTE_NOT_FOUND;
-}
-
 static fake_req *req_new(fake_provider *fp, struct MHD_Connection *conn, const char *method,
                          const char *url) {
     fake_req *r = XNEW(fake_req);
     r->fp = fp;
     r->conn = conn;
-    r->route = route_of(method, url);
-    buf_init(&r->body, r->route == ROUTE_CONTROL ? FAKE_MAX_CONTROL_BODY : FAKE_MAX_BODY);
+    r->route = fake_route_of(method, url);
+    buf_init(&r->body, fake_route_max_body(r->route));
     fake_reply_init(&r->reply);
-    if (r->route == ROUTE_OPENAI || r->route == ROUTE_ANTHROPIC) {
+    if (fake_route_is_provider(r->route)) {
         r->counted = true;
         fake_state_in_flight(fp->st, +1);
     }
@@ -104,35 +91,42 @@ static fake_req *req_new(fake_provider *fp, struct MHD_Connection *conn, const c
 
 /* ---- sending ------------------------------------------------------------------------- */
 
-typedef struct truncated_body {
+/* A body served piece by piece: chunked answers, and truncated ones (which fail at the
+ * end, so MHD closes the connection short of Content-Length). */
+typedef struct body_reader {
     char *data;
     size_t len;
-} truncated_body;
+    bool fail_at_end;
+} body_reader;
 
-/* Serves the body, then fails: MHD closes the connection short of Content-Length. */
-static ssize_t truncated_read(void *cls, uint64_t pos, char *out, size_t max) {
-    truncated_body *t = cls;
-    if (pos >= t->len)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = t->len - (size_t)pos < max ? t->len - (size_t)pos : max;
-    memcpy(out, t->data + pos, n);
+static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max) {
+    body_reader *b = cls;
+    if (pos >= b->len)
+        return b->fail_at_end ? MHD_CONTENT_READER_END_WITH_ERROR
+                              : MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = b->len - (size_t)pos < max ? b->len - (size_t)pos : max;
+    memcpy(out, b->data + pos, n);
     return (ssize_t)n;
 }
 
-static void truncated_free(void *cls) {
-    truncated_body *t = cls;
-    free(t->data);
-    free(t);
+static void body_reader_free(void *cls) {
+    body_reader *b = cls;
+    free(b->data);
+    free(b);
 }
 
 static struct MHD_Response *make_response(fake_reply *rep) {
     struct MHD_Response *resp;
-    if (rep->action == FAKE_ACT_TRUNCATE) {
-        truncated_body *t = XNEW(truncated_body);
-        t->data = rep->body;
-        t->len = rep->body_len;
-        resp = MHD_create_response_from_callback(t->len + t->len / 2 + 64, 4096, truncated_read, t,
-                                                 truncated_free);
+    bool truncate = rep->action == FAKE_ACT_TRUNCATE;
+    if (truncate || rep->chunked) {
+        body_reader *b = XNEW(body_reader);
+        b->data = rep->body;
+        b->len = rep->body_len;
+        b->fail_at_end = truncate;
+        /* Unknown size: chunked encoding, one chunk per read of at most FAKE_CHUNK_BYTES. */
+        uint64_t size = truncate ? b->len + b->len / 2 + 64 : MHD_SIZE_UNKNOWN;
+        resp = MHD_create_response_from_callback(size, truncate ? 4096 : FAKE_CHUNK_BYTES,
+                                                 body_read, b, body_reader_free);
     } else {
         resp = MHD_create_response_from_buffer_with_free_callback(rep->body_len, rep->body, free);
     }
@@ -178,39 +172,23 @@ static const char *header(struct MHD_Connection *c, const char *name) {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-static void decide_provider(fake_provider *fp, fake_req *r) {
-    fake_http_in in = {
-        .api = r->route == ROUTE_OPENAI ? FAKE_API_OPENAI : FAKE_API_ANTHROPIC,
-        .authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION),
-        .x_api_key = header(r->conn, "x-api-key"),
-        .anthropic_version = header(r->conn, "anthropic-version"),
-        .body = r->body.data ? r->body.data : "",
-        .body_len = r->body.len,
-        .body_too_large = r->too_large,
-    };
-    fake_decide(fp->st, &in, clock_now_ms(), (int64_t)time(NULL), &r->reply);
-}
-
-static void decide_control(fake_provider *fp, fake_req *r, const char *method, const char *url) {
-    fake_control_in in = {
+static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method, const char *url) {
+    struct MHD_Connection *c = r->conn;
+    fake_request in = {
+        .route = r->route,
         .method = method,
         .path = url,
-        .arg_all = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "all"),
-        .arg_key = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key"),
+        .authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION),
+        .x_api_key = header(c, "x-api-key"),
+        .anthropic_version = header(c, "anthropic-version"),
+        .accept_encoding = header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING),
+        .arg_all = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "all"),
+        .arg_key = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key"),
         .body = r->body.data ? r->body.data : "",
         .body_len = r->body.len,
         .body_too_large = r->too_large,
     };
-    fake_control_handle(fp->st, &in, &r->reply);
-}
-
-static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method, const char *url) {
-    if (r->route == ROUTE_CONTROL)
-        decide_control(fp, r, method, url);
-    else if (r->route == ROUTE_NOT_FOUND)
-        fake_reply_set(&r->reply, 404, xstrdup("{\"error\":{\"message\":\"not found\"}}"));
-    else
-        decide_provider(fp, r);
+    fake_route_decide(fp->st, &in, &r->reply);
     fake_reply *rep = &r->reply;
     if (rep->action == FAKE_ACT_RESET)
         return MHD_NO;
@@ -285,15 +263,19 @@ static unsigned raise_fd_limit(void) {
     return rl.rlim_cur > 1000000 ? 1000000u : (unsigned)rl.rlim_cur;
 }
 
+/* In HTTP/2 mode MHD has no listener: the TLS front owns the port, and MHD does TLS-less
+ * HTTP/1.1 for the connections the front hands over. */
 static struct MHD_Daemon *start_daemon(fake_provider *fp, const fake_provider_config *cfg,
                                        const struct sockaddr_in *sa) {
     unsigned fds = raise_fd_limit();
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     if (!cfg->quiet)
         flags |= MHD_USE_ERROR_LOG;
-    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem && !cfg->http2;
     if (tls)
         flags |= MHD_USE_TLS;
+    if (cfg->http2)
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, (void *)sa},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2, NULL},
@@ -312,6 +294,29 @@ static struct MHD_Daemon *start_daemon(fake_provider *fp, const fake_provider_co
                             MHD_OPTION_END);
 }
 
+static int adopt_h1(void *ctx, int fd, const struct sockaddr *peer, socklen_t len) {
+    fake_provider *fp = ctx;
+    return MHD_add_connection(fp->daemon, fd, peer, len) == MHD_YES ? 0 : -1;
+}
+
+static int start_h2(fake_provider *fp, const fake_provider_config *cfg,
+                    const struct sockaddr_in *sa, char *err, size_t errlen) {
+    fake_h2_config hc = {
+        .addr = *sa,
+        .cert_pem = cfg->tls_cert_pem,
+        .key_pem = cfg->tls_key_pem,
+        .st = fp->st,
+        .adopt = adopt_h1,
+        .adopt_ctx = fp,
+        .quiet = cfg->quiet,
+    };
+    fp->h2 = fake_h2_start(&hc, err, errlen);
+    if (!fp->h2)
+        return -1;
+    fp->port = fake_h2_port(fp->h2);
+    return 0;
+}
+
 int fake_provider_new(const fake_provider_config *cfg, fake_provider **out, char *err,
                       size_t errlen) {
     static const fake_provider_config defaults = {0};
@@ -326,6 +331,10 @@ int fake_provider_new(const fake_provider_config *cfg, fake_provider **out, char
         snprintf(err, errlen, "fake_provider: TLS needs both a certificate and a key");
         return -1;
     }
+    if (cfg->http2 && !cfg->tls_cert_pem) {
+        snprintf(err, errlen, "fake_provider: HTTP/2 is served over TLS only (ALPN h2)");
+        return -1;
+    }
     fake_provider *fp = XNEW(fake_provider);
     fp->st = fake_state_new(cfg);
     fp->timer = fake_timer_new(fire_req);
@@ -336,8 +345,16 @@ int fake_provider_new(const fake_provider_config *cfg, fake_provider **out, char
         fake_provider_free(fp);
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(fp->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    fp->port = info ? info->port : cfg->port;
+    if (cfg->http2) {
+        if (start_h2(fp, cfg, &sa, err, errlen) != 0) {
+            fake_provider_free(fp);
+            return -1;
+        }
+    } else {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(fp->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        fp->port = info ? info->port : cfg->port;
+    }
     snprintf(fp->base_url, sizeof fp->base_url, "%s://%s:%u", cfg->tls_cert_pem ? "https" : "http",
              cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", fp->port);
     *out = fp;
@@ -347,6 +364,7 @@ int fake_provider_new(const fake_provider_config *cfg, fake_provider **out, char
 void fake_provider_free(fake_provider *fp) {
     if (!fp)
         return;
+    fake_h2_stop(fp->h2);
     if (fp->timer)
         fake_timer_stop(fp->timer);
     if (fp->daemon)
@@ -386,6 +404,14 @@ void fake_provider_force_status(fake_provider *fp, const char *model, int status
 void fake_provider_script(fake_provider *fp, const char *model, unsigned count, int status,
                           const char *const *headers, size_t n_headers, const char *body) {
     fake_state_script(fp->st, model, count, status, headers, n_headers, body);
+}
+
+void fake_provider_refuse_streams(fake_provider *fp, uint32_t n) {
+    fake_state_refuse_streams(fp->st, n);
+}
+
+void fake_provider_reset_next(fake_provider *fp, uint32_t n) {
+    fake_state_reset_next(fp->st, n);
 }
 
 void fake_provider_set_request_log(fake_provider *fp, bool on, size_t capacity) {

@@ -11,15 +11,16 @@ add_library(sluice_fake_provider STATIC
   ${FAKE_DIR}/fake_provider.c ${FAKE_DIR}/fake_decide.c ${FAKE_DIR}/fake_control.c
   ${FAKE_DIR}/fake_parse.c ${FAKE_DIR}/fake_answer.c ${FAKE_DIR}/fake_state.c
   ${FAKE_DIR}/fake_tables.c ${FAKE_DIR}/fake_limits.c ${FAKE_DIR}/fake_timer.c
-  ${FAKE_DIR}/fake_reply.c)
+  ${FAKE_DIR}/fake_reply.c ${FAKE_DIR}/fake_route.c ${FAKE_DIR}/fake_h2.c)
 target_include_directories(sluice_fake_provider PUBLIC ${SLUICE_TEST_INCLUDES})
 target_link_libraries(sluice_fake_provider PUBLIC sluice_common PkgConfig::MHD PkgConfig::JANSSON
-                      PkgConfig::CRYPTO Threads::Threads m)
+                      PkgConfig::NGHTTP2 PkgConfig::SSL PkgConfig::CRYPTO PkgConfig::ZLIB
+                      Threads::Threads m)
 sluice_target_warnings(sluice_fake_provider)
 
 add_library(sluice_fake_test_util STATIC ${FAKE_DIR}/fake_test_util.c)
 target_include_directories(sluice_fake_test_util PUBLIC ${SLUICE_TEST_INCLUDES})
-target_link_libraries(sluice_fake_test_util PUBLIC sluice_common PkgConfig::CURL)
+target_link_libraries(sluice_fake_test_util PUBLIC sluice_fake_provider sluice_common PkgConfig::CURL)
 sluice_target_warnings(sluice_fake_test_util)
 
 add_executable(sluice-fake-provider ${FAKE_DIR}/fake_main.c)

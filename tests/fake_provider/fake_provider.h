@@ -1,7 +1,12 @@
 /*
- * fake_provider.h - an in-process fake LLM provider (OpenAI + Anthropic) on libmicrohttpd.
+ * fake_provider.h - an in-process fake LLM provider (OpenAI + Anthropic).
  *
- * A real HTTP(S) server for tests and benchmarks. It answers
+ * A real HTTP(S) server for tests and benchmarks, on the wires real providers use: plain
+ * HTTP/1.1, HTTP/1.1 over TLS (libmicrohttpd), or HTTP/2 over TLS with ALPN offering "h2"
+ * and "http/1.1" (the nghttp2 front in fake_h2.c; a client that picks http/1.1 is served by
+ * the same MHD daemon). Answers can be gzip-encoded (when the client accepts it) and
+ * chunked (HTTP/1.1 chunks, several HTTP/2 DATA frames), as real providers send them. It
+ * answers
  *   POST /v1/chat/completions  (OpenAI; auth "Authorization: Bearer <key>")
  *   POST /v1/messages          (Anthropic; auth "x-api-key: <key>", needs anthropic-version)
  * with deterministic answers derived from the request: the completion text is
@@ -19,6 +24,12 @@
  *   JSON)  [[context]] (400 context-length error in the provider's words)
  *   [[fail-first:N]] (500 for the first N arrivals of this exact body, then normal)
  *   [[pad:N]] (the answer text grows by N bytes: large results on demand)
+ * On HTTP/2 "close without answer" ([[reset]], an expired [[hang]]) resets that request's
+ * stream with INTERNAL_ERROR, and [[truncate]] resets it after part of the body; the
+ * connection and its other streams go on, as with a real h2 server. HTTP/2 behaviour is
+ * programmable too: SETTINGS_MAX_CONCURRENT_STREAMS, a GOAWAY after N requests on a
+ * connection, and REFUSED_STREAM for the next N streams (refused before they are read, so
+ * not counted as requests).
  * and programmatically: per-model scripted responses, per-model forced status, unknown models
  * (404 model_not_found), latency + jitter, per-key rate limits (token buckets for requests
  * and tokens per minute, starting full, refilling continuously; 429 with retry-after and
@@ -47,28 +58,35 @@ typedef struct fake_provider fake_provider;
 
 /* How long a [[hang]] request is held before its connection is closed. */
 #define FAKE_HANG_MAX_MS (10u * 60u * 1000u)
+/* SETTINGS_MAX_CONCURRENT_STREAMS when none is configured (nginx's default). */
+#define FAKE_H2_DEFAULT_MAX_STREAMS 128u
 
 typedef struct fake_provider_config {
     const char *bind_addr;    /* IPv4 literal; NULL = "127.0.0.1" */
     uint16_t port;            /* 0 = an ephemeral port (read it with fake_provider_port) */
     const char *tls_cert_pem; /* PEM text (not a path); NULL with tls_key_pem = plain HTTP */
     const char *tls_key_pem;
-    unsigned threads;            /* MHD worker threads (epoll); 0 = 2 */
-    uint32_t latency_ms;         /* fixed delay before each model answer */
-    uint32_t jitter_ms;          /* plus uniform random [0, jitter_ms] */
-    uint32_t rpm;                /* default per-key requests/min; 0 = unlimited */
-    uint32_t tpm;                /* default per-key tokens/min; 0 = unlimited */
-    uint32_t window_ms;          /* bucket capacity = limit * window_ms / 60000; 0 = 60000 */
-    bool request_log;            /* keep a per-key ring of arrivals */
-    size_t request_log_capacity; /* entries per key; 0 = 65536 */
-    uint64_t seed;               /* jitter RNG seed; 0 = fixed default */
-    bool quiet;                  /* no MHD error messages on stderr */
-    size_t connection_memory;    /* MHD memory pool per connection (request headers and read
-                                    buffer); 0 = 16 KiB. Bodies stream through it in chunks. */
+    unsigned threads;                   /* MHD worker threads (epoll); 0 = 2 */
+    uint32_t latency_ms;                /* fixed delay before each model answer */
+    uint32_t jitter_ms;                 /* plus uniform random [0, jitter_ms] */
+    uint32_t rpm;                       /* default per-key requests/min; 0 = unlimited */
+    uint32_t tpm;                       /* default per-key tokens/min; 0 = unlimited */
+    uint32_t window_ms;                 /* bucket capacity = limit * window_ms / 60000; 0 = 60000 */
+    bool request_log;                   /* keep a per-key ring of arrivals */
+    size_t request_log_capacity;        /* entries per key; 0 = 65536 */
+    uint64_t seed;                      /* jitter RNG seed; 0 = fixed default */
+    bool quiet;                         /* no MHD error messages on stderr */
+    size_t connection_memory;           /* MHD memory pool per connection (request headers and read
+                                           buffer); 0 = 16 KiB. Bodies stream through it in chunks. */
+    bool http2;                         /* with TLS: the HTTP/2 front (ALPN h2, http/1.1) */
+    bool gzip;                          /* gzip answers for requests that accept it */
+    bool chunked;                       /* answers without Content-Length, in small pieces */
+    uint32_t h2_max_concurrent_streams; /* 0 = FAKE_H2_DEFAULT_MAX_STREAMS */
+    uint32_t h2_goaway_after;           /* GOAWAY after N requests per h2 connection; 0 = never */
 } fake_provider_config;
 
 /* Starts a server (raising RLIMIT_NOFILE to its hard limit). Returns 0, or -1 with a message
- * in err. Free with fake_provider_free. */
+ * in err (also for http2 without TLS). Free with fake_provider_free. */
 int fake_provider_new(const fake_provider_config *cfg, fake_provider **out, char *err,
                       size_t errlen);
 /* Stops the server (pending and hung requests are closed without an answer) and frees it.
@@ -95,13 +113,21 @@ void fake_provider_force_status(fake_provider *fp, const char *model, int status
  * normal answer for 2xx). Scripts for one model are used in the order added. All copied. */
 void fake_provider_script(fake_provider *fp, const char *model, unsigned count, int status,
                           const char *const *headers, size_t n_headers, const char *body);
+/* The next n HTTP/2 streams are refused with RST_STREAM(REFUSED_STREAM) before they are
+ * read (not counted as requests; counted in refused_streams). 0 cancels. */
+void fake_provider_refuse_streams(fake_provider *fp, uint32_t n);
+/* The next n provider requests are read and counted, then get no answer: the connection is
+ * closed (HTTP/1.1) or the stream reset with INTERNAL_ERROR (HTTP/2). 0 cancels. */
+void fake_provider_reset_next(fake_provider *fp, uint32_t n);
 /* Turns the per-key arrival log on or off (capacity 0 = 65536 entries per key). */
 void fake_provider_set_request_log(fake_provider *fp, bool on, size_t capacity);
 /* Applies a JSON settings document (the POST /_fake/config body):
  *   {"latency_ms":N, "jitter_ms":N, "rpm":N, "tpm":N, "window_ms":N,
  *    "keys":{"<key>":{"rpm":N,"tpm":N,"window_ms":N}}, "unknown_models":["m",...],
  *    "force_status":{"<model>":S}, "request_log":bool, "request_log_capacity":N,
- *    "script":[{"model":"m","count":N,"status":S,"headers":{"h":"v"},"body":"..."}]}
+ *    "script":[{"model":"m","count":N,"status":S,"headers":{"h":"v"},"body":"..."}],
+ *    "gzip":bool, "chunked":bool, "h2_max_concurrent_streams":N, "h2_goaway_after":N,
+ *    "h2_refuse_streams":N, "reset_next":N}
  * Every field is optional; unknown fields are errors. Returns 0, or -1 with a message. */
 int fake_provider_configure(fake_provider *fp, const char *json, char *err, size_t errlen);
 /* Clears counters, request hashes, logs, scripts and forced statuses, and refills every
@@ -127,6 +153,12 @@ typedef struct fake_counters {
     uint64_t connections_open;
     uint64_t distinct_requests; /* distinct request bodies seen */
     uint64_t repeated_requests; /* arrivals of a body already seen */
+    uint64_t h2_connections;    /* connections that negotiated HTTP/2 */
+    uint64_t h2_streams;        /* request streams opened on them */
+    uint64_t refused_streams;   /* streams refused with REFUSED_STREAM */
+    uint64_t reset_streams;     /* streams the fake reset with INTERNAL_ERROR */
+    uint64_t goaways;           /* GOAWAY frames sent by the fake's programs */
+    uint64_t client_resets;     /* RST_STREAM frames received from clients */
 } fake_counters;
 
 void fake_provider_counters(fake_provider *fp, fake_counters *out);

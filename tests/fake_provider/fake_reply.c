@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 void fake_reply_init(fake_reply *r) {
     memset(r, 0, sizeof *r);
@@ -53,6 +54,28 @@ void fake_reply_header_line(fake_reply *r, const char *line) {
     while (*v == ' ' || *v == '\t')
         v++;
     add(r, line, (size_t)(colon - line), v);
+}
+
+void fake_reply_gzip(fake_reply *r) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        abort();
+    size_t cap = deflateBound(&z, (uLong)r->body_len) + 1;
+    char *out = xmalloc(cap);
+    z.next_in = (Bytef *)r->body;
+    z.avail_in = (uInt)r->body_len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+        abort(); /* deflateBound guarantees the room */
+    size_t len = z.total_out;
+    deflateEnd(&z);
+    out[len] = '\0';
+    free(r->body);
+    r->body = out;
+    r->body_len = len;
+    fake_reply_header(r, "content-encoding", "gzip");
 }
 
 bool fake_reply_next_header(const fake_reply *r, size_t *pos, const char **name,

@@ -44,6 +44,9 @@ struct fake_state {
     fake_model_table models;
     fake_hash_table hashes;
     uint64_t total, rate_limited, in_flight, max_in_flight, connections, connections_open;
+    fake_wire wire;
+    uint32_t refuse_next, reset_next; /* programs */
+    uint64_t h2_connections, h2_streams, refused_streams, reset_streams, goaways, client_resets;
 };
 
 fake_state *fake_state_new(const fake_provider_config *cfg) {
@@ -58,6 +61,12 @@ fake_state *fake_state_new(const fake_provider_config *cfg) {
                       cfg->request_log_capacity ? cfg->request_log_capacity
                                                 : FAKE_DEFAULT_LOG_CAPACITY);
     fake_hashes_init(&st->hashes);
+    st->wire = (fake_wire){.gzip = cfg->gzip,
+                           .chunked = cfg->chunked,
+                           .h2_max_streams = cfg->h2_max_concurrent_streams
+                                                 ? cfg->h2_max_concurrent_streams
+                                                 : FAKE_H2_DEFAULT_MAX_STREAMS,
+                           .h2_goaway_after = cfg->h2_goaway_after};
     return st;
 }
 
@@ -164,7 +173,10 @@ void fake_state_arrive(fake_state *st, const char *key, const char *model, uint6
         if (out->verdict.limited)
             st->rate_limited++;
     }
-    if (!out->unknown_model && !out->verdict.limited) {
+    if (!out->unknown_model && !out->verdict.limited && st->reset_next) {
+        st->reset_next--;
+        out->reset = true;
+    } else if (!out->unknown_model && !out->verdict.limited) {
         out->scripted = take_script(st, model, &out->script);
         out->forced_status = forced_for(st, model);
     }
@@ -222,6 +234,65 @@ void fake_state_connection(fake_state *st, bool opened) {
 }
 
 /* ---- settings ------------------------------------------------------------------------ */
+
+void fake_state_wire(fake_state *st, fake_wire *out) {
+    pthread_mutex_lock(&st->mu);
+    *out = st->wire;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void fake_state_set_wire(fake_state *st, const fake_wire *w) {
+    pthread_mutex_lock(&st->mu);
+    st->wire = *w;
+    if (!st->wire.h2_max_streams)
+        st->wire.h2_max_streams = FAKE_H2_DEFAULT_MAX_STREAMS;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void fake_state_refuse_streams(fake_state *st, uint32_t n) {
+    pthread_mutex_lock(&st->mu);
+    st->refuse_next = n;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void fake_state_reset_next(fake_state *st, uint32_t n) {
+    pthread_mutex_lock(&st->mu);
+    st->reset_next = n;
+    pthread_mutex_unlock(&st->mu);
+}
+
+bool fake_state_take_refusal(fake_state *st) {
+    pthread_mutex_lock(&st->mu);
+    bool take = st->refuse_next > 0;
+    if (take) {
+        st->refuse_next--;
+        st->refused_streams++;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return take;
+}
+
+void fake_state_h2_event(fake_state *st, fake_h2_event e) {
+    pthread_mutex_lock(&st->mu);
+    switch (e) {
+    case FAKE_H2_CONNECTION:
+        st->h2_connections++;
+        break;
+    case FAKE_H2_STREAM:
+        st->h2_streams++;
+        break;
+    case FAKE_H2_RESET:
+        st->reset_streams++;
+        break;
+    case FAKE_H2_GOAWAY:
+        st->goaways++;
+        break;
+    case FAKE_H2_CLIENT_RESET:
+        st->client_resets++;
+        break;
+    }
+    pthread_mutex_unlock(&st->mu);
+}
 
 void fake_state_set_latency(fake_state *st, uint32_t latency_ms, uint32_t jitter_ms) {
     pthread_mutex_lock(&st->mu);
@@ -297,6 +368,9 @@ void fake_state_reset(fake_state *st) {
     fake_hashes_cleanup(&st->hashes);
     fake_hashes_init(&st->hashes);
     st->total = st->rate_limited = st->connections = 0;
+    st->refuse_next = st->reset_next = 0;
+    st->h2_connections = st->h2_streams = st->refused_streams = st->reset_streams = 0;
+    st->goaways = st->client_resets = 0;
     st->max_in_flight = st->in_flight;
     pthread_mutex_unlock(&st->mu);
 }
@@ -313,6 +387,12 @@ void fake_state_counters(fake_state *st, fake_counters *out) {
     out->connections_open = st->connections_open;
     out->distinct_requests = st->hashes.count;
     out->repeated_requests = st->hashes.repeated;
+    out->h2_connections = st->h2_connections;
+    out->h2_streams = st->h2_streams;
+    out->refused_streams = st->refused_streams;
+    out->reset_streams = st->reset_streams;
+    out->goaways = st->goaways;
+    out->client_resets = st->client_resets;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -347,6 +427,13 @@ json_t *fake_state_counters_json(fake_state *st, bool all_hashes) {
         (json_int_t)st->max_in_flight, "connections", (json_int_t)st->connections,
         "connections_open", (json_int_t)st->connections_open, "distinct_requests",
         (json_int_t)st->hashes.count, "repeated_requests", (json_int_t)st->hashes.repeated);
+    json_t *h2 = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "h2_connections",
+                           (json_int_t)st->h2_connections, "h2_streams", (json_int_t)st->h2_streams,
+                           "refused_streams", (json_int_t)st->refused_streams, "reset_streams",
+                           (json_int_t)st->reset_streams, "goaways", (json_int_t)st->goaways,
+                           "client_resets", (json_int_t)st->client_resets);
+    json_object_update(j, h2);
+    json_decref(h2);
     json_object_set_new(j, "models", fake_models_json(&st->models));
     json_object_set_new(j, "hashes", fake_hashes_json(&st->hashes, all_hashes));
     pthread_mutex_unlock(&st->mu);
@@ -355,8 +442,12 @@ json_t *fake_state_counters_json(fake_state *st, bool all_hashes) {
 
 json_t *fake_state_config_json(fake_state *st) {
     pthread_mutex_lock(&st->mu);
-    json_t *j = json_pack("{s:I, s:I}", "latency_ms", (json_int_t)st->latency_ms, "jitter_ms",
-                          (json_int_t)st->jitter_ms);
+    json_t *j = json_pack(
+        "{s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I}", "latency_ms", (json_int_t)st->latency_ms,
+        "jitter_ms", (json_int_t)st->jitter_ms, "gzip", st->wire.gzip, "chunked", st->wire.chunked,
+        "h2_max_concurrent_streams", (json_int_t)st->wire.h2_max_streams, "h2_goaway_after",
+        (json_int_t)st->wire.h2_goaway_after, "h2_refuse_streams", (json_int_t)st->refuse_next,
+        "reset_next", (json_int_t)st->reset_next);
     fake_keys_config_json(&st->keys, j);
     json_t *unknown = json_array();
     for (size_t i = 0; i < st->n_unknown; i++)

@@ -46,7 +46,25 @@ typedef struct fake_arrival {
     fake_script_reply script;
     int forced_status; /* 0 = none */
     uint32_t delay_ms; /* latency + jitter drawn for this request */
+    bool reset;        /* a reset_next program applies: no answer */
 } fake_arrival;
+
+/* How answers travel and how HTTP/2 connections behave (see fake_provider_config). */
+typedef struct fake_wire {
+    bool gzip;
+    bool chunked;
+    uint32_t h2_max_streams;  /* SETTINGS_MAX_CONCURRENT_STREAMS of new h2 connections */
+    uint32_t h2_goaway_after; /* requests per h2 connection before a GOAWAY; 0 = never */
+} fake_wire;
+
+/* What the HTTP/2 front reports for the counters. */
+typedef enum fake_h2_event {
+    FAKE_H2_CONNECTION = 0, /* a connection negotiated h2 */
+    FAKE_H2_STREAM,         /* a request stream opened */
+    FAKE_H2_RESET,          /* a stream reset by the fake with INTERNAL_ERROR */
+    FAKE_H2_GOAWAY,         /* a GOAWAY sent */
+    FAKE_H2_CLIENT_RESET,   /* an RST_STREAM received from the client */
+} fake_h2_event;
 
 fake_state *fake_state_new(const fake_provider_config *cfg);
 void fake_state_free(fake_state *st);
@@ -65,6 +83,17 @@ void fake_state_rejected(fake_state *st);
 /* Tracks requests in flight (+1 on arrival, -1 when finished). */
 void fake_state_in_flight(fake_state *st, int delta);
 void fake_state_connection(fake_state *st, bool opened);
+
+/* The wire settings; fake_state_set_wire replaces them (new connections see new h2 ones). */
+void fake_state_wire(fake_state *st, fake_wire *out);
+void fake_state_set_wire(fake_state *st, const fake_wire *w);
+/* Programs: the next n h2 streams are refused (REFUSED_STREAM, before being read); the next
+ * n provider requests are read and counted, then answered by no answer at all. */
+void fake_state_refuse_streams(fake_state *st, uint32_t n);
+void fake_state_reset_next(fake_state *st, uint32_t n);
+/* Takes one pending stream refusal, counting it; false when none is pending. */
+bool fake_state_take_refusal(fake_state *st);
+void fake_state_h2_event(fake_state *st, fake_h2_event e);
 
 /* Settings: see the matching fake_provider_* functions. */
 void fake_state_set_latency(fake_state *st, uint32_t latency_ms, uint32_t jitter_ms);

@@ -115,6 +115,70 @@ int fake_make_cert(const char *dir, const char *name) {
     return fake_make_cert_for(dir, name, "localhost");
 }
 
+const char *fake_wire_name(fake_wire_mode mode) {
+    switch (mode) {
+    case FAKE_WIRE_H1_TLS:
+        return "h1tls";
+    case FAKE_WIRE_H2_TLS:
+        return "h2tls";
+    default:
+        return "plain";
+    }
+}
+
+static fake_wire_mode wire_from_env(void) {
+    const char *w = getenv("SLUICE_TEST_WIRE");
+    if (!w || !*w || strcmp(w, "plain") == 0)
+        return FAKE_WIRE_PLAIN;
+    if (strcmp(w, "h1tls") == 0)
+        return FAKE_WIRE_H1_TLS;
+    if (strcmp(w, "h2tls") == 0)
+        return FAKE_WIRE_H2_TLS;
+    fprintf(stderr, "SLUICE_TEST_WIRE=%s: expected plain, h1tls or h2tls\n", w);
+    abort();
+}
+
+void fake_setup_init(fake_setup *s, fake_wire_mode mode, const char *dir) {
+    memset(s, 0, sizeof *s);
+    s->mode = mode == FAKE_WIRE_FROM_ENV ? wire_from_env() : mode;
+    s->cfg.quiet = true;
+    if (s->mode == FAKE_WIRE_PLAIN)
+        return;
+    char path[300];
+    if (fake_make_cert(dir, "fake") != 0) {
+        fprintf(stderr, "fake_setup_init: openssl could not make a certificate in %s\n", dir);
+        abort();
+    }
+    snprintf(path, sizeof path, "%s/fake.key", dir);
+    s->key_pem = fake_read_file(path);
+    snprintf(s->ca_file, sizeof s->ca_file, "%s/fake.crt", dir);
+    s->cert_pem = fake_read_file(s->ca_file);
+    if (!s->cert_pem || !s->key_pem)
+        abort();
+    s->cfg.tls_cert_pem = s->cert_pem;
+    s->cfg.tls_key_pem = s->key_pem;
+    s->cfg.http2 = s->mode == FAKE_WIRE_H2_TLS;
+    s->cfg.gzip = true;
+    s->cfg.chunked = true;
+}
+
+bool fake_setup_wire_used(const fake_setup *s, fake_provider *fp) {
+    fake_counters n;
+    fake_provider_counters(fp, &n);
+    bool ok = s->mode == FAKE_WIRE_H2_TLS ? n.h2_streams >= n.total : n.h2_streams == 0;
+    if (!ok)
+        fprintf(stderr, "fake provider on %s: %llu requests, %llu of them on HTTP/2 streams\n",
+                fake_wire_name(s->mode), (unsigned long long)n.total,
+                (unsigned long long)n.h2_streams);
+    return ok;
+}
+
+void fake_setup_cleanup(fake_setup *s) {
+    free(s->cert_pem);
+    free(s->key_pem);
+    memset(s, 0, sizeof *s);
+}
+
 char *fake_read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f)

@@ -9,6 +9,8 @@
 #ifndef SLUICE_TESTS_FAKE_TEST_UTIL_H
 #define SLUICE_TESTS_FAKE_TEST_UTIL_H
 
+#include "tests/fake_provider/fake_provider.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +43,35 @@ int fake_make_cert_for(const char *dir, const char *name, const char *host);
 char *fake_read_file(const char *path);
 /* Writes text to dir/name; returns the path (free with free()) or NULL. */
 char *fake_write_file(const char *dir, const char *name, const char *text);
+
+/* The wire a test's fake provider serves. FAKE_WIRE_FROM_ENV reads $SLUICE_TEST_WIRE:
+ * "plain" (the default), "h1tls" or "h2tls"; ctest runs the network suites once per wire. */
+typedef enum fake_wire_mode {
+    FAKE_WIRE_FROM_ENV = 0,
+    FAKE_WIRE_PLAIN,  /* HTTP/1.1, identity bodies with Content-Length */
+    FAKE_WIRE_H1_TLS, /* HTTP/1.1 over TLS, gzip-encoded and chunked answers */
+    FAKE_WIRE_H2_TLS, /* HTTP/2 over TLS (ALPN), gzip-encoded answers in small DATA frames */
+} fake_wire_mode;
+
+/* A fake provider configuration for one wire, with what a client needs to trust it. */
+typedef struct fake_setup {
+    fake_wire_mode mode;      /* resolved: never FAKE_WIRE_FROM_ENV */
+    fake_provider_config cfg; /* quiet; TLS, http2, gzip and chunked as the wire says */
+    char ca_file[300];        /* the certificate a client must trust; "" for plain */
+    char *cert_pem, *key_pem; /* owned by the setup */
+} fake_setup;
+
+/* Prepares a fake on `mode`, making its certificate (for 127.0.0.1) in dir. Aborts on an
+ * unknown $SLUICE_TEST_WIRE or when openssl fails. Release with fake_setup_cleanup (after
+ * the fake is freed: cfg points into the setup). */
+void fake_setup_init(fake_setup *s, fake_wire_mode mode, const char *dir);
+void fake_setup_cleanup(fake_setup *s);
+/* True when what the fake counted matches its wire: on h2tls every request came on an HTTP/2
+ * stream, on the others none did (a suite that silently fell back to HTTP/1.1 would test
+ * the wrong thing). Prints what is wrong. */
+bool fake_setup_wire_used(const fake_setup *s, fake_provider *fp);
+/* "plain", "h1tls", "h2tls". */
+const char *fake_wire_name(fake_wire_mode mode);
 
 /* The limits of one key of fake_registry_json. */
 typedef struct fake_key_limits {

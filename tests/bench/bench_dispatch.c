@@ -5,15 +5,22 @@
  *
  *  throughput  N prompts through the dispatcher against a zero-latency fake, and in the same
  *              run the same requests sent by a plain curl-multi client (sluice_http) with
- *              the same number in flight: prompts_per_s, direct_per_s, ratio_to_direct.
+ *              the same number in flight: prompts_per_s, direct_per_s, ratio_to_direct;
+ *              then the same over HTTP/2 + TLS with gzip-encoded answers, as real providers
+ *              serve them (the *_h2_tls figures).
  *  pacing      a key limited to 12,000 requests/min on a fake that enforces the same limit
  *              over one-second windows: the share of the limit achieved over 30 s and the
  *              429s received.
  *  scale       10,000 prompts in flight at once against a fake with 2 s latency: peak RSS
- *              growth of this process (the fake runs elsewhere) and whether all finished.
+ *              growth of this process (the fake runs elsewhere; the answers arrive together,
+ *              so this includes decoding them) and whether all finished, on plain HTTP/1.1
+ *              (one connection per prompt in flight) and on HTTP/2 + TLS (128 streams per
+ *              connection); and the memory each prompt holds while it waits for its answer:
+ *              kb_per_in_flight and kb_per_in_flight_h2_tls.
  * Prints one `name=value target=...` line per figure. Not a test.
  */
 #include "bench/bench_util.h"
+#include "fake_provider/fake_test_util.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/dispatch/dispatcher.h"
@@ -51,10 +58,37 @@ typedef struct rig {
     dsession *s;
 } rig;
 
-static int rig_start(rig *r, int fake_port, uint32_t rpm, uint32_t conc) {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", fake_port);
-    char *text = bench_registry_json(base, rpm, 4000000000ull, conc);
+/* A fake provider process and how to reach it. */
+typedef struct fake_proc {
+    child c;
+    char base[64];     /* http(s)://127.0.0.1:PORT */
+    const char *ca;    /* certificate to trust, NULL for plain HTTP */
+    const char *label; /* "" or "_h2_tls": the suffix of its figures */
+} fake_proc;
+
+/* Starts the fake binary on plain HTTP or, when cert_dir is set, on HTTP/2 + TLS with
+ * gzip-encoded answers (its certificate is cert_dir/fake.crt). */
+static int fake_start(const char *bin, const char *cert_dir, const char *latency, fake_proc *f) {
+    char crt[300], key[300];
+    snprintf(crt, sizeof crt, "%s/fake.crt", cert_dir ? cert_dir : "");
+    snprintf(key, sizeof key, "%s/fake.key", cert_dir ? cert_dir : "");
+    char *plain[] = {(char *)bin,    "--quiet",       "--threads", "2",
+                     "--latency-ms", (char *)latency, NULL};
+    char *tls[] = {(char *)bin,     "--quiet",    "--threads", "2",         "--latency-ms",
+                   (char *)latency, "--tls-cert", crt,         "--tls-key", key,
+                   "--http2",       "--gzip",     NULL};
+    if (bench_spawn(cert_dir ? tls : plain, &f->c) != 0)
+        return -1;
+    snprintf(f->base, sizeof f->base, "%s://127.0.0.1:%d", cert_dir ? "https" : "http", f->c.port);
+    static char ca[300];
+    snprintf(ca, sizeof ca, "%s", crt);
+    f->ca = cert_dir ? ca : NULL;
+    f->label = cert_dir ? "_h2_tls" : "";
+    return 0;
+}
+
+static int rig_start(rig *r, const fake_proc *f, uint32_t rpm, uint32_t conc) {
+    char *text = bench_registry_json(f->base, rpm, 4000000000ull, conc);
     json_t *j = json_loads(text, 0, NULL);
     free(text);
     char err[512];
@@ -65,6 +99,9 @@ static int rig_start(rig *r, int fake_port, uint32_t rpm, uint32_t conc) {
     memset(&dc, 0, sizeof dc);
     dc.reg = r->reg;
     dc.no_dedup = true;
+    dc.http.ca_file = f->ca;
+    if (f->ca) /* sluiced's default: HTTP/2 multiplexes; plain HTTP/1.1 needs a connection each */
+        dc.http.max_connections_per_host = 128;
     if (dispatcher_new(&dc, &r->d, err, sizeof err) != 0 || dispatcher_start(r->d) != 0)
         return -1;
     dsession_model m = {"m-a", 1, {0}};
@@ -121,10 +158,11 @@ static void direct_cb(void *ud, const http_response *resp) {
 }
 
 /* The same requests sent straight to the fake by a curl-multi client. */
-static double direct_rate(rig *r, size_t n, size_t in_flight) {
+static double direct_rate(rig *r, const fake_proc *f, size_t n, size_t in_flight) {
     char err[256];
     http_config hc;
     memset(&hc, 0, sizeof hc);
+    hc.ca_file = f->ca;
     http_client *h = NULL;
     if (http_client_new(&hc, &h, err, sizeof err) != 0)
         return 0;
@@ -154,10 +192,10 @@ static double direct_rate(rig *r, size_t n, size_t in_flight) {
     return (double)n / secs;
 }
 
-static int bench_throughput(int fake_port, size_t n) {
+static int bench_throughput(const fake_proc *f, size_t n) {
     rig r;
     const uint32_t conc = 256;
-    if (rig_start(&r, fake_port, 100000000, conc) != 0) {
+    if (rig_start(&r, f, 100000000, conc) != 0) {
         fprintf(stderr, "bench: throughput setup failed\n");
         return -1;
     }
@@ -167,10 +205,13 @@ static int bench_throughput(int fake_port, size_t n) {
     submit(&r, 1, n, "throughput");
     bool ok = wait_done(n, 300);
     double rate = (double)atomic_load(&done_count) / ((double)(clock_now_us() - t0) / 1e6);
-    double direct = direct_rate(&r, n, conc);
-    printf("prompts_per_s=%.0f target>=15000\n", rate);
-    printf("direct_per_s=%.0f target=none (plain curl-multi client, %u in flight)\n", direct, conc);
-    printf("ratio_to_direct=%.2f target>=0.5\n", direct > 0 ? rate / direct : 0);
+    double direct = direct_rate(&r, f, n, conc);
+    bool tls = f->ca != NULL; /* the issue sets targets for the plain figures only */
+    printf("prompts_per_s%s=%.0f target%s\n", f->label, rate, tls ? "=none" : ">=15000");
+    printf("direct_per_s%s=%.0f target=none (plain curl-multi client, %u in flight)\n", f->label,
+           direct, conc);
+    printf("ratio_to_direct%s=%.2f target%s\n", f->label, direct > 0 ? rate / direct : 0,
+           tls ? "=none" : ">=0.5");
     fflush(stdout);
     rig_stop(&r);
     return ok && direct > 0 ? 0 : -1;
@@ -178,12 +219,13 @@ static int bench_throughput(int fake_port, size_t n) {
 
 /* ---- pacing ------------------------------------------------------------------------- */
 
-static int bench_pacing(int fake_port, uint32_t seconds) {
+static int bench_pacing(const fake_proc *f, uint32_t seconds) {
+    int fake_port = f->c.port;
     bench_fake_post(fake_port, "/_fake/reset", "{}");
     bench_fake_post(fake_port, "/_fake/config",
                     "{\"keys\":{\"sk-bench\":{\"rpm\":12000,\"tpm\":0,\"window_ms\":1000}}}");
     rig r;
-    if (rig_start(&r, fake_port, 12000, 1000) != 0) {
+    if (rig_start(&r, f, 12000, 1000) != 0) {
         fprintf(stderr, "bench: pacing setup failed\n");
         return -1;
     }
@@ -210,32 +252,53 @@ static int bench_pacing(int fake_port, uint32_t seconds) {
 
 /* ---- scale -------------------------------------------------------------------------- */
 
-static int bench_scale(int fake_port, size_t n) {
-    bench_fake_post(fake_port, "/_fake/reset", "{}");
-    bench_fake_post(fake_port, "/_fake/config", "{\"latency_ms\":2000,\"jitter_ms\":0}");
+/* n prompts in flight at once against f (a fake with 2 s latency). */
+static int bench_scale(const fake_proc *f, size_t n) {
     rig r;
-    if (rig_start(&r, fake_port, 100000000, (uint32_t)n + 100) != 0) {
+    if (rig_start(&r, f, 100000000, (uint32_t)n + 100) != 0) {
         fprintf(stderr, "bench: scale setup failed\n");
         return -1;
     }
     atomic_store(&done_count, 0);
     window_end_ms = UINT64_MAX;
-    double base = bench_rss_mb(0), peak = base;
+    double base = bench_rss_mb(0), peak = base, waiting = base;
     submit(&r, 1, n, "scale prompt with a little more text to look like a real one");
     uint64_t deadline = clock_now_ms() + 120000;
     while (atomic_load(&done_count) < n && clock_now_ms() < deadline) {
         double rss = bench_rss_mb(0);
         if (rss > peak)
             peak = rss;
+        if (atomic_load(&done_count) == 0 && rss > waiting)
+            waiting = rss; /* every prompt sent, no answer yet */
         usleep(20000);
     }
-    printf("rss_growth_mb=%.1f target<=250 (%zu in flight, %.1f KB each; %llu of %zu finished)\n",
-           peak - base, n, (peak - base) * 1024.0 / (double)n,
-           (unsigned long long)atomic_load(&done_count), n);
+    uint64_t done = atomic_load(&done_count);
+    if (f->ca) {
+        printf("rss_growth_mb%s=%.1f target=none (%zu in flight; %llu of %zu finished)\n", f->label,
+               peak - base, n, (unsigned long long)done, n);
+    } else {
+        printf("rss_growth_mb=%.1f target<=250 (%zu in flight; %llu of %zu finished)\n",
+               peak - base, n, (unsigned long long)done, n);
+    }
+    printf("kb_per_in_flight%s=%.1f target=none (while all %zu wait for their answers)\n", f->label,
+           (waiting - base) * 1024.0 / (double)n, n);
     fflush(stdout);
     rig_stop(&r);
-    bench_fake_post(fake_port, "/_fake/config", "{\"latency_ms\":0,\"jitter_ms\":0}");
-    return atomic_load(&done_count) == n ? 0 : -1;
+    return done == n ? 0 : -1;
+}
+
+/* Both wires for one phase: plain HTTP, then HTTP/2 + TLS (figures side by side). */
+static int on_both_wires(const char *bin, const char *dir, const char *latency, size_t arg,
+                         int (*phase)(const fake_proc *, size_t)) {
+    int rc = 0;
+    for (int tls = 0; tls < 2; tls++) {
+        fake_proc f;
+        if (fake_start(bin, tls ? dir : NULL, latency, &f) != 0)
+            return -1;
+        rc |= phase(&f, arg);
+        bench_stop(&f.c);
+    }
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -243,16 +306,21 @@ int main(int argc, char **argv) {
     log_set_level(LOG_LEVEL_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     http_raise_fd_limit();
-    char fake_bin[4096];
+    char fake_bin[4096], dir[64];
     snprintf(fake_bin, sizeof fake_bin, "%s/tests/sluice-fake-provider", bench_build_dir(argv[0]));
-    char *fargv[] = {fake_bin, "--quiet", "--threads", "2", NULL};
-    child fake;
-    if (bench_spawn(fargv, &fake) != 0)
+    fake_make_tmpdir(dir, sizeof dir);
+    if (fake_make_cert(dir, "fake") != 0) {
+        fprintf(stderr, "bench: openssl could not make a certificate\n");
         return 1;
-    int rc = bench_throughput(fake.port, quick ? 20000 : 100000);
-    rc |= bench_pacing(fake.port, quick ? 10 : 30);
-    rc |= bench_scale(fake.port, quick ? 2000 : 10000);
-    bench_stop(&fake);
+    }
+    int rc = on_both_wires(fake_bin, dir, "0", quick ? 20000 : 100000, bench_throughput);
+    fake_proc plain;
+    if (fake_start(fake_bin, NULL, "0", &plain) != 0)
+        return 1;
+    rc |= bench_pacing(&plain, quick ? 10 : 30);
+    bench_stop(&plain.c);
+    rc |= on_both_wires(fake_bin, dir, "2000", quick ? 2000 : 10000, bench_scale);
+    fake_rmdir_r(dir);
     curl_global_cleanup();
     return rc ? 1 : 0;
 }

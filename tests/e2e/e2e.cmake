@@ -2,18 +2,19 @@
 sluice_test(test_sdk_e2e
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_e2e.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
   LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
-  LABELS e2e TIMEOUT 900)
+  LABELS e2e TIMEOUT 900 WIRES)
 add_dependencies(test_sdk_e2e sluiced)
 sluice_test(test_crash_resume
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crash_resume.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
   LIBS sluice sluice_fake_provider sluice_fake_test_util PkgConfig::JANSSON Threads::Threads
-  LABELS e2e TIMEOUT 900)
+  LABELS e2e TIMEOUT 900 WIRES)
 add_dependencies(test_crash_resume sluiced)
 # The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).
-add_test(NAME cli_e2e
-  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
-          ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)
+set(SLUICE_CLI_E2E /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+    ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)
+add_test(NAME cli_e2e COMMAND ${SLUICE_CLI_E2E})
 set_tests_properties(cli_e2e PROPERTIES TIMEOUT 300 LABELS "e2e;cli")
+sluice_test_on_wires(cli_e2e ${SLUICE_CLI_E2E})
 # The README's SDK example against the installed SDK (cmake --install + pkg-config). A
 # sanitizer build's SDK needs the example built with the same sanitizer.
 set(SLUICE_EXAMPLE_CFLAGS "")

@@ -43,12 +43,13 @@ static int write_registry(sluiced_proc *p, uint32_t rpm, char *path, size_t len)
     return rc;
 }
 
-static int read_port(const char *path) {
+/* The gRPC port (line 1) and the metrics port (line 2); 0 until both are there. */
+static int read_ports(const char *path, int *metrics) {
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
     int port = 0;
-    if (fscanf(f, "%d", &port) != 1)
+    if (fscanf(f, "%d %d", &port, metrics) != 2)
         port = 0;
     fclose(f);
     return port;
@@ -72,7 +73,8 @@ extern char **environ;
 
 /* The child's environment: ours plus the test keys (built before fork: the parent has
  * threads, so the child may only exec). */
-static char **child_env(const char *tokens, char *store, size_t len) {
+static char **child_env(const sluiced_proc *p, const char *tokens, char *store, size_t len,
+                        char *ca, size_t ca_len) {
     size_t n = 0;
     while (environ[n])
         n++;
@@ -84,6 +86,11 @@ static char **child_env(const char *tokens, char *store, size_t len) {
     env[k++] = "SLUICE_TEST_KEY_A=sk-test-a";
     env[k++] = "SLUICE_TEST_KEY_B=sk-test-b";
     env[k++] = "SLUICE_LOG_LEVEL=warn";
+    env[k++] = "SLUICE_METRICS_LISTEN=127.0.0.1:0";
+    if (p->wire.ca_file[0]) {
+        snprintf(ca, ca_len, "SLUICE_CA_FILE=%s", p->wire.ca_file);
+        env[k++] = ca;
+    }
     if (tokens) {
         snprintf(store, len, "SLUICE_TOKENS_FILE=%s", tokens);
         env[k++] = store;
@@ -104,8 +111,8 @@ static pid_t spawn(const sluiced_proc *p, const sluiced_opts *o, const char *reg
         args[n++] = config;
     }
     args[n] = NULL;
-    char tok_env[300];
-    char **env = child_env(tokens, tok_env, sizeof tok_env);
+    char tok_env[300], ca_env[340];
+    char **env = child_env(p, tokens, tok_env, sizeof tok_env, ca_env, sizeof ca_env);
     char *prefix = o->env_prefix ? strdup(o->env_prefix) : NULL;
     char *argv[64];
     build_argv(argv, 64, prefix, args);
@@ -129,11 +136,9 @@ int sluiced_start(sluiced_proc *p, const sluiced_opts *opts) {
         snprintf(p->dir, sizeof p->dir, "/tmp/sluice-e2e-XXXXXX");
         if (!mkdtemp(p->dir))
             return -1;
-        fake_provider_config fc;
-        memset(&fc, 0, sizeof fc);
-        fc.quiet = true;
+        fake_setup_init(&p->wire, FAKE_WIRE_FROM_ENV, p->dir);
         char err[256];
-        if (fake_provider_new(&fc, &p->fake, err, sizeof err) != 0) {
+        if (fake_provider_new(&p->wire.cfg, &p->fake, err, sizeof err) != 0) {
             fprintf(stderr, "fake provider: %s\n", err);
             return -1;
         }
@@ -151,7 +156,7 @@ int sluiced_start(sluiced_proc *p, const sluiced_opts *opts) {
     if (p->pid < 0)
         return -1;
     for (int i = 0; i < 6000; i++) { /* up to 60 s (valgrind is slow) */
-        int port = read_port(port_file);
+        int port = read_ports(port_file, &p->metrics_port);
         if (port > 0) {
             snprintf(p->target, sizeof p->target, "127.0.0.1:%d", port);
             return 0;
@@ -185,11 +190,29 @@ static int reap(sluiced_proc *p, unsigned timeout_ms) {
     return -1;
 }
 
+/* 0 when sluiced's metrics say libcurl never refused to set a transfer up. */
+static int check_metrics(const sluiced_proc *p) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", p->metrics_port);
+    fake_http_result r;
+    fake_http_request("GET", url, NULL, NULL, 10000, &r);
+    int rc = r.status == 200 && r.body && strstr(r.body, "\nsluice_http_setup_failures_total 0\n")
+                 ? 0
+                 : -1;
+    if (rc)
+        fprintf(stderr, "sluiced metrics: sluice_http_setup_failures_total is not 0 (status %ld)\n",
+                r.status);
+    fake_http_result_cleanup(&r);
+    return rc;
+}
+
 int sluiced_stop(sluiced_proc *p) {
     if (p->pid <= 0)
         return -1;
+    int metrics = check_metrics(p) || !fake_setup_wire_used(&p->wire, p->fake) ? -1 : 0;
     kill(p->pid, SIGTERM);
-    return reap(p, 60000);
+    int rc = reap(p, 60000);
+    return metrics ? -1 : rc;
 }
 
 void sluiced_kill(sluiced_proc *p) {
@@ -204,6 +227,7 @@ void sluiced_cleanup(sluiced_proc *p) {
         sluiced_kill(p);
     fake_provider_free(p->fake);
     p->fake = NULL;
+    fake_setup_cleanup(&p->wire);
     if (p->dir[0]) {
         fake_rmdir_r(p->dir);
         p->dir[0] = '\0';

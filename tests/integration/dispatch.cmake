@@ -2,4 +2,4 @@
 sluice_test(test_dispatcher
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dispatcher.c ${CMAKE_CURRENT_LIST_DIR}/dispatch_harness.c
   LIBS sluice_dispatch sluice_fake_provider sluice_fake_test_util
-  LABELS integration TIMEOUT 600)
+  LABELS integration TIMEOUT 600 WIRES)

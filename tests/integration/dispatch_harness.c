@@ -81,13 +81,13 @@ harness *harness_new(const harness_opts *o) {
     pthread_mutex_init(&h->mu, NULL);
     clock_cond_init(&h->cv);
     h->next_id = 1;
-    fake_provider_config fc;
-    memset(&fc, 0, sizeof fc);
-    fc.quiet = true;
-    fc.request_log = true;
+    fake_make_tmpdir(h->wire_dir, sizeof h->wire_dir);
+    fake_setup_init(&h->wire, o->wire, h->wire_dir);
+    h->wire.cfg.request_log = true;
+    h->wire.cfg.h2_max_concurrent_streams = o->h2_max_streams;
     char err[512];
-    if (fake_provider_new(&fc, &h->fake, err, sizeof err) != 0 || make_registry(h, o) != 0 ||
-        (o->with_store && make_store(h) != 0)) {
+    if (fake_provider_new(&h->wire.cfg, &h->fake, err, sizeof err) != 0 ||
+        make_registry(h, o) != 0 || (o->with_store && make_store(h) != 0)) {
         CU_FAIL("harness setup");
         harness_free(h);
         return NULL;
@@ -95,6 +95,8 @@ harness *harness_new(const harness_opts *o) {
     dispatcher_config dc = o->dcfg;
     dc.reg = h->reg;
     dc.store = h->st;
+    if (h->wire.ca_file[0])
+        dc.http.ca_file = h->wire.ca_file;
     h->sink.on_done = on_done;
     h->sink.on_state = on_state;
     h->sink.ctx = h;
@@ -110,6 +112,14 @@ harness *harness_new(const harness_opts *o) {
 void harness_free(harness *h) {
     if (!h)
         return;
+    if (h->d) {
+        dispatcher_stats st;
+        memset(&st, 0, sizeof st);
+        dispatcher_get_stats(h->d, &st);
+        CU_ASSERT_EQUAL(st.http_setup_failures, 0); /* every test: libcurl refused nothing */
+        CU_ASSERT(fake_setup_wire_used(&h->wire, h->fake)); /* ... on the wire asked for */
+        dispatcher_stats_cleanup(&st);
+    }
     dispatcher_free(h->d);
     for (size_t i = 0; i < HARNESS_MAX_TASKS; i++) {
         CU_ASSERT(h->results[i].times <= 1); /* every test: no task ends twice */
@@ -120,6 +130,9 @@ void harness_free(harness *h) {
         fake_rmdir_r(h->store_dir);
     registry_free(h->reg);
     fake_provider_free(h->fake);
+    fake_setup_cleanup(&h->wire);
+    if (h->wire_dir[0])
+        fake_rmdir_r(h->wire_dir);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);

@@ -1,16 +1,19 @@
 /*
  * dispatch_harness.h - drives a real dispatcher against the fake provider in-process.
  *
- * A harness owns a fake provider on 127.0.0.1:0, a registry whose models point at it
+ * A harness owns a fake provider on 127.0.0.1:0 (on the wire $SLUICE_TEST_WIRE names, or
+ * the one the test asks for), a registry whose models point at it
  * (two OpenAI-shaped models on key "ka", one Anthropic-shaped model on key "kb", plus
  * whatever the test adds), optionally a store in a temp directory, and a started
  * dispatcher. Its sink records every completion (asserting each task ends exactly once)
- * and lets the test thread wait for them.
+ * and lets the test thread wait for them. Freeing it asserts that libcurl never refused to
+ * set a transfer up (such a refusal is a bug of ours).
  */
 #ifndef SLUICE_TESTS_DISPATCH_HARNESS_H
 #define SLUICE_TESTS_DISPATCH_HARNESS_H
 
 #include "fake_provider/fake_provider.h"
+#include "fake_provider/fake_test_util.h"
 #include "server/dispatch/dispatcher.h"
 
 #include <pthread.h>
@@ -29,6 +32,8 @@ typedef struct harness_result {
 
 typedef struct harness {
     fake_provider *fake;
+    fake_setup wire;
+    char wire_dir[64]; /* the fake's certificate */
     registry *reg;
     store *st;
     char store_dir[128];
@@ -46,6 +51,8 @@ typedef struct harness_opts {
     bool with_store;
     uint32_t key_rpm, key_tpm, key_conc; /* limits of key "ka" (0 = generous) */
     const char *extra_models_json;       /* extra entries for "models", may be NULL */
+    fake_wire_mode wire;                 /* FAKE_WIRE_FROM_ENV (0) = $SLUICE_TEST_WIRE */
+    uint32_t h2_max_streams;             /* the fake's SETTINGS_MAX_CONCURRENT_STREAMS (0 = 128) */
     dispatcher_config dcfg;              /* overrides (reg/store/http are filled in) */
 } harness_opts;
 

@@ -543,6 +543,131 @@ static void test_close_cancels_and_rejects(void) {
     harness_free(h);
 }
 
+/* ---- HTTP/2 over TLS, whatever the suite's wire: every request the fake counted is an
+ * attempt sluice recorded, and nothing libcurl could not set up ever becomes one -------- */
+
+typedef struct h2_run {
+    harness *h;
+    dsession *s;
+    uint64_t first;
+    size_t n;
+} h2_run;
+
+/* n distinct prompts through a session of concurrency `conc` on an HTTP/2 fake. */
+static h2_run h2_start(uint32_t max_streams, uint32_t conc, uint32_t max_attempts, size_t n) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.wire = FAKE_WIRE_H2_TLS;
+    o.h2_max_streams = max_streams;
+    o.dcfg.backoff_base_ms = 10;
+    o.dcfg.backoff_max_ms = 20;
+    h2_run r = {.h = start(&o), .n = n};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.h);
+    fake_provider_set_latency(r.h->fake, 3, 2); /* streams end while others are open */
+    r.s = harness_session(r.h, "m-a", 0, 0, conc, max_attempts, CACHE_MODE_OFF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.s);
+    return r;
+}
+
+static void h2_submit(h2_run *r) {
+    char *buf = xcalloc(r->n, 32);
+    const char **texts = XNEWV(const char *, r->n);
+    for (size_t i = 0; i < r->n; i++) {
+        snprintf(buf + i * 32, 32, "h2 prompt %zu", i);
+        texts[i] = buf + i * 32;
+    }
+    r->first = harness_submit_texts(r->h, r->s, texts, r->n, r->n);
+    free(texts);
+    free(buf);
+    CU_ASSERT_EQUAL(harness_wait(r->h, r->n, 60000), r->n);
+    assert_exactly_once(r->h, r->first, r->n);
+}
+
+/* Checks every prompt succeeded and returns the session's attempts; fc gets the fake's view. */
+static uint64_t h2_finish(h2_run *r, fake_counters *fc) {
+    size_t ok = 0;
+    for (size_t i = 0; i < r->n; i++)
+        ok += res(r->h, r->first + i)->final == DTASK_DONE;
+    CU_ASSERT_EQUAL(ok, r->n);
+    dsession_status st;
+    dsession_status_get(r->s, clock_now_ms(), &st);
+    fake_provider_counters(r->h->fake, fc);
+    CU_ASSERT_EQUAL(fc->total, st.attempts); /* every request that reached it is an attempt */
+    dispatcher_session_close(r->h->d, r->s, NULL, NULL);
+    dsession_unref(r->s);
+    harness_free(r->h);
+    return st.attempts;
+}
+
+/* Answers with a Content-Length: every prompt multiplexed on one connection, none reset. */
+static void test_h2_many_prompts_one_connection(void) {
+    h2_run r = h2_start(0, 64, 1, 3000); /* max_attempts 1: any lost transfer fails a prompt */
+    char err[128];
+    CU_ASSERT_EQUAL(fake_provider_configure(r.h->fake, "{\"chunked\":false}", err, sizeof err), 0);
+    h2_submit(&r);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 3000);
+    CU_ASSERT_EQUAL(fc.h2_connections, 1);
+    CU_ASSERT_EQUAL(fc.client_resets, 0);
+}
+
+/* Answers without a Content-Length, in many DATA frames, as streaming servers send them.
+ * libcurl 7.88 then resets each finished stream (RST_STREAM(STREAM_CLOSED)), and a server
+ * with a rapid-reset limit (nghttp2's, in Debian's build: about 1,000 resets, then 33/s)
+ * answers with GOAWAY(INTERNAL_ERROR); the streams past it are retried by libcurl on a new
+ * connection. Every prompt must still be answered once, with one request per attempt. */
+static void test_h2_answers_without_length(void) {
+    h2_run r = h2_start(0, 64, 1, 3000);
+    h2_submit(&r);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 3000);
+}
+
+static void test_h2_stream_limit_below_concurrency(void) {
+    h2_run r = h2_start(8, 64, 1, 1000); /* the server allows 8 streams, sluice wants 64 */
+    h2_submit(&r);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 1000);
+}
+
+static void test_h2_goaway_mid_run(void) {
+    h2_run r = h2_start(0, 64, 1, 1000);
+    char err[128];
+    CU_ASSERT_EQUAL(
+        fake_provider_configure(r.h->fake, "{\"h2_goaway_after\":100}", err, sizeof err), 0);
+    h2_submit(&r);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 1000);
+    CU_ASSERT(fc.goaways >= 9);
+}
+
+static void test_h2_refused_streams_are_not_attempts(void) {
+    h2_run r = h2_start(0, 16, 1, 200);
+    fake_provider_refuse_streams(r.h->fake, 10);
+    h2_submit(&r);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 200); /* never processed: retried by libcurl */
+    CU_ASSERT_EQUAL(fc.refused_streams, 10);
+}
+
+static void test_h2_internal_error_is_an_attempt(void) {
+    h2_run r = h2_start(0, 16, 3, 100);
+    fake_provider_reset_next(r.h->fake, 5); /* read and counted, then RST_STREAM(INTERNAL) */
+    h2_submit(&r);
+    size_t retried = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        const llm_response *resp = res(r.h, r.first + i)->resp;
+        if (resp->n_attempts == 2) {
+            retried++;
+            CU_ASSERT_PTR_NOT_NULL(strstr(resp->attempts[0].error, "INTERNAL_ERROR"));
+        }
+    }
+    CU_ASSERT_EQUAL(retried, 5);
+    fake_counters fc;
+    CU_ASSERT_EQUAL(h2_finish(&r, &fc), 105);
+    CU_ASSERT_EQUAL(fc.reset_streams, 5);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
@@ -564,6 +689,12 @@ int main(void) {
         {"sessions_share_a_key_fairly", test_sessions_share_a_key_fairly},
         {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
         {"close_cancels_and_rejects", test_close_cancels_and_rejects},
+        {"h2_many_prompts_one_connection", test_h2_many_prompts_one_connection},
+        {"h2_answers_without_length", test_h2_answers_without_length},
+        {"h2_stream_limit_below_concurrency", test_h2_stream_limit_below_concurrency},
+        {"h2_goaway_mid_run", test_h2_goaway_mid_run},
+        {"h2_refused_streams_are_not_attempts", test_h2_refused_streams_are_not_attempts},
+        {"h2_internal_error_is_an_attempt", test_h2_internal_error_is_an_attempt},
         {NULL, NULL},
     };
     return test_run_suite("dispatcher", cases);

@@ -5,9 +5,12 @@ usage: run_with_sluiced.py BUILD_DIR [--config JSON] -- COMMAND [ARGS...]
 
 Starts build/tests/sluice-fake-provider and build/server/sluiced on 127.0.0.1 ports chosen
 at run time, in a temporary directory, exports SLUICE_TARGET=127.0.0.1:PORT,
-SLUICE_FAKE_URL=http://127.0.0.1:PORT (the fake's control API), SLUICE_METRICS_URL and
-SLUICE_BUILD_DIR to the command, runs it, then stops sluiced with
-SIGTERM (it must exit 0) and the fake. The exit code is the command's (or 1 when sluiced
+SLUICE_FAKE_URL=http(s)://127.0.0.1:PORT (the fake's control API), SLUICE_METRICS_URL and
+SLUICE_BUILD_DIR to the command, runs it, then checks sluiced's metrics (libcurl never
+refused to set a transfer up), stops sluiced with SIGTERM (it must exit 0) and the fake.
+SLUICE_TEST_WIRE=h1tls or h2tls puts the fake on HTTP/1.1 or HTTP/2 over TLS with gzip,
+chunked answers (a certificate made here, trusted by sluiced through SLUICE_CA_FILE and by
+the command through SSL_CERT_FILE and NODE_EXTRA_CA_CERTS); the default is plain HTTP. The exit code is the command's (or 1 when sluiced
 did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
 --config gives sluiced a configuration file with this JSON text (limits, ...).
 """
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 
 def die_with_parent():
@@ -27,8 +31,24 @@ def die_with_parent():
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def start_fake(build):
-    p = subprocess.Popen([os.path.join(build, "tests", "sluice-fake-provider"), "--quiet"],
+def wire_args(tmp):
+    """The fake's TLS flags for $SLUICE_TEST_WIRE, and the certificate to trust (or None)."""
+    wire = os.environ.get("SLUICE_TEST_WIRE", "plain") or "plain"
+    if wire == "plain":
+        return [], None
+    if wire not in ("h1tls", "h2tls"):
+        raise SystemExit("SLUICE_TEST_WIRE=%s: expected plain, h1tls or h2tls" % wire)
+    cert, key = os.path.join(tmp, "fake.crt"), os.path.join(tmp, "fake.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    args = ["--tls-cert", cert, "--tls-key", key, "--gzip", "--chunked"]
+    return args + (["--http2"] if wire == "h2tls" else []), cert
+
+
+def start_fake(build, args):
+    p = subprocess.Popen([os.path.join(build, "tests", "sluice-fake-provider"), "--quiet"] + args,
                          stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     line = p.stdout.readline().strip()
     if not line.startswith("port="):
@@ -37,8 +57,8 @@ def start_fake(build):
     return p, int(line.split("=", 1)[1])
 
 
-def registry(fake_port):
-    base = "http://127.0.0.1:%d/v1" % fake_port
+def registry(fake_url):
+    base = fake_url + "/v1"
     key = {"requests_per_minute": 600000, "tokens_per_minute": 1000000000,
            "max_concurrent": 1000}
     return {
@@ -56,10 +76,10 @@ def registry(fake_port):
     }
 
 
-def start_sluiced(build, tmp, fake_port, config):
+def start_sluiced(build, tmp, fake_url, ca, config):
     reg = os.path.join(tmp, "registry.json")
     with open(reg, "w") as f:
-        json.dump(registry(fake_port), f)
+        json.dump(registry(fake_url), f)
     extra = []
     if config is not None:
         extra = ["--config", os.path.join(tmp, "sluiced.json")]
@@ -68,6 +88,8 @@ def start_sluiced(build, tmp, fake_port, config):
     port_file = os.path.join(tmp, "port")
     env = dict(os.environ, SLUICE_TEST_KEY_A="sk-a", SLUICE_TEST_KEY_B="sk-b",
                SLUICE_LOG_LEVEL="warn", SLUICE_METRICS_LISTEN="127.0.0.1:0")
+    if ca:
+        env["SLUICE_CA_FILE"] = ca
     p = subprocess.Popen([os.path.join(build, "server", "sluiced"), "--listen", "127.0.0.1:0",
                           "--data-dir", os.path.join(tmp, "data"), "--registry", reg,
                           "--port-file", port_file] + extra, env=env,
@@ -83,6 +105,11 @@ def start_sluiced(build, tmp, fake_port, config):
     raise SystemExit("sluiced did not start")
 
 
+def setup_failures_are_zero(metrics_url):
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        return "\nsluice_http_setup_failures_total 0\n" in r.read().decode()
+
+
 def main():
     args = sys.argv[1:]
     if "--" not in args or args.index("--") not in (1, 3) or args[-1] == "--":
@@ -94,14 +121,21 @@ def main():
         config = args[2]
     cmd = args[args.index("--") + 1:]
     with tempfile.TemporaryDirectory(prefix="sluice-interop-") as tmp:
-        fake, fake_port = start_fake(build)
+        args, ca = wire_args(tmp)
+        fake, fake_port = start_fake(build, args)
+        fake_url = "%s://127.0.0.1:%d" % ("https" if ca else "http", fake_port)
         try:
-            sluiced, port, metrics_port = start_sluiced(build, tmp, fake_port, config)
+            sluiced, port, metrics_port = start_sluiced(build, tmp, fake_url, ca, config)
+            metrics_url = "http://127.0.0.1:%d/metrics" % metrics_port
             env = dict(os.environ, SLUICE_TARGET="127.0.0.1:%d" % port,
-                       SLUICE_FAKE_URL="http://127.0.0.1:%d" % fake_port,
-                       SLUICE_METRICS_URL="http://127.0.0.1:%d/metrics" % metrics_port,
+                       SLUICE_FAKE_URL=fake_url, SLUICE_METRICS_URL=metrics_url,
                        SLUICE_BUILD_DIR=build)
+            if ca:
+                env.update(SSL_CERT_FILE=ca, NODE_EXTRA_CA_CERTS=ca)
             rc = subprocess.call(cmd, env=env)
+            if not setup_failures_are_zero(metrics_url):
+                print("sluiced: sluice_http_setup_failures_total is not 0", file=sys.stderr)
+                rc = rc or 1
             sluiced.send_signal(signal.SIGTERM)
             if sluiced.wait(timeout=60) != 0:
                 print("sluiced did not exit 0 after SIGTERM", file=sys.stderr)

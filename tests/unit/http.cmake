@@ -4,5 +4,5 @@ if(TARGET sluice_http AND TARGET sluice_fake_provider)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http.c
     LIBS sluice_http sluice_fake_provider sluice_fake_test_util Threads::Threads
     LABELS unit http
-    TIMEOUT 120)
+    TIMEOUT 120 WIRES)
 endif()

@@ -1,10 +1,11 @@
 /*
  * test_http.c - the libcurl multi client (server/http) against the in-process fake provider.
  *
- * One plain-HTTP fake serves the suite; TLS tests start their own with a certificate made
- * at run time. Each test makes its own http_client, drives it with http_client_poll until
- * its transfers finish, and frees it (ASan/valgrind catch leaks, e.g. after cancel).
- * Timing checks are generous sanity bounds only.
+ * One fake serves the suite, on the wire $SLUICE_TEST_WIRE names (plain HTTP/1.1, HTTP/1.1
+ * over TLS, HTTP/2 over TLS: ctest runs the suite once per wire); the HTTPS and HTTP/2
+ * tests start their own with a certificate made at run time. Each test makes its own http_client,
+ * drives it with http_client_poll until its transfers finish, and frees it (ASan/valgrind catch
+ * leaks, e.g. after cancel). Timing checks are generous sanity bounds only.
  */
 #include "unit/test_util.h"
 #include "server/common/alloc.h"
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 static fake_provider *g_fp;
+static fake_setup g_wire; /* the suite fake's wire */
+static http_config g_cfg; /* trusts the suite fake's certificate */
 
 /* What one callback saw, copied out (the response is valid only during the callback). */
 typedef struct result {
@@ -119,7 +122,7 @@ static result one(const http_config *cfg, const char *base, const char *text, ui
 }
 
 static void test_status_headers_body(void) {
-    result r = one(NULL, fake_provider_base_url(g_fp), "hello", 10000);
+    result r = one(&g_cfg, fake_provider_base_url(g_fp), "hello", 10000);
     CU_ASSERT_EQUAL(r.calls, 1);
     CU_ASSERT_EQUAL(r.error, HTTP_OK);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -132,7 +135,7 @@ static void test_status_headers_body(void) {
 }
 
 static void test_error_status_is_transport_ok(void) {
-    result r = one(NULL, fake_provider_base_url(g_fp), "[[status:503]]", 10000);
+    result r = one(&g_cfg, fake_provider_base_url(g_fp), "[[status:503]]", 10000);
     CU_ASSERT_EQUAL(r.error, HTTP_OK);
     CU_ASSERT_EQUAL(r.status, 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "server_error"));
@@ -140,7 +143,7 @@ static void test_error_status_is_transport_ok(void) {
 }
 
 static void test_get_without_body(void) {
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     result r;
     memset(&r, 0, sizeof r);
     provider_request p;
@@ -155,7 +158,7 @@ static void test_get_without_body(void) {
 }
 
 static void test_hundred_concurrent(void) {
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     result rs[100];
     memset(rs, 0, sizeof rs);
     int done = 0;
@@ -181,7 +184,7 @@ static void test_hundred_concurrent(void) {
 }
 
 static void test_keep_alive_reuse(void) {
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     fake_counters before, after;
     fake_provider_counters(g_fp, &before);
     for (int i = 0; i < 50; i++) {
@@ -198,7 +201,7 @@ static void test_keep_alive_reuse(void) {
 }
 
 static void test_timeout(void) {
-    result r = one(NULL, fake_provider_base_url(g_fp), "[[hang]]", 300);
+    result r = one(&g_cfg, fake_provider_base_url(g_fp), "[[hang]]", 300);
     CU_ASSERT_EQUAL(r.error, HTTP_ERR_TIMEOUT);
     CU_ASSERT_EQUAL(r.status, 0);
     CU_ASSERT(r.elapsed_ms >= 250 && r.elapsed_ms < 10000);
@@ -206,19 +209,20 @@ static void test_timeout(void) {
 }
 
 static void test_reset(void) {
-    result r = one(NULL, fake_provider_base_url(g_fp), "[[reset]]", 5000);
+    result r = one(&g_cfg, fake_provider_base_url(g_fp), "[[reset]]", 5000);
     CU_ASSERT_EQUAL(r.error, HTTP_ERR_RESET);
     result_cleanup(&r);
 }
 
 static void test_truncated(void) {
-    result r = one(NULL, fake_provider_base_url(g_fp), "[[truncate]]", 5000);
-    CU_ASSERT_EQUAL(r.error, HTTP_ERR_TRUNCATED);
+    result r = one(&g_cfg, fake_provider_base_url(g_fp), "[[truncate]]", 5000);
+    /* HTTP/2 has no short body: a server that stops mid-body resets the stream */
+    CU_ASSERT_EQUAL(r.error, g_wire.mode == FAKE_WIRE_H2_TLS ? HTTP_ERR_RESET : HTTP_ERR_TRUNCATED);
     result_cleanup(&r);
 }
 
 static void test_body_cap(void) {
-    http_config cfg = {.max_response_bytes = 64};
+    http_config cfg = {.max_response_bytes = 64, .ca_file = g_cfg.ca_file};
     result r = one(&cfg, fake_provider_base_url(g_fp), "a body longer than the cap", 5000);
     CU_ASSERT_EQUAL(r.error, HTTP_ERR_TOO_LARGE);
     CU_ASSERT(strlen(r.body) <= 64);
@@ -250,7 +254,7 @@ static void test_unsupported_url_is_other(void) {
 
 static void test_cancel(void) {
     fake_provider_set_latency(g_fp, 300, 0);
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     result r;
     memset(&r, 0, sizeof r);
     http_request *reqs[10];
@@ -279,7 +283,7 @@ static void *wake_later(void *arg) {
 }
 
 static void test_wakeup(void) {
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     pthread_t t;
     uint64_t start = clock_now_ms();
     CU_ASSERT_EQUAL(pthread_create(&t, NULL, wake_later, c), 0);
@@ -309,7 +313,7 @@ static void on_chain(void *ud, const http_response *resp) {
 }
 
 static void test_submit_from_callback(void) {
-    chain ch = {.c = new_client(NULL)};
+    chain ch = {.c = new_client(&g_cfg)};
     provider_request p = make_req(fake_provider_base_url(g_fp), "first");
     http_client_submit(ch.c, &p, 5000, on_chain, &ch);
     run_until(ch.c, &ch.calls, 2, 10000);
@@ -321,7 +325,7 @@ static void test_submit_from_callback(void) {
 
 static void test_free_with_transfers_in_flight(void) {
     fake_provider_set_latency(g_fp, 500, 0);
-    http_client *c = new_client(NULL);
+    http_client *c = new_client(&g_cfg);
     result r;
     memset(&r, 0, sizeof r);
     for (int i = 0; i < 5; i++)
@@ -369,6 +373,160 @@ static void test_https(void) {
     free(cert);
     free(key);
     fake_rmdir_r(dir);
+}
+
+/* ---- HTTP/2 over TLS: fakes of their own, whatever the suite's wire --------------------- */
+
+/* A client that keeps `window` transfers in flight until `total` have ended: each callback
+ * submits the next, so easy handles are reused while their h2 connection is still busy. */
+typedef struct pump {
+    http_client *c;
+    const char *base;
+    int window, total, submitted, ended, ok, resets, other;
+    int errors[8]; /* http_error counts */
+} pump;
+
+static void pump_submit(pump *p);
+
+static void on_pump(void *ud, const http_response *resp) {
+    pump *p = ud;
+    p->ended++;
+    if (resp->error == HTTP_OK && resp->status == 200 && strstr(resp->body, "\"content\":\"echo["))
+        p->ok++;
+    else if (resp->error == HTTP_ERR_RESET)
+        p->resets++;
+    else
+        p->other++;
+    if (resp->error >= 0 && resp->error < 8)
+        p->errors[resp->error]++;
+    if (p->submitted < p->total)
+        pump_submit(p);
+}
+
+static void pump_submit(pump *p) {
+    char text[48];
+    snprintf(text, sizeof text, "pumped %d", p->submitted++);
+    provider_request r = make_req(p->base, text);
+    CU_ASSERT_PTR_NOT_NULL(http_client_submit(p->c, &r, 20000, on_pump, p));
+}
+
+/* Runs `total` transfers, `window` at a time, against fp; returns the tally. */
+static pump pump_run(fake_provider *fp, const fake_setup *s, int window, int total) {
+    http_config cfg = {.ca_file = s->ca_file};
+    pump p = {.c = new_client(&cfg),
+              .base = fake_provider_base_url(fp),
+              .window = window,
+              .total = total};
+    for (int i = 0; i < window && p.submitted < total; i++)
+        pump_submit(&p);
+    run_until(p.c, &p.ended, total, 60000);
+    CU_ASSERT_EQUAL(http_client_in_flight(p.c), 0);
+    CU_ASSERT_EQUAL(http_client_setup_failures(p.c), 0); /* a refused setup is a bug of ours */
+    http_client_free(p.c);
+    return p;
+}
+
+typedef struct h2_rig {
+    char dir[64];
+    fake_setup setup;
+    fake_provider *fp;
+} h2_rig;
+
+static void h2_start(h2_rig *g, uint32_t max_streams, uint32_t goaway_after) {
+    fake_make_tmpdir(g->dir, sizeof g->dir);
+    fake_setup_init(&g->setup, FAKE_WIRE_H2_TLS, g->dir);
+    g->setup.cfg.h2_max_concurrent_streams = max_streams;
+    g->setup.cfg.h2_goaway_after = goaway_after;
+    g->setup.cfg.latency_ms = 2; /* answers overlap: streams end on a busy connection */
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(fake_provider_new(&g->setup.cfg, &g->fp, err, sizeof err), 0);
+}
+
+static fake_counters h2_stop(h2_rig *g) {
+    fake_counters n;
+    fake_provider_counters(g->fp, &n);
+    fake_provider_free(g->fp);
+    fake_setup_cleanup(&g->setup);
+    fake_rmdir_r(g->dir);
+    return n;
+}
+
+/* The regression: every transfer after the first window failed with "A libcurl function was
+ * given a bad argument" (a reset handle refused CURLOPT_BUFFERSIZE on a busy h2 connection). */
+static void test_h2_many_transfers_one_connection(void) {
+    h2_rig g;
+    h2_start(&g, 0, 0);
+    /* with a Content-Length (see test_dispatcher's h2_answers_without_length for why) */
+    char err[128];
+    CU_ASSERT_EQUAL(fake_provider_configure(g.fp, "{\"chunked\":false}", err, sizeof err), 0);
+    pump p = pump_run(g.fp, &g.setup, 64, 1000);
+    fake_counters n = h2_stop(&g);
+    CU_ASSERT_EQUAL(p.ok, 1000);
+    CU_ASSERT_EQUAL(n.total, 1000);
+    CU_ASSERT_EQUAL(n.h2_connections, 1); /* all of them multiplexed on one connection */
+    CU_ASSERT_EQUAL(n.h2_streams, 1000);
+    CU_ASSERT_EQUAL(n.client_resets, 0); /* finished streams are not reset */
+}
+
+static void test_h2_stream_limit_below_concurrency(void) {
+    h2_rig g;
+    h2_start(&g, 4, 0); /* SETTINGS_MAX_CONCURRENT_STREAMS 4, 64 transfers at a time */
+    pump p = pump_run(g.fp, &g.setup, 64, 400);
+    fake_counters n = h2_stop(&g);
+    CU_ASSERT_EQUAL(p.ok, 400);
+    CU_ASSERT_EQUAL(n.total, 400); /* each request reached the provider once */
+    CU_ASSERT_EQUAL(n.refused_streams, 0);
+}
+
+static void test_h2_goaway_mid_run(void) {
+    h2_rig g;
+    h2_start(&g, 0, 50); /* a graceful GOAWAY after every 50 requests on a connection */
+    pump p = pump_run(g.fp, &g.setup, 32, 400);
+    fake_counters n = h2_stop(&g);
+    CU_ASSERT_EQUAL(p.ok, 400);
+    CU_ASSERT_EQUAL(n.total, 400); /* streams past the GOAWAY were retried, never processed twice */
+    CU_ASSERT(n.goaways >= 7);
+    CU_ASSERT(n.h2_connections >= 8);
+}
+
+static void test_h2_refused_stream_is_retried(void) {
+    h2_rig g;
+    h2_start(&g, 0, 0);
+    fake_provider_refuse_streams(g.fp, 5); /* REFUSED_STREAM: never processed, safe to retry */
+    pump p = pump_run(g.fp, &g.setup, 8, 50);
+    fake_counters n = h2_stop(&g);
+    CU_ASSERT_EQUAL(p.ok, 50);
+    CU_ASSERT_EQUAL(n.refused_streams, 5);
+    CU_ASSERT_EQUAL(n.total, 50);
+}
+
+static void test_h2_internal_error_fails_that_transfer(void) {
+    h2_rig g;
+    h2_start(&g, 0, 0);
+    fake_provider_reset_next(g.fp, 3); /* read, counted, then RST_STREAM(INTERNAL_ERROR) */
+    pump p = pump_run(g.fp, &g.setup, 8, 40);
+    fake_counters n = h2_stop(&g);
+    CU_ASSERT_EQUAL(p.ok, 37);
+    CU_ASSERT_EQUAL(p.resets, 3); /* an attempt that failed, not retried by libcurl */
+    CU_ASSERT_EQUAL(n.reset_streams, 3);
+    CU_ASSERT_EQUAL(n.total, 40);
+    CU_ASSERT_EQUAL(n.h2_connections, 1); /* the connection and its other streams went on */
+}
+
+/* gzip-encoded, chunked answers on plain HTTP/1.1 decode to the same body. */
+static void test_gzip_chunked_answers(void) {
+    fake_provider_config cfg = {.quiet = true, .gzip = true, .chunked = true};
+    fake_provider *fp = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(fake_provider_new(&cfg, &fp, err, sizeof err), 0);
+    char text[80];
+    snprintf(text, sizeof text, "[[pad:3000]] a long answer");
+    result r = one(NULL, fake_provider_base_url(fp), text, 10000);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"content\":\"echo[m]: [[pad:3000]] a long answer"));
+    CU_ASSERT(strlen(r.body) > 3000);
+    result_cleanup(&r);
+    fake_provider_free(fp);
 }
 
 /* ---- pure parts ------------------------------------------------------------------------ */
@@ -440,12 +598,16 @@ static void test_fd_limit(void) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     http_raise_fd_limit();
-    char err[256];
-    fake_provider_config cfg = {.quiet = true};
-    if (fake_provider_new(&cfg, &g_fp, err, sizeof err) != 0) {
+    char err[256], dir[64];
+    fake_make_tmpdir(dir, sizeof dir);
+    fake_setup_init(&g_wire, FAKE_WIRE_FROM_ENV, dir);
+    g_cfg.ca_file = g_wire.ca_file[0] ? g_wire.ca_file : NULL;
+    if (fake_provider_new(&g_wire.cfg, &g_fp, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    fprintf(stderr, "test_http: fake provider on %s (%s)\n", fake_provider_base_url(g_fp),
+            fake_wire_name(g_wire.mode));
     static const test_case tests[] = {
         {"status, headers and body", test_status_headers_body},
         {"error status is a transport success", test_error_status_is_transport_ok},
@@ -463,6 +625,13 @@ int main(void) {
         {"submit from a callback", test_submit_from_callback},
         {"free with transfers in flight", test_free_with_transfers_in_flight},
         {"HTTPS with a run-time CA", test_https},
+        {"h2: many more transfers than the window, one connection",
+         test_h2_many_transfers_one_connection},
+        {"h2: a stream limit below the concurrency", test_h2_stream_limit_below_concurrency},
+        {"h2: GOAWAY mid-run", test_h2_goaway_mid_run},
+        {"h2: REFUSED_STREAM is retried", test_h2_refused_stream_is_retried},
+        {"h2: INTERNAL_ERROR fails that transfer only", test_h2_internal_error_fails_that_transfer},
+        {"gzip-encoded chunked answers", test_gzip_chunked_answers},
         {"CURLcode mapping", test_error_mapping},
         {"header collection", test_header_collection},
         {"fd limit", test_fd_limit},
@@ -470,6 +639,8 @@ int main(void) {
     };
     int rc = test_run_suite("http", tests);
     fake_provider_free(g_fp);
+    fake_setup_cleanup(&g_wire);
+    fake_rmdir_r(dir);
     curl_global_cleanup();
     return rc;
 }

@@ -293,10 +293,8 @@ static void note_setup_failure(http_client *c, const http_request *r) {
         c->setup_unlogged++;
         return;
     }
-    LOG_ERROR("http",
-              "libcurl refused to set up a transfer (nothing was sent; it fails): %s "
-              "[%llu more since the last report]",
-              r->errbuf, (unsigned long long)c->setup_unlogged);
+    LOG_ERROR("http", "libcurl refused to set up a transfer (nothing was sent; it fails): %s%s",
+              r->errbuf, c->setup_unlogged ? " (and others since the last report)" : "");
     c->setup_logged_ms = now;
     c->setup_unlogged = 0;
 }

@@ -32,6 +32,7 @@ typedef struct harness_result {
 
 typedef struct harness {
     fake_provider *fake;
+    uint64_t setup_failures; /* expected at harness_free */
     fake_setup wire;
     char wire_dir[64]; /* the fake's certificate */
     registry *reg;
@@ -53,6 +54,7 @@ typedef struct harness_opts {
     const char *extra_models_json;       /* extra entries for "models", may be NULL */
     fake_wire_mode wire;                 /* FAKE_WIRE_FROM_ENV (0) = $SLUICE_TEST_WIRE */
     uint32_t h2_max_streams;             /* the fake's SETTINGS_MAX_CONCURRENT_STREAMS (0 = 128) */
+    uint64_t setup_failures;             /* refused transfer setups the test provokes on purpose */
     dispatcher_config dcfg;              /* overrides (reg/store/http are filled in) */
 } harness_opts;
 

@@ -668,6 +668,49 @@ static void test_h2_internal_error_is_an_attempt(void) {
     CU_ASSERT_EQUAL(fc.reset_streams, 5);
 }
 
+/* A transfer libcurl refuses to set up (a URL over its 8 MB input limit) was never sent:
+ * it is no attempt, burns no retry budget, and fails the task at once saying why. */
+static void test_setup_refusal_is_not_an_attempt(void) {
+    size_t len = 9u << 20;
+    char *url = xmalloc(len + 1);
+    memset(url, 'a', len);
+    url[len] = '\0';
+    char *extra = xasprintf("\"m-huge\":{\"provider\":\"openai\",\"upstream\":\"up-h\","
+                            "\"base_url\":\"http://127.0.0.1:1/%s\",\"key\":\"ka\","
+                            "\"input_price\":1,\"output_price\":1,\"context_window\":1000}",
+                            url);
+    free(url);
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.extra_models_json = extra;
+    o.setup_failures = 1;
+    harness *h = start(&o);
+    free(extra);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    dsession *s = harness_session(h, "m-huge", 0, 0, 0, 5, CACHE_MODE_OFF);
+    const char *t[] = {"never sent"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "nothing was sent"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "CURLOPT_URL"));
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.attempts, 0);
+    CU_ASSERT_EQUAL(st.failed, 1);
+    dispatcher_stats ds;
+    memset(&ds, 0, sizeof ds);
+    dispatcher_get_stats(h->d, &ds);
+    CU_ASSERT_EQUAL(ds.upstream_requests, 0);
+    CU_ASSERT_EQUAL(ds.retries, 0);
+    dispatcher_stats_cleanup(&ds);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
@@ -689,6 +732,7 @@ int main(void) {
         {"sessions_share_a_key_fairly", test_sessions_share_a_key_fairly},
         {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
         {"close_cancels_and_rejects", test_close_cancels_and_rejects},
+        {"setup_refusal_is_not_an_attempt", test_setup_refusal_is_not_an_attempt},
         {"h2_many_prompts_one_connection", test_h2_many_prompts_one_connection},
         {"h2_answers_without_length", test_h2_answers_without_length},
         {"h2_stream_limit_below_concurrency", test_h2_stream_limit_below_concurrency},

@@ -513,6 +513,34 @@ static void test_h2_internal_error_fails_that_transfer(void) {
     CU_ASSERT_EQUAL(n.h2_connections, 1); /* the connection and its other streams went on */
 }
 
+/* A transfer libcurl refuses to set up (here: a URL over its 8 MB input limit) ends with
+ * HTTP_ERR_SETUP and libcurl's reason, and is counted; nothing is sent. */
+static void test_setup_refusal_is_reported(void) {
+    http_client *c = new_client(&g_cfg);
+    size_t len = 9u << 20;
+    char *url = xmalloc(len + 1);
+    int n = snprintf(url, len + 1, "%s/v1/chat/completions?pad=", fake_provider_base_url(g_fp));
+    memset(url + n, 'a', len - (size_t)n);
+    url[len] = '\0';
+    provider_request p = make_req(fake_provider_base_url(g_fp), "never sent");
+    free(p.url);
+    p.url = url;
+    fake_counters before, after;
+    fake_provider_counters(g_fp, &before);
+    result r;
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_PTR_NOT_NULL(http_client_submit(c, &p, 5000, on_done, &r));
+    run_until(c, &r.calls, 1, 10000);
+    CU_ASSERT_EQUAL(r.error, HTTP_ERR_SETUP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error_text, "CURLOPT_URL"));
+    CU_ASSERT_EQUAL(http_client_setup_failures(c), 1);
+    CU_ASSERT_EQUAL(http_client_in_flight(c), 0);
+    fake_provider_counters(g_fp, &after);
+    CU_ASSERT_EQUAL(after.total, before.total);
+    result_cleanup(&r);
+    http_client_free(c);
+}
+
 /* gzip-encoded, chunked answers on plain HTTP/1.1 decode to the same body. */
 static void test_gzip_chunked_answers(void) {
     fake_provider_config cfg = {.quiet = true, .gzip = true, .chunked = true};
@@ -632,6 +660,7 @@ int main(void) {
         {"h2: REFUSED_STREAM is retried", test_h2_refused_stream_is_retried},
         {"h2: INTERNAL_ERROR fails that transfer only", test_h2_internal_error_fails_that_transfer},
         {"gzip-encoded chunked answers", test_gzip_chunked_answers},
+        {"a refused setup is reported", test_setup_refusal_is_reported},
         {"CURLcode mapping", test_error_mapping},
         {"header collection", test_header_collection},
         {"fd limit", test_fd_limit},

@@ -18,6 +18,18 @@
  * (state.retrycount), so after five GOAWAYs in its life a transfer fails with "Connection
  * died". A fresh handle has none of that history.
  *
+ * No hidden re-sends: when a reused connection dies before any answer, libcurl sends the
+ * request again on a fresh connection by itself (Curl_retry_request, up to five times),
+ * though the provider may have read and billed the first one. sluice counts every send as an
+ * attempt, so the body is handed to libcurl through a read callback, and the rewind that such
+ * a re-send needs is refused: the transfer ends with HTTP_ERR_RESET, and the dispatcher
+ * decides (a retry is a counted attempt, within max_attempts and the retry budget). One
+ * re-send is let through: an HTTP/2 stream the server refused (REFUSED_STREAM, or past a
+ * GOAWAY), which the server promises it never processed. libcurl does not say why it wants
+ * to rewind, so that case is recognised as "the transfer's connection negotiated h2 (its
+ * TLS session's ALPN) and no socket error happened": on HTTP/2 a dead connection ends the
+ * transfer with a socket error or a short-stream error, never a silent retry.
+ *
  * A transfer that cannot be set up (an option or curl_multi_add_handle refused) was never
  * sent: it ends with HTTP_ERR_SETUP, and every such refusal is counted
  * (http_client_setup_failures) and logged with libcurl's reason - it is a bug of ours or
@@ -45,6 +57,7 @@
 #include "sluice/status.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +93,9 @@ struct http_request {
     CURLcode fail_code;
     buf body;
     http_headers headers;
-    bool capped; /* our body or header bound stopped the transfer */
+    bool capped;     /* our body or header bound stopped the transfer */
+    bool no_resend;  /* libcurl wanted to send the request again; refused */
+    size_t body_off; /* bytes of req.body handed to libcurl */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -128,6 +143,42 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
         return 0;
     }
     return size * n;
+}
+
+/* The request body, for libcurl to send (CURLOPT_READFUNCTION). */
+static size_t on_read(char *out, size_t size, size_t n, void *ud) {
+    http_request *r = ud;
+    size_t left = r->req.body_len - r->body_off, want = size * n;
+    size_t k = left < want ? left : want;
+    memcpy(out, r->req.body + r->body_off, k);
+    r->body_off += k;
+    return k;
+}
+
+/* True when the transfer's connection negotiated HTTP/2 over TLS (ALPN "h2"). */
+static bool on_h2_connection(CURL *easy) {
+    struct curl_tlssessioninfo *ti = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
+        ti->backend != CURLSSLBACKEND_OPENSSL || !ti->internals)
+        return false;
+    const unsigned char *alpn = NULL;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ti->internals, &alpn, &len);
+    return len == 2 && memcmp(alpn, "h2", 2) == 0;
+}
+
+/* libcurl asks to rewind the body only to send the request again by itself: allowed for a
+ * refused HTTP/2 stream, refused otherwise (see the top of this file). */
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+    http_request *r = ud;
+    long os_errno = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (os_errno == 0 && origin == SEEK_SET && offset == 0 && on_h2_connection(r->easy)) {
+        r->body_off = 0;
+        return CURL_SEEKFUNC_OK;
+    }
+    r->no_resend = true;
+    return CURL_SEEKFUNC_FAIL;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
@@ -202,6 +253,8 @@ static void handle_new(http_client *c, http_request *r) {
         SETOPT(r, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body) &&
         SETOPT(r, CURLOPT_WRITEFUNCTION, on_body) && SETOPT(r, CURLOPT_WRITEDATA, (void *)r) &&
         SETOPT(r, CURLOPT_HEADERFUNCTION, on_header) && SETOPT(r, CURLOPT_HEADERDATA, (void *)r) &&
+        SETOPT(r, CURLOPT_READFUNCTION, on_read) && SETOPT(r, CURLOPT_READDATA, (void *)r) &&
+        SETOPT(r, CURLOPT_SEEKFUNCTION, on_seek) && SETOPT(r, CURLOPT_SEEKDATA, (void *)r) &&
         SETOPT(r, CURLOPT_ERRORBUFFER, r->errbuf) && SETOPT(r, CURLOPT_TCP_KEEPALIVE, 1L) &&
         (!c->ca_file || SETOPT(r, CURLOPT_CAINFO, c->ca_file));
     if (!ok) {
@@ -273,8 +326,8 @@ static bool transfer_start(http_client *c, http_request *r, uint32_t timeout_ms)
               SETOPT(r, CURLOPT_TIMEOUT_MS, (long)timeout_ms) &&
               SETOPT(r, CURLOPT_HTTPHEADER, r->slist) && SETOPT(r, CURLOPT_PIPEWAIT, pipewait);
     if (ok && r->req.body)
-        ok = SETOPT(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->req.body_len) &&
-             SETOPT(r, CURLOPT_POSTFIELDS, r->req.body);
+        ok = SETOPT(r, CURLOPT_POST, 1L) &&
+             SETOPT(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->req.body_len);
     if (!ok)
         return false;
     CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
@@ -373,6 +426,8 @@ http_request *http_client_submit(http_client *c, provider_request *req, uint32_t
     r->ud = ud;
     r->start_ms = clock_now_ms();
     r->capped = false;
+    r->no_resend = false;
+    r->body_off = 0;
     bool started = transfer_start(c, r, timeout_ms);
     if (!started)
         note_setup_failure(c, r);
@@ -407,7 +462,10 @@ static void complete(http_client *c, http_request *r, CURLcode code, bool attach
     http_response resp;
     memset(&resp, 0, sizeof resp);
     resp.error = attached ? http_error_from_curl(code, r->capped) : HTTP_ERR_SETUP;
-    if (resp.error != HTTP_OK)
+    if (code == CURLE_SEND_FAIL_REWIND && r->no_resend)
+        snprintf(resp.error_text, sizeof resp.error_text,
+                 "the connection was lost before any answer (request not sent again)");
+    else if (resp.error != HTTP_OK)
         snprintf(resp.error_text, sizeof resp.error_text, "%s",
                  r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
     if (attached) {

@@ -113,6 +113,7 @@ http_error http_error_from_curl(CURLcode code, bool capped) {
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+    case CURLE_SEND_FAIL_REWIND: /* the connection died and we refused a hidden re-send */
         return HTTP_ERR_RESET;
     case CURLE_PARTIAL_FILE:
         return HTTP_ERR_TRUNCATED;

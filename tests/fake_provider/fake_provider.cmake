@@ -11,7 +11,7 @@ add_library(sluice_fake_provider STATIC
   ${FAKE_DIR}/fake_provider.c ${FAKE_DIR}/fake_decide.c ${FAKE_DIR}/fake_control.c
   ${FAKE_DIR}/fake_parse.c ${FAKE_DIR}/fake_answer.c ${FAKE_DIR}/fake_state.c
   ${FAKE_DIR}/fake_tables.c ${FAKE_DIR}/fake_limits.c ${FAKE_DIR}/fake_timer.c
-  ${FAKE_DIR}/fake_reply.c ${FAKE_DIR}/fake_route.c ${FAKE_DIR}/fake_h2.c)
+  ${FAKE_DIR}/fake_reply.c ${FAKE_DIR}/fake_route.c ${FAKE_DIR}/fake_h2.c ${FAKE_DIR}/fake_raw.c)
 target_include_directories(sluice_fake_provider PUBLIC ${SLUICE_TEST_INCLUDES})
 target_link_libraries(sluice_fake_provider PUBLIC sluice_common PkgConfig::MHD PkgConfig::JANSSON
                       PkgConfig::NGHTTP2 PkgConfig::SSL PkgConfig::CRYPTO PkgConfig::ZLIB

@@ -41,8 +41,36 @@ static uint32_t attempt_timeout_ms(const dtask *t, uint64_t now_us) {
     return left_ms < timeout ? (uint32_t)(left_ms ? left_ms : 1) : timeout;
 }
 
+/* The task's time budget, as configured ("1.5 s", "30 s"). */
+static void fmt_budget(const dtask *t, char *out, size_t n) {
+    snprintf(out, n, "%g s", t->sess->cfg.task_timeout_ms / 1000.0);
+}
+
+/* Fails t, whose time budget ran out (`what`: how) after its attempts; `last` is the last
+ * attempt's error, or NULL. */
+static void fail_budget(dispatcher *d, dtask *t, const char *what, const char *last) {
+    char budget[32], msg[1400];
+    fmt_budget(t, budget, sizeof budget);
+    snprintf(msg, sizeof msg, "the task's time budget of %s %s (%u attempt%s%s%s)", budget, what,
+             t->attempts, t->attempts == 1 ? "" : "s", last ? "; last: " : "", last ? last : "");
+    task_fail(d, t, LLM_ERR_TIMEOUT, 0, msg);
+}
+
+/* The last attempt's error, or NULL. */
+static const char *last_error(const dtask *t) {
+    const llm_response *r = t->resp;
+    return r && r->n_attempts ? r->attempts[r->n_attempts - 1].error : NULL;
+}
+
 void task_launch(dispatcher *d, dtask *t, keystate *k) {
     uint64_t now = dispatch_now_us();
+    theap_cancel(&d->timers, &t->timer);            /* its deadline, while it waited */
+    if (t->attempts > 0 && now >= t->deadline_us) { /* admitted as its deadline passed */
+        t->flight_key = k;
+        sched_release(d, t);
+        fail_budget(d, t, "ran out before its next attempt could start", last_error(t));
+        return;
+    }
     if (t->attempts++ == 0) {
         t->deadline_us = now + (uint64_t)t->sess->cfg.task_timeout_ms * 1000;
         sched_note_first_attempt(d, k);
@@ -73,8 +101,22 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
     t->http = http_client_submit(d->http, &preq, attempt_timeout_ms(t, now), on_http_done, t);
 }
 
-void task_on_timer(dispatcher *d, dtask *t) {
+/* Queues a retry and, while it waits (capacity, a cooldown, the retry budget), watches the
+ * task's deadline. */
+static void enqueue_retry(dispatcher *d, dtask *t) {
     sched_enqueue_retry(d, t);
+    theap_schedule(&d->timers, &t->timer, t->deadline_us);
+}
+
+void task_on_timer(dispatcher *d, dtask *t) {
+    if (t->state == DTASK_RETRY_WAIT) { /* the backoff is over */
+        enqueue_retry(d, t);
+        return;
+    }
+    const char *what = t->in_budget_wait ? "ran out while it waited for the retry budget"
+                                         : "ran out while it waited for capacity or a cooldown";
+    sched_unlink(d, t); /* its deadline passed while it waited in a queue */
+    fail_budget(d, t, what, last_error(t));
 }
 
 static retry_failure failure_of(http_error e) {
@@ -210,8 +252,8 @@ static void on_http_done(void *ud, const http_response *r) {
 
 /* ---- deciding what comes next ------------------------------------------------------- */
 
-/* Another usable model: not blocklisted, not t's current one and, when `max_cool_us` is
- * set, on a key whose cooldown ends within it. -1 when none. */
+/* Another usable model: not blocklisted, not one that refused this prompt, not t's current
+ * one and, when `max_cool_us` is set, on a key whose cooldown ends within it. -1 when none. */
 static int other_model(dispatcher *d, dtask *t, uint64_t max_cool_us) {
     dsession *s = t->sess;
     bool mask[DSESSION_MAX_MODELS];
@@ -219,14 +261,15 @@ static int other_model(dispatcher *d, dtask *t, uint64_t max_cool_us) {
     for (size_t i = 0; i < s->cfg.n_models; i++) {
         const keystate *k = &d->keys[s->key_of_model[i]];
         uint64_t cool = k->cooldown_until_us > now ? k->cooldown_until_us - now : 0;
-        mask[i] = s->blocked[i] || (max_cool_us && cool > max_cool_us);
+        mask[i] =
+            s->blocked[i] || (t->refused_by & (1u << i)) || (max_cool_us && cool > max_cool_us);
     }
     return models_choose(s->weights, mask, s->cfg.n_models, t->model, &d->rng);
 }
 
 static void schedule_retry(dispatcher *d, dtask *t, uint32_t delay_ms) {
     if (delay_ms == 0) {
-        sched_enqueue_retry(d, t);
+        enqueue_retry(d, t);
         return;
     }
     task_set_state(d, t, DTASK_RETRY_WAIT);
@@ -291,7 +334,8 @@ static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, cons
             return o;
         *delay = backoff(d, t);
         return t->model;
-    case RETRY_OTHER_OR_FAIL:
+    case RETRY_OTHER_OR_FAIL: /* this model refused this prompt: never again for it */
+        t->refused_by |= 1u << t->model;
         if ((o = other_model(d, t, 0)) >= 0)
             return o;
         task_fail(d, t, kind, status, error);
@@ -329,17 +373,17 @@ static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
         return;
     }
     if (dispatch_now_us() >= t->deadline_us) {
-        snprintf(msg, sizeof msg,
-                 "the task's time budget of %.0f s ran out after %u attempts; "
-                 "last: %s",
-                 t->sess->cfg.task_timeout_ms / 1000.0, t->attempts, error);
-        task_fail(d, t, LLM_ERR_TIMEOUT, status, msg);
+        fail_budget(d, t, "ran out", error);
         return;
     }
     uint32_t delay = 0;
     int next = next_model(d, t, v, status, error, &delay);
     if (next < 0)
         return;
+    if (dispatch_now_us() + (uint64_t)delay * 1000 >= t->deadline_us) {
+        fail_budget(d, t, "would run out before its next attempt could start", error);
+        return;
+    }
     if (next != t->model) {
         t->same_retries = 0;
         task_use_model(t, next);

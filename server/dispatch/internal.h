@@ -122,6 +122,7 @@ struct dtask {
     uint64_t est_tokens; /* estimate for `model` */
     uint32_t attempts;
     uint32_t same_retries; /* consecutive retries on one model, for backoff */
+    uint32_t refused_by;   /* bit per session model that refused this prompt (400/422) */
     bool started;          /* counted in the tracker's started/in_progress */
     uint64_t submitted_us, deadline_us, attempt_start_us;
 
@@ -133,9 +134,9 @@ struct dtask {
 
     kqueue *kq; /* while WAITING in a kqueue */
     bool in_budget_wait;
-    dlink link;      /* kqueue fifo, budget wait, or group followers */
-    dlink sess_link; /* session's live tasks */
-    theap_node timer;
+    dlink link;       /* kqueue fifo, budget wait, or group followers */
+    dlink sess_link;  /* session's live tasks */
+    theap_node timer; /* RETRY_WAIT: the backoff's end; WAITING after an attempt: deadline */
 
     cache_key dedup_key;
     bool has_dedup_key;

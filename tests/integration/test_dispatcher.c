@@ -795,6 +795,119 @@ static void test_no_hidden_resends_after_reset(void) {
     no_hidden_resends(true);
 }
 
+/* A session over one model with a time budget. */
+static dsession *budget_session(harness *h, char *model, uint32_t task_timeout_ms,
+                                uint32_t max_attempts) {
+    dsession_config c;
+    memset(&c, 0, sizeof c);
+    dsession_model m = {model, 1, {0}};
+    c.models = &m;
+    c.n_models = 1;
+    c.task_timeout_ms = task_timeout_ms;
+    c.request_timeout_ms = 5000;
+    c.max_attempts = max_attempts;
+    c.cache_mode = CACHE_MODE_OFF;
+    dsession *s = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL(dsession_new(h->reg, &c, clock_now_ms(), &s, err, sizeof err), 0);
+    return s;
+}
+
+/* A retry whose backoff would end after the task's time budget is not sent (it used to go
+ * out with a 1 ms HTTP timeout: billed, and its answer thrown away). The budget is named as
+ * configured (1.5 s, not "2 s"). */
+static void test_backoff_past_the_budget_is_not_sent(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.dcfg.backoff_base_ms = 4000; /* the first backoff is 2-4 s */
+    o.dcfg.backoff_max_ms = 4000;
+    harness *h = start(&o);
+    dsession *s = budget_session(h, (char *)"m-a", 1500, 5);
+    const char *t[] = {"always failing [[status:500]]"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_TIMEOUT);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "time budget of 1.5 s would run out"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->resp->error_message, "server error"));
+    fake_model_counters mc;
+    fake_provider_model_counters(h->fake, "up-a", &mc);
+    CU_ASSERT_EQUAL(mc.requests, 1);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* Retries waiting for the key's retry budget fail at their deadline, not whenever the
+ * budget frees up (before: 40 prompts with a 5 s budget took 44.7 s, and 43 of 103
+ * requests went out after their budget had run out). Here the budget refills one retry
+ * every 20 s: without the deadline, 30 prompts would take ten minutes. */
+static void test_budget_wait_fails_at_the_deadline(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.dcfg.backoff_base_ms = 10;
+    o.dcfg.backoff_max_ms = 20;
+    o.dcfg.retry_budget_ratio = 0.001;
+    o.dcfg.retry_budget_min_per_s = 0.05;
+    harness *h = start(&o);
+    dsession *s = budget_session(h, (char *)"m-a", 1000, 10);
+    const char *t[] = {"budget [[status:500]] a", "budget [[status:500]] b",
+                       "budget [[status:500]] c"};
+    uint64_t first = harness_submit_texts(h, s, t, 3, 30);
+    CU_ASSERT_EQUAL(harness_wait(h, 30, WAIT_MS), 30);
+    size_t waited = 0;
+    for (size_t i = 0; i < 30; i++) {
+        harness_result *r = res(h, first + i);
+        CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+        CU_ASSERT_EQUAL(r->resp->error_kind, LLM_ERR_TIMEOUT);
+        waited += strstr(r->resp->error_message, "while it waited for the retry budget") != NULL;
+    }
+    CU_ASSERT(waited >= 20); /* the budget's 10 initial tokens let some go round first */
+    fake_model_counters mc;
+    fake_provider_model_counters(h->fake, "up-a", &mc);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(mc.requests, st.attempts);
+    CU_ASSERT(st.attempts <= 30 + 10 + 1); /* first attempts, the budget's 10 initial tokens */
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* A model that refused a prompt (400/422) never gets that prompt again: it used to alternate
+ * between the refusing model and the fallback until max_attempts. */
+static void test_refusing_model_is_excluded_for_that_prompt(void) {
+    harness *h = start(NULL);
+    fake_provider_force_status(h->fake, "up-a", 400);
+    fake_provider_force_status(h->fake, "up-b", 400);
+    dsession *s = harness_session(h, "m-a,m-b", 0, 0, 0, 6, CACHE_MODE_OFF);
+    const char *t[] = {"refused by both"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    harness_result *r = res(h, id);
+    CU_ASSERT_EQUAL(r->final, DTASK_FAILED);
+    CU_ASSERT_EQUAL(r->resp->n_attempts, 2);
+    CU_ASSERT_EQUAL(r->resp->status_code, 400);
+    fake_model_counters a, b;
+    fake_provider_model_counters(h->fake, "up-a", &a);
+    fake_provider_model_counters(h->fake, "up-b", &b);
+    CU_ASSERT_EQUAL(a.requests, 1);
+    CU_ASSERT_EQUAL(b.requests, 1);
+    /* a refusal, then an overloaded fallback: the retries stay on the fallback */
+    fake_provider_force_status(h->fake, "up-b", 503);
+    const char *u[] = {"refused, then overloaded"};
+    id = harness_submit_texts(h, s, u, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 2, WAIT_MS), 2);
+    CU_ASSERT_EQUAL(res(h, id)->resp->n_attempts, 6);
+    fake_provider_model_counters(h->fake, "up-a", &a);
+    CU_ASSERT_EQUAL(a.requests, 2);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
@@ -817,6 +930,10 @@ int main(void) {
         {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
         {"close_cancels_and_rejects", test_close_cancels_and_rejects},
         {"setup_refusal_is_not_an_attempt", test_setup_refusal_is_not_an_attempt},
+        {"backoff_past_the_budget_is_not_sent", test_backoff_past_the_budget_is_not_sent},
+        {"budget_wait_fails_at_the_deadline", test_budget_wait_fails_at_the_deadline},
+        {"refusing_model_is_excluded_for_that_prompt",
+         test_refusing_model_is_excluded_for_that_prompt},
         {"no_hidden_resends_after_close", test_no_hidden_resends_after_close},
         {"no_hidden_resends_after_reset", test_no_hidden_resends_after_reset},
         {"h2_many_prompts_one_connection", test_h2_many_prompts_one_connection},

@@ -43,12 +43,13 @@ static int write_registry(sluiced_proc *p, uint32_t rpm, char *path, size_t len)
     return rc;
 }
 
-static int read_port(const char *path) {
+/* The gRPC port (line 1; 0 until the file exists) and the metrics port (line 2). */
+static int read_ports(const char *path, int *metrics_port) {
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
     int port = 0;
-    if (fscanf(f, "%d", &port) != 1)
+    if (fscanf(f, "%d %d", &port, metrics_port) != 2)
         port = 0;
     fclose(f);
     return port;
@@ -84,6 +85,7 @@ static char **child_env(const char *tokens, char *store, size_t len) {
     env[k++] = "SLUICE_TEST_KEY_A=sk-test-a";
     env[k++] = "SLUICE_TEST_KEY_B=sk-test-b";
     env[k++] = "SLUICE_LOG_LEVEL=warn";
+    env[k++] = "SLUICE_METRICS_LISTEN=127.0.0.1:0";
     if (tokens) {
         snprintf(store, len, "SLUICE_TOKENS_FILE=%s", tokens);
         env[k++] = store;
@@ -151,7 +153,7 @@ int sluiced_start(sluiced_proc *p, const sluiced_opts *opts) {
     if (p->pid < 0)
         return -1;
     for (int i = 0; i < 6000; i++) { /* up to 60 s (valgrind is slow) */
-        int port = read_port(port_file);
+        int port = read_ports(port_file, &p->metrics_port);
         if (port > 0) {
             snprintf(p->target, sizeof p->target, "127.0.0.1:%d", port);
             return 0;
@@ -165,6 +167,25 @@ int sluiced_start(sluiced_proc *p, const sluiced_opts *opts) {
         sleep_ms(10);
     }
     return -1;
+}
+
+double sluiced_metric(const sluiced_proc *p, const char *series) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", p->metrics_port);
+    fake_http_result r;
+    fake_http_request("GET", url, NULL, NULL, 0, &r);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *line = r.status == 200 ? r.body : NULL; line && *line;) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            v = strtod(line + n + 1, NULL);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    fake_http_result_cleanup(&r);
+    return v;
 }
 
 static int reap(sluiced_proc *p, unsigned timeout_ms) {

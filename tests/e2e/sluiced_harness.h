@@ -4,8 +4,8 @@
  * The harness starts the fake provider on 127.0.0.1:0, writes a model registry whose
  * models point at it (m-a and m-b on OpenAI-shaped key "ka", m-c on Anthropic-shaped key
  * "kb") into a temporary directory, and starts sluiced on 127.0.0.1:0 with a fresh data
- * directory there, reading its port back from --port-file. Stopping sends SIGTERM and
- * checks that sluiced drained and exited 0.
+ * directory there and its metrics endpoint on 127.0.0.1:0, reading both ports back from
+ * --port-file. Stopping sends SIGTERM and checks that sluiced drained and exited 0.
  */
 #ifndef SLUICE_TESTS_SLUICED_HARNESS_H
 #define SLUICE_TESTS_SLUICED_HARNESS_H
@@ -19,6 +19,7 @@ typedef struct sluiced_proc {
     fake_provider *fake;
     char dir[128];   /* temp directory: registry, data, tokens, port file */
     char target[64]; /* "127.0.0.1:PORT" */
+    int metrics_port;
     pid_t pid;
     int exit_status; /* after sluiced_stop: the exit code, or -signal */
 } sluiced_proc;
@@ -41,6 +42,10 @@ int sluiced_stop(sluiced_proc *p);
 void sluiced_kill(sluiced_proc *p);
 /* Stops the fake and removes the directory. */
 void sluiced_cleanup(sluiced_proc *p);
+/* The value of one series of sluiced's /metrics, named as printed with its labels, e.g.
+ * "sluice_tasks_alive" or "sluice_tasks_total{outcome=\"cancelled\"}". Returns -1 when
+ * the endpoint cannot be read or has no such series. */
+double sluiced_metric(const sluiced_proc *p, const char *series);
 /* Path of the sluiced binary (from SLUICE_BINARY_DIR). */
 const char *sluiced_binary(void);
 

@@ -64,14 +64,26 @@ static uint64_t resent_answered(json_t *before, json_t *after) {
     return n;
 }
 
-static void wait_for_progress(sluice_client *c, uint64_t at_least) {
+/* Waits (up to 30 s) until a client can read at least `at_least` of the n results, and
+ * returns them all (NULL for the unfinished; *finished counts the others). A tracker's
+ * `succeeded` is no such measure: it counts a durable task before its result is stored,
+ * and Wait shows a result only once it is. */
+static sluice_response **wait_for_results(sluice_client *c, char **ids, size_t n, size_t at_least,
+                                          size_t *finished) {
     for (int i = 0; i < 3000; i++) {
-        sluice_tracker t;
-        if (sluice_client_status(c, &t) == 0 && t.succeeded >= at_least)
-            return;
+        sluice_response **seen = NULL;
+        size_t n_seen = 0;
+        sluice_wait_for_all(c, (const char *const *)ids, n, 1, &seen, &n_seen);
+        *finished = 0;
+        for (size_t k = 0; k < n_seen; k++)
+            *finished += seen[k] != NULL;
+        if (n_seen == n && *finished >= at_least)
+            return seen;
+        sluice_responses_free(seen, n_seen);
         usleep(10000);
     }
     CU_FAIL("no progress before the kill");
+    return NULL;
 }
 
 /* Starts sluiced again on p's directory and returns a client attached to `session`, or
@@ -106,15 +118,10 @@ static void test_kill_9_and_resume(void) {
         CU_ASSERT_EQUAL(sluice_start_nowait(c, pr, &ids[i]), 0);
         sluice_prompt_free(pr);
     }
-    wait_for_progress(c, 250);
     /* What a client has seen finished before the crash. */
-    sluice_response **seen = NULL;
-    size_t n_seen = 0;
-    sluice_wait_for_all(c, (const char *const *)ids, N_TASKS, 1, &seen, &n_seen);
-    CU_ASSERT_EQUAL_FATAL(n_seen, N_TASKS);
     size_t finished = 0;
-    for (int i = 0; i < N_TASKS; i++)
-        finished += seen[i] != NULL;
+    sluice_response **seen = wait_for_results(c, ids, N_TASKS, 250, &finished);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen);
     sluiced_kill(&p);
     json_t *before = hash_counts(p.fake);
     uint64_t answered_before = count_ok(before);
@@ -153,7 +160,7 @@ static void test_kill_9_and_resume(void) {
     CU_ASSERT_EQUAL(t.in_progress, 0);
     json_decref(before);
     json_decref(after);
-    sluice_responses_free(seen, n_seen);
+    sluice_responses_free(seen, N_TASKS);
     sluice_responses_free(all, n_all);
     for (int i = 0; i < N_TASKS; i++)
         free(ids[i]);

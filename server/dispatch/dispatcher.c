@@ -92,10 +92,17 @@ static void cancel_session_tasks(dispatcher *d, dsession *s) {
 
 static void run_submit(dispatcher *d, cmd *c) {
     dsession_loop_attach(d, c->sess);
+    /* One submission has one sink. Its owner may have cancelled everything it knew of
+     * between the submit and now: these tasks end here, before any of them is queued. */
+    const dispatcher_sink *sink = c->tasks->sink;
+    bool unwanted = sink->cancelled && sink->cancelled(sink->ctx);
     for (dtask *t = c->tasks, *next; t; t = next) {
         next = t->next_submit;
         t->next_submit = NULL;
-        task_take(d, t);
+        if (unwanted)
+            task_take_cancelled(d, t);
+        else
+            task_take(d, t);
     }
     /* A close may have overtaken the submit between its check and its push. */
     if (dsession_is_closed(c->sess)) {

@@ -58,6 +58,11 @@ typedef struct dispatcher_sink {
      * on_flush (also at shutdown). Loop thread. Optional. */
     void (*on_flush)(void *ctx);
     void *ctx;
+    /* Whether the sink's owner has given up on every task it submitted. Asked when the loop
+     * takes a submission: a submission pushed while its owner was cancelling the ids it knew
+     * of (its cancel can overtake the submit) then ends CANCELLED at once, never sent.
+     * Loop thread. Optional (NULL: never). */
+    bool (*cancelled)(void *ctx);
 } dispatcher_sink;
 
 typedef struct dispatcher_task_spec {

@@ -227,7 +227,9 @@ void sched_note_first_attempt(dispatcher *d, keystate *k);
 
 /* task.c: lifecycle */
 void task_set_state(dispatcher *d, dtask *t, dtask_state s);
-void task_take(dispatcher *d, dtask *t);  /* first look at a submitted task */
+void task_take(dispatcher *d, dtask *t); /* first look at a submitted task */
+/* a submitted task whose sink's owner already cancelled: it ends at once */
+void task_take_cancelled(dispatcher *d, dtask *t);
 void task_begin(dispatcher *d, dtask *t); /* choose a model and queue */
 void task_use_model(dtask *t, int idx);
 bool task_never_fits(dispatcher *d, dtask *t);

@@ -413,6 +413,14 @@ void task_begin(dispatcher *d, dtask *t) {
     sched_enqueue(d, t, false);
 }
 
+/* A submitted task whose sink's owner has already cancelled: it ends CANCELLED without a
+ * look at the cache, the dedup table or the queues. */
+void task_take_cancelled(dispatcher *d, dtask *t) {
+    u64map_put(&d->tasks_by_id, t->id, t);
+    dlist_push_back(&t->sess->tasks, &t->sess_link);
+    task_cancel(d, t);
+}
+
 /* First look at a submitted task: cache hit, dedup follower, or a new leader. */
 void task_take(dispatcher *d, dtask *t) {
     u64map_put(&d->tasks_by_id, t->id, t);

@@ -19,6 +19,11 @@
  * short timer when none of the batch's tasks is inside). When the outbound queue is full,
  * results wait in `pending` for on_writable.
  *
+ * Cancel: when the call ends early (the client cancelled, the stream broke), batch_done
+ * cancels the tasks in `live` and drops the held prompts. Held prompts that another thread
+ * was submitting at that moment are refused by the dispatcher when it takes them
+ * (sink.cancelled), so no prompt of a cancelled batch is sent once the cancel is processed.
+ *
  * Lifetime: refs = the call + one per task in the dispatcher (released at the flush that
  * follows its on_done) + a pending progress timer + a pending retry timer.
  */
@@ -329,6 +334,18 @@ static void batch_task_done(void *ctx, uint64_t id, void *task_ctx, dtask_state 
     free(p);
 }
 
+/* Asked by the dispatcher as it takes a submission of this batch. A call that is over wants
+ * none of its tasks: batch_done cancels the ids in `live`, but held prompts being submitted
+ * from the dispatcher or timers thread at that moment can reach the dispatcher after its
+ * cancel. */
+static bool batch_cancelled(void *ctx) {
+    batch *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    bool over = b->state == BATCH_DONE;
+    pthread_mutex_unlock(&b->mu);
+    return over;
+}
+
 static void batch_flush(void *ctx) {
     batch *b = ctx;
     pthread_mutex_lock(&b->mu);
@@ -636,6 +653,7 @@ static void batch_start(tcall *call, void *ctx) {
     u64map_init(&b->live);
     b->sink.on_done = batch_task_done;
     b->sink.on_flush = batch_flush;
+    b->sink.cancelled = batch_cancelled;
     b->sink.ctx = b;
     tcall_set_user(call, b);
 }

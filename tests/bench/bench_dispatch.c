@@ -45,7 +45,7 @@ static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, l
     llm_response_free(resp);
 }
 
-static const dispatcher_sink sink = {on_done, NULL, NULL, NULL};
+static const dispatcher_sink sink = {on_done, NULL, NULL, NULL, NULL};
 
 /* Every request of this benchmark, dispatched or sent direct, asks for 16 tokens. */
 static llm_request *text_request(const char *text) {

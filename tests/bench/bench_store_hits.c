@@ -35,7 +35,7 @@ static void on_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final, l
     llm_response_free(resp);
 }
 
-static const dispatcher_sink sink = {on_done, NULL, NULL, NULL};
+static const dispatcher_sink sink = {on_done, NULL, NULL, NULL, NULL};
 
 static llm_request *prompt(uint64_t i) {
     char text[64];

@@ -6,9 +6,10 @@
  * through SLUICE_CA_FILE), writes a model registry whose
  * models point at it (m-a and m-b on OpenAI-shaped key "ka", m-c on Anthropic-shaped key
  * "kb") into a temporary directory, and starts sluiced on 127.0.0.1:0 with a fresh data
- * directory there, reading its ports back from --port-file. Stopping first checks sluiced's
- * metrics (libcurl must never have refused to set a transfer up: a bug of ours), then
- * sends SIGTERM and checks that sluiced drained and exited 0.
+ * directory there and its metrics endpoint on 127.0.0.1:0, reading both ports back from
+ * --port-file. Stopping first checks sluiced's metrics (libcurl must never have refused to
+ * set a transfer up: a bug of ours), then sends SIGTERM and checks that sluiced drained and
+ * exited 0.
  */
 #ifndef SLUICE_TESTS_SLUICED_HARNESS_H
 #define SLUICE_TESTS_SLUICED_HARNESS_H
@@ -48,6 +49,10 @@ int sluiced_stop(sluiced_proc *p);
 void sluiced_kill(sluiced_proc *p);
 /* Stops the fake and removes the directory. */
 void sluiced_cleanup(sluiced_proc *p);
+/* The value of one series of sluiced's /metrics, named as printed with its labels, e.g.
+ * "sluice_tasks_alive" or "sluice_tasks_total{outcome=\"cancelled\"}". Returns -1 when
+ * the endpoint cannot be read or has no such series. */
+double sluiced_metric(const sluiced_proc *p, const char *series);
 /* Path of the sluiced binary (from SLUICE_BINARY_DIR). */
 const char *sluiced_binary(void);
 

@@ -5,7 +5,8 @@ provides SLUICE_TARGET, SLUICE_FAKE_URL, SLUICE_METRICS_URL and SLUICE_BUILD_DIR
 Checks: JSONL in -> JSONL out in input order with the right ids; --as-completed;
 --completions-only; bad lines reported with their line number without stopping the rest;
 exit codes (0 all ok, 1 some prompt failed, 2 usage, 3 unreachable server); resuming an
-interrupted run sends only the missing prompts (the fake's counters); start / wait / status
+interrupted run sends only the missing prompts (sluiced's metrics once it ended the
+interrupted run, the fake's counters as bounds); start / wait / status
 / models; the metrics endpoint shows what the batch produced; sluiced --check-config
 rejects bad configurations naming the key.
 """
@@ -97,9 +98,40 @@ def test_as_completed_and_completions_only():
     check(all("usage" not in r and r["completion"] for r in res), "completions only")
 
 
+def metric(text, name, labels=""):
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def metrics():
+    with urllib.request.urlopen(os.environ["SLUICE_METRICS_URL"], timeout=10) as r:
+        return r.read().decode()
+
+
+def tasks_ended():
+    """Waits (up to 30 s) until sluiced holds no task (sluice_tasks_alive is 0) and returns
+    the metrics text read then."""
+    for _ in range(3000):
+        text = metrics()
+        if metric(text, "sluice_tasks_alive") == 0:
+            return text
+        time.sleep(0.01)
+    raise SystemExit("FAIL: sluiced still holds tasks after 30 s")
+
+
+def delta(before, after, name, labels=""):
+    return metric(after, name, labels) - metric(before, name, labels)
+
+
 def test_resume_sends_only_missing():
+    # Counted with sluiced's own metrics, read once sluiced has ended every task of the
+    # interrupted run: a request it had sent before it noticed the dead client may reach
+    # the fake at any later time, so the fake's counters serve only as bounds at the end.
+    ok = 'sluice_tasks_total{outcome="succeeded"}'
+    cancelled = 'sluice_tasks_total{outcome="cancelled"}'
     fake("/_fake/reset", {})
     fake("/_fake/config", {"latency_ms": 100, "jitter_ms": 300})
+    m0 = tasks_ended()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "in.jsonl")
         with open(path, "w") as f:
@@ -112,22 +144,37 @@ def test_resume_sends_only_missing():
             time.sleep(0.02)
             if os.path.exists(outp) and len(open(outp).read().splitlines()) >= 40:
                 break
+        # From here on a request waits a minute for its answer: the interrupted run ends
+        # through sluiced cancelling it, not by running out of prompts.
+        fake("/_fake/config", {"latency_ms": 60000, "jitter_ms": 0})
         p.send_signal(signal.SIGKILL)
         p.wait()
         done_first = len(open(outp).read().splitlines())
-        sent_first = fake("/_fake/counters")["total"]
+        m1 = tasks_ended()
         fake("/_fake/config", {"latency_ms": 0, "jitter_ms": 0})
         rc, out, err = sluice(["run", "-m", "m-a", "-q", path])
         res = lines(out)
-        sent_second = fake("/_fake/counters")["total"] - sent_first
+        m2 = metrics()
         cached = sum(1 for r in res if r["cached"])
+    ok1, cancelled1 = delta(m0, m1, ok), delta(m0, m1, cancelled)
+    sent1, sent2 = delta(m0, m1, "sluice_attempts_total"), delta(m1, m2, "sluice_attempts_total")
     check(40 <= done_first < 120, "the first run was killed mid-batch (%d of 120 done)"
           % done_first)
+    check(ok1 + cancelled1 == 120 and ok1 >= done_first and cancelled1 > 0,
+          "sluiced ended the killed run: %d finished, %d cancelled" % (ok1, cancelled1))
+    check(sent1 <= ok1 + 20,
+          "nothing sent for a cancelled prompt beyond the 20 in flight (%d sent, %d finished)"
+          % (sent1, ok1))
     check(rc == 0 and len(res) == 120, "the re-run completes every prompt")
-    check(cached >= done_first, "what finished before comes from the cache (%d >= %d)"
-          % (cached, done_first))
-    check(sent_second <= 120 - done_first,
-          "only the missing prompts go upstream (%d <= %d)" % (sent_second, 120 - done_first))
+    check(cached == ok1 and cached >= done_first,
+          "what finished before comes from the cache (%d cached, %d finished, %d seen)"
+          % (cached, ok1, done_first))
+    check(sent2 == 120 - ok1,
+          "only the missing prompts go upstream, once each (%d == %d)" % (sent2, 120 - ok1))
+    counters = fake("/_fake/counters")
+    check(counters["distinct_requests"] == 120 and counters["total"] <= sent1 + sent2,
+          "the provider saw every prompt and nothing sluiced did not count (%d <= %d)"
+          % (counters["total"], sent1 + sent2))
 
 
 def test_start_wait_status_models():
@@ -162,18 +209,11 @@ def test_start_stops_at_a_refused_prompt():
           "every line before it is started, in order (%d started)" % len(started))
 
 
-def metric(text, name, labels=""):
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def test_metrics_show_the_batch():
-    with urllib.request.urlopen(os.environ["SLUICE_METRICS_URL"], timeout=10) as r:
-        before = r.read().decode()
+    before = metrics()
     inp = "\n".join('"metrics prompt %d"' % i for i in range(7)) + "\n"
     rc, _, _ = sluice(["run", "-m", "m-b", "-q"], stdin=inp)
-    with urllib.request.urlopen(os.environ["SLUICE_METRICS_URL"], timeout=10) as r:
-        after = r.read().decode()
+    after = metrics()
     lbl = '{provider="openai",model="m-b",outcome="2xx"}'
     grew = metric(after, "sluice_upstream_requests_total", lbl) - \
         (metric(before, "sluice_upstream_requests_total", lbl) or 0)

@@ -9,6 +9,7 @@
 #include "server/common/clock.h"
 #include "unit/test_util.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -379,6 +380,52 @@ static void test_cancel_queued_and_in_flight(void) {
     fake_counters fc;
     fake_provider_counters(h->fake, &fc);
     CU_ASSERT_TRUE(fc.total <= 3);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* Whether the test's sink owner has given up (read by the loop thread). */
+static atomic_bool g_owner_gone;
+
+static bool owner_gone(void *ctx) {
+    return atomic_load(&g_owner_gone);
+}
+
+/* Regression: held prompts of a cancelled batch were sent anyway when their submit reached
+ * the dispatcher just after the batch's cancel (which only knew the ids already inside).
+ * A submission whose sink's owner has given up by the time the loop takes it ends
+ * CANCELLED at once; nothing of it is queued or sent. */
+static void test_submit_overtaken_by_cancel_never_sent(void) {
+    harness *h = start(NULL);
+    h->sink.cancelled = owner_gone;
+    atomic_store(&g_owner_gone, true);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_OFF);
+    const char *t[] = {"unwanted a", "unwanted b"};
+    uint64_t first = harness_submit_texts(h, s, t, 2, 6);
+    CU_ASSERT_EQUAL(harness_wait(h, 6, WAIT_MS), 6);
+    assert_exactly_once(h, first, 6);
+    for (int i = 0; i < 6; i++) {
+        CU_ASSERT_EQUAL(res(h, first + i)->final, DTASK_CANCELLED);
+        CU_ASSERT_EQUAL(res(h, first + i)->resp->error_kind, LLM_ERR_CANCELLED);
+        CU_ASSERT_EQUAL(res(h, first + i)->resp->n_attempts, 0);
+    }
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.total, 6);
+    CU_ASSERT_EQUAL(st.cancelled, 6);
+    CU_ASSERT_EQUAL(st.attempts, 0);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    CU_ASSERT_EQUAL(st.in_progress, 0);
+    /* the same sink's next submission, taken while its owner still wants it, runs */
+    atomic_store(&g_owner_gone, false);
+    const char *wanted[] = {"wanted"};
+    uint64_t id = harness_submit_texts(h, s, wanted, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 7, WAIT_MS), 7);
+    CU_ASSERT_EQUAL(res(h, id)->final, DTASK_DONE);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 1); /* counted on arrival, before the answer came back */
     dispatcher_session_close(h->d, s, NULL, NULL);
     dsession_unref(s);
     harness_free(h);
@@ -929,6 +976,7 @@ int main(void) {
         {"retry_after_beyond_budget_fails_saying_why",
          test_retry_after_beyond_budget_fails_saying_why},
         {"cancel_queued_and_in_flight", test_cancel_queued_and_in_flight},
+        {"submit_overtaken_by_cancel_never_sent", test_submit_overtaken_by_cancel_never_sent},
         {"dedup_hundred_identical_prompts", test_dedup_hundred_identical_prompts},
         {"cache_modes_and_fallback_entries", test_cache_modes_and_fallback_entries},
         {"sessions_share_a_key_fairly", test_sessions_share_a_key_fairly},

@@ -355,6 +355,10 @@ static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, cons
 
 static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
                            int64_t retry_after_ms) {
+    if (t->ghost) { /* its task is gone: no retries (identical prompts begin their own) */
+        task_fail(d, t, LLM_ERR_CANCELLED, status, error);
+        return;
+    }
     llm_error_kind kind = v.rate_limited ? LLM_ERR_RATE_LIMITED
                           : status       ? LLM_ERR_PROVIDER
                                          : LLM_ERR_TRANSPORT;

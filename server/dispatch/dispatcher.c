@@ -59,6 +59,7 @@ int dispatcher_new(const dispatcher_config *cfg, dispatcher **out, char *err, si
     u64map_init(&d->tasks_by_id);
     u64map_init(&d->groups);
     dlist_init(&d->sessions);
+    dlist_init(&d->ghosts);
     sched_init_keys(d, dispatch_now_us());
     d->model_stats = XNEWV(amodel, d->reg->n_models);
     d->rng = d->cfg.seed ? d->cfg.seed : (clock_now_us() | 1);
@@ -222,6 +223,8 @@ static void abandon_all(dispatcher *d) {
         else
             i++;
     }
+    while (!dlist_empty(&d->ghosts))
+        task_abandon(d, DLIST_ENTRY(dlist_front(&d->ghosts), dtask, sess_link));
     while (!dlist_empty(&d->sessions))
         dsession_loop_detach(d, DLIST_ENTRY(dlist_front(&d->sessions), dsession, loop_link));
 }

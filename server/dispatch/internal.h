@@ -140,6 +140,8 @@ struct dtask {
 
     cache_key dedup_key;
     bool has_dedup_key;
+    bool ghost;    /* cancelled while in flight: finishes its attempt for the cache and the
+                    * identical prompts waiting on it, then ends silently (task.c) */
     dgroup *group; /* leader or follower of this group */
 
     dtask *next_submit; /* inbox chain */
@@ -185,6 +187,7 @@ struct dispatcher {
     u64map tasks_by_id;
     u64map groups;                   /* 64-bit key prefix -> dgroup chain */
     dlist sessions;                  /* sessions the loop holds (dsession.loop_link) */
+    dlist ghosts;                    /* attempts outliving their tasks (dtask.sess_link) */
     const dispatcher_sink **touched; /* sinks with on_done calls not yet flushed */
     size_t n_touched, cap_touched;
     uint64_t rng;

@@ -58,9 +58,28 @@ void task_track_start(dtask *t) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* What an answer cost the session (with its lock held). */
+static void track_spend_locked(dsession *s, const llm_response *r) {
+    if (!r || r->local_cache_hit || r->deduplicated)
+        return;
+    s->st.input_tokens += r->usage.input_tokens;
+    s->st.output_tokens += r->usage.output_tokens;
+    s->st.cache_read_tokens += r->usage.cache_read_tokens;
+    s->st.cache_write_tokens += r->usage.cache_write_tokens;
+    s->st.cost += r->cost;
+}
+
+/* A task's end in its session's tracker; a ghost's answer only adds what it cost (its task
+ * was already counted as cancelled). */
 static void track_end(dtask *t, dtask_state final, const llm_response *r) {
     dsession *s = t->sess;
     pthread_mutex_lock(&s->mu);
+    if (t->ghost) {
+        if (final == DTASK_DONE)
+            track_spend_locked(s, r);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     if (t->started)
         s->st.in_progress--;
     else
@@ -75,14 +94,8 @@ static void track_end(dtask *t, dtask_state final, const llm_response *r) {
         s->st.cached += r->local_cache_hit;
         s->st.deduplicated += r->deduplicated;
         s->st.cost_saved += r->cost_saved;
-        if (!r->local_cache_hit && !r->deduplicated) {
-            s->st.input_tokens += r->usage.input_tokens;
-            s->st.output_tokens += r->usage.output_tokens;
-            s->st.cache_read_tokens += r->usage.cache_read_tokens;
-            s->st.cache_write_tokens += r->usage.cache_write_tokens;
-            s->st.cost += r->cost;
-        }
     }
+    track_spend_locked(s, r);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -152,12 +165,13 @@ static bool group_join(dispatcher *d, dtask *t) {
 
 static void finish(dispatcher *d, dtask *t, dtask_state final);
 
-/* The leader ended: followers get copies of its result (or one of them takes over when
- * the leader was cancelled or abandoned). */
+/* The leader ended: followers get copies of its result (or one of them takes over when the
+ * leader was cancelled before its attempt went out, or its ghost's attempt failed). */
 static void group_leader_done(dispatcher *d, dtask *leader, dtask_state final) {
     dgroup *g = leader->group;
     leader->group = NULL;
-    if (final == DTASK_CANCELLED && !dlist_empty(&g->followers)) {
+    bool handover = final == DTASK_CANCELLED || (leader->ghost && final == DTASK_FAILED);
+    if (handover && !dlist_empty(&g->followers)) {
         dtask *heir = DLIST_ENTRY(dlist_pop_front(&g->followers), dtask, link);
         g->leader = heir;
         task_set_state(d, heir, DTASK_QUEUED);
@@ -225,7 +239,7 @@ static void count_final(dispatcher *d, const dtask *t, dtask_state final) {
 }
 
 static void finish(dispatcher *d, dtask *t, dtask_state final) {
-    if (final != DTASK_ABANDONED)
+    if (final != DTASK_ABANDONED && !t->ghost)
         count_final(d, t, final);
     if (t->group) {
         if (t->group->leader == t) {
@@ -235,8 +249,12 @@ static void finish(dispatcher *d, dtask *t, dtask_state final) {
             t->group = NULL;
         }
     }
-    u64map_del(&d->tasks_by_id, t->id);
-    dlist_remove(&t->sess->tasks, &t->sess_link);
+    if (t->ghost) {
+        dlist_remove(&d->ghosts, &t->sess_link);
+    } else {
+        u64map_del(&d->tasks_by_id, t->id);
+        dlist_remove(&t->sess->tasks, &t->sess_link);
+    }
     task_set_state(d, t, final);
     llm_response *resp = t->resp;
     t->resp = NULL;
@@ -246,7 +264,7 @@ static void finish(dispatcher *d, dtask *t, dtask_state final) {
     if (t->sink->on_flush)
         touch_sink(d, t->sink);
     dsession *s = t->sess;
-    bool detach = dsession_is_closed(s) && dlist_empty(&s->tasks);
+    bool detach = !t->ghost && dsession_is_closed(s) && dlist_empty(&s->tasks);
     task_free(t); /* drops the task's session reference; the loop still holds one */
     if (detach)
         dsession_loop_detach(d, s);
@@ -336,7 +354,55 @@ static void stop_everything(dispatcher *d, dtask *t) {
     theap_cancel(&d->timers, &t->timer);
 }
 
+/* ---- ghosts: an attempt that outlives its task ---------------------------------------- */
+
+static void ghost_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
+                       llm_response *resp) {
+    (void)ctx;
+    (void)id;
+    (void)task_ctx;
+    (void) final;
+    llm_response_free(resp);
+}
+
+static const dispatcher_sink ghost_sink = {.on_done = ghost_done};
+
+/* t is cancelled while its attempt is on its way. Its caller gets CANCELLED now (a copy of t
+ * ends in its place), while t lives on, nameless, until the answer arrives: the attempt is
+ * already sent (and billed), and its answer fills the cache for a re-run and serves the
+ * identical prompts waiting on it, which would otherwise send it again. A ghost never
+ * retries, and is abandoned at shutdown like any task. */
+static void retire(dispatcher *d, dtask *t) {
+    dtask *gone = XNEW(dtask);
+    gone->d = d;
+    gone->id = t->id;
+    gone->sess = t->sess;
+    dsession_ref(t->sess);
+    gone->sink = t->sink;
+    gone->task_ctx = t->task_ctx;
+    gone->state = t->state;
+    gone->started = t->started;
+    gone->submitted_us = t->submitted_us;
+    gone->model = t->model;
+    gone->first_model = t->first_model;
+    gone->resp = llm_response_clone(t->resp);
+    llm_response_set_error(gone->resp, LLM_ERR_CANCELLED, 0, "cancelled");
+    dlist_remove(&t->sess->tasks, &t->sess_link);
+    dlist_push_back(&d->ghosts, &t->sess_link);
+    dlist_push_back(&t->sess->tasks, &gone->sess_link);
+    u64map_put(&d->tasks_by_id, gone->id, gone);
+    t->ghost = true;
+    t->sink = &ghost_sink;
+    t->task_ctx = NULL;
+    atomic_fetch_add(&d->tasks_alive, 1); /* the copy and the ghost each end once */
+    finish(d, gone, DTASK_CANCELLED);
+}
+
 void task_cancel(dispatcher *d, dtask *t) {
+    if (t->http && !t->ghost) {
+        retire(d, t);
+        return;
+    }
     stop_everything(d, t);
     llm_response_set_error(t->resp, LLM_ERR_CANCELLED, 0, "cancelled");
     finish(d, t, DTASK_CANCELLED);

@@ -166,11 +166,13 @@ def test_resume_sends_only_missing():
           "nothing sent for a cancelled prompt beyond the 20 in flight (%d sent, %d finished)"
           % (sent1, ok1))
     check(rc == 0 and len(res) == 120, "the re-run completes every prompt")
-    check(cached == ok1 and cached >= done_first,
-          "what finished before comes from the cache (%d cached, %d finished, %d seen)"
-          % (cached, ok1, done_first))
-    check(sent2 == 120 - ok1,
-          "only the missing prompts go upstream, once each (%d == %d)" % (sent2, 120 - ok1))
+    # what finished comes from the cache, and so do the answers of the attempts that were
+    # in flight at the kill: they were sent, so sluiced let them land in the cache
+    check(ok1 <= cached <= sent1 and cached >= done_first,
+          "what finished or was on its way comes from the cache (%d cached, %d finished, "
+          "%d sent, %d seen)" % (cached, ok1, sent1, done_first))
+    check(sent2 == 120 - cached,
+          "only the missing prompts go upstream, once each (%d == %d)" % (sent2, 120 - cached))
     counters = fake("/_fake/counters")
     check(counters["distinct_requests"] == 120 and counters["total"] <= sent1 + sent2,
           "the provider saw every prompt and nothing sluiced did not count (%d <= %d)"

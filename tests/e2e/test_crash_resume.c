@@ -318,10 +318,12 @@ static void test_resend_broken_batch(void) {
         if (atomic_load(&got.seen[i])) /* a result the client had is answered from the cache */
             CU_ASSERT_TRUE(sluice_response_local_cache_hit(rs[i]));
     }
-    CU_ASSERT_EQUAL(cached, ok1); /* every prompt the broken batch finished */
+    /* every prompt the broken batch finished, and those whose attempt was on its way when it
+     * broke: already sent, their answers were let land in the cache */
+    CU_ASSERT_TRUE(cached >= ok1 && cached <= sent1);
     counted_when_idle(&p, &c2);
     uint64_t sent2 = c2.attempts - c1.attempts;
-    CU_ASSERT_EQUAL(sent2, N - ok1); /* the rest, once each */
+    CU_ASSERT_EQUAL(sent2, N - cached); /* the rest, once each */
     fprintf(stderr, "\n  broken after %zu results: %llu finished, %llu cancelled, %llu re-sent\n",
             first_run, (unsigned long long)ok1, (unsigned long long)cancelled1,
             (unsigned long long)sent2);

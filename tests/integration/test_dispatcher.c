@@ -960,6 +960,94 @@ static void test_refusing_model_is_excluded_for_that_prompt(void) {
     harness_free(h);
 }
 
+/* Waits (bounded) until the fake has `n` requests in flight; false when it never does. */
+static bool wait_fake_in_flight(harness *h, uint64_t n) {
+    for (int i = 0; i < 500; i++) {
+        fake_counters fc;
+        fake_provider_counters(h->fake, &fc);
+        if (fc.in_flight == n)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Waits (bounded) until nothing is alive in the dispatcher, ghosts included. */
+static bool wait_nothing_alive(harness *h) {
+    for (int i = 0; i < 1000; i++) {
+        dispatcher_stats st;
+        memset(&st, 0, sizeof st);
+        dispatcher_get_stats(h->d, &st);
+        uint64_t alive = st.tasks_alive;
+        dispatcher_stats_cleanup(&st);
+        if (alive == 0)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Cancelling the task whose upstream call identical prompts wait on must not make them send
+ * a second one: the call lives while any task wants its answer. */
+static void test_dedup_leader_cancelled_keeps_the_call(void) {
+    harness *h = start(NULL);
+    fake_provider_set_latency(h->fake, 500, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    const char *t[] = {"shared question"};
+    uint64_t leader = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_TRUE(wait_fake_in_flight(h, 1));
+    uint64_t first = harness_submit_texts(h, s, t, 1, 2); /* followers of the leader's call */
+    dispatcher_cancel_tasks(h->d, &leader, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 3, WAIT_MS), 3);
+    CU_ASSERT_EQUAL(res(h, leader)->final, DTASK_CANCELLED);
+    for (uint64_t i = first; i < first + 2; i++) {
+        CU_ASSERT_EQUAL(res(h, i)->final, DTASK_DONE);
+        CU_ASSERT_TRUE(res(h, i)->resp->deduplicated);
+    }
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 1);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_EQUAL(st.cancelled, 1);
+    CU_ASSERT_EQUAL(st.succeeded, 2);
+    CU_ASSERT_EQUAL(st.attempts, 1);
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* A task cancelled while its attempt is on its way ends CANCELLED at once, but the answer
+ * that arrives still fills the cache: the same prompt sent again is answered from it. */
+static void test_cancelled_in_flight_answer_fills_the_cache(void) {
+    harness_opts o;
+    memset(&o, 0, sizeof o);
+    o.with_store = true;
+    harness *h = start(&o);
+    fake_provider_set_latency(h->fake, 300, 0);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 3, CACHE_MODE_READ_WRITE);
+    const char *t[] = {"answer me anyway"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_TRUE(wait_fake_in_flight(h, 1));
+    dispatcher_cancel_tasks(h->d, &id, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    CU_ASSERT_EQUAL(res(h, id)->final, DTASK_CANCELLED);
+    CU_ASSERT_TRUE(wait_nothing_alive(h)); /* the answer arrived and was stored */
+    id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 2, WAIT_MS), 2);
+    CU_ASSERT_EQUAL(res(h, id)->final, DTASK_DONE);
+    CU_ASSERT_TRUE(res(h, id)->resp->local_cache_hit);
+    fake_counters fc;
+    fake_provider_counters(h->fake, &fc);
+    CU_ASSERT_EQUAL(fc.total, 1);
+    dsession_status st;
+    dsession_status_get(s, clock_now_ms(), &st);
+    CU_ASSERT_TRUE(st.cost > 0); /* the cancelled task's answer was paid for */
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
@@ -983,6 +1071,9 @@ int main(void) {
         {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
         {"close_cancels_and_rejects", test_close_cancels_and_rejects},
         {"setup_refusal_is_not_an_attempt", test_setup_refusal_is_not_an_attempt},
+        {"dedup_leader_cancelled_keeps_the_call", test_dedup_leader_cancelled_keeps_the_call},
+        {"cancelled_in_flight_answer_fills_the_cache",
+         test_cancelled_in_flight_answer_fills_the_cache},
         {"backoff_past_the_budget_is_not_sent", test_backoff_past_the_budget_is_not_sent},
         {"budget_wait_fails_at_the_deadline", test_budget_wait_fails_at_the_deadline},
         {"refusing_model_is_excluded_for_that_prompt",

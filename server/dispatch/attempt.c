@@ -21,8 +21,8 @@
 #define MIN_COOLDOWN_MS 1000u
 
 static void on_http_done(void *ud, const http_response *resp);
-static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
-                           int64_t retry_after_ms);
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, llm_error_kind kind,
+                           int status, const char *error, int64_t retry_after_ms);
 
 static const model_info *cur_model(const dtask *t) {
     return t->sess->models[t->model];
@@ -92,7 +92,7 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
         sched_release(d, t);
         record_attempt(t, 0, 0, err);
         retry_verdict v = {RETRY_OTHER_OR_FAIL, "request not expressible", false, false};
-        handle_failure(d, t, v, 0, err, -1);
+        handle_failure(d, t, v, LLM_ERR_INVALID_REQUEST, 0, err, -1);
         return;
     }
     task_set_state(d, t, DTASK_IN_FLIGHT);
@@ -208,6 +208,29 @@ static void attempt_not_sent(dispatcher *d, dtask *t, keystate *k, const char *w
     task_fail(d, t, LLM_ERR_TRANSPORT, 0, msg);
 }
 
+/* Replaces every configured provider secret in msg (NUL-terminated, modified in place) with
+ * "[redacted]": a server that echoes the key it received (in a 401 body, say) must not put
+ * the operator's key into a tenant's result, a log line or the store. */
+static void redact_secrets(const dispatcher *d, char *msg) {
+    static const char mark[] = "[redacted]";
+    for (size_t i = 0; i < d->reg->n_keys; i++) {
+        const char *secret = d->reg->keys[i].secret;
+        size_t n = secret ? strlen(secret) : 0;
+        if (n < 4) /* too short to be a key, and to search for */
+            continue;
+        for (char *p = msg; (p = strstr(p, secret)) != NULL;) {
+            if (n < sizeof mark - 1) { /* never longer than what it replaces */
+                memset(p, '*', n);
+                p += n;
+                continue;
+            }
+            memmove(p + sizeof mark - 1, p + n, strlen(p + n) + 1);
+            memcpy(p, mark, sizeof mark - 1);
+            p += sizeof mark - 1;
+        }
+    }
+}
+
 static void on_http_done(void *ud, const http_response *r) {
     dtask *t = ud;
     dispatcher *d = t->d;
@@ -226,6 +249,7 @@ static void on_http_done(void *ud, const http_response *r) {
     const provider_ops *ops = provider_get(m->provider);
     char msg[1024] = "";
     retry_failure failure = failure_of(r->error);
+    llm_error_kind kind = LLM_ERR_PROVIDER; /* should this failure end the task */
     if (failure != RETRY_FAILURE_NONE) {
         snprintf(msg, sizeof msg, "%s", r->error_text[0] ? r->error_text : "no answer");
     } else if (r->status >= 200 && r->status < 300) {
@@ -240,6 +264,9 @@ static void on_http_done(void *ud, const http_response *r) {
     } else {
         ops->parse_error(r->status, r->body, r->body_len, msg, sizeof msg);
     }
+    if (failure != RETRY_FAILURE_NONE) /* no usable answer: cut, empty, malformed, reset */
+        kind = LLM_ERR_TRANSPORT;
+    redact_secrets(d, msg);
     retry_verdict v = retry_classify(m->provider, failure, r->status, msg);
     int64_t ra = fb.retry_after_ms;
     char full[1200];
@@ -247,7 +274,7 @@ static void on_http_done(void *ud, const http_response *r) {
     record_attempt(t, r->status, ra > 0 ? (uint32_t)(ra > UINT32_MAX ? UINT32_MAX : ra) : 0, full);
     if (v.rate_limited)
         task_track_counts(t, 0, 1);
-    handle_failure(d, t, v, r->status, full, ra);
+    handle_failure(d, t, v, kind, r->status, full, ra);
 }
 
 /* ---- deciding what comes next ------------------------------------------------------- */
@@ -322,9 +349,8 @@ static int after_rate_limit(dispatcher *d, dtask *t, const char *error) {
 
 /* Picks the next model for an action, or fails the task (returns -1). `delay` gets the
  * backoff to wait first. */
-static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
-                      uint32_t *delay) {
-    llm_error_kind kind = status ? LLM_ERR_PROVIDER : LLM_ERR_TRANSPORT;
+static int next_model(dispatcher *d, dtask *t, retry_verdict v, llm_error_kind kind, int status,
+                      const char *error, uint32_t *delay) {
     int o;
     switch (v.action) {
     case RETRY_RATE_LIMITED:
@@ -353,15 +379,14 @@ static int next_model(dispatcher *d, dtask *t, retry_verdict v, int status, cons
     }
 }
 
-static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status, const char *error,
-                           int64_t retry_after_ms) {
+static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, llm_error_kind kind,
+                           int status, const char *error, int64_t retry_after_ms) {
     if (t->ghost) { /* its task is gone: no retries (identical prompts begin their own) */
         task_fail(d, t, LLM_ERR_CANCELLED, status, error);
         return;
     }
-    llm_error_kind kind = v.rate_limited ? LLM_ERR_RATE_LIMITED
-                          : status       ? LLM_ERR_PROVIDER
-                                         : LLM_ERR_TRANSPORT;
+    if (v.rate_limited)
+        kind = LLM_ERR_RATE_LIMITED;
     if (v.action == RETRY_BLOCKLIST)
         blocklist(t);
     if (v.action == RETRY_RATE_LIMITED)
@@ -381,7 +406,7 @@ static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, int status,
         return;
     }
     uint32_t delay = 0;
-    int next = next_model(d, t, v, status, error, &delay);
+    int next = next_model(d, t, v, kind, status, error, &delay);
     if (next < 0)
         return;
     if (dispatch_now_us() + (uint64_t)delay * 1000 >= t->deadline_us) {

@@ -132,11 +132,11 @@ int64_t feedback_duration_ms(const char *s) {
 
 int64_t feedback_retry_after_ms(const char *retry_after_ms, const char *retry_after,
                                 uint64_t now_wall_ms) {
-    double v;
-    if (parse_number(retry_after_ms, &v) == 0)
+    double v; /* a negative delay is no delay at all: junk, like text */
+    if (parse_number(retry_after_ms, &v) == 0 && v >= 0)
         return clamp_nonneg(v);
     if (parse_number(retry_after, &v) == 0)
-        return clamp_nonneg(v * 1000);
+        return v >= 0 ? clamp_nonneg(v * 1000) : -1;
     int64_t when = feedback_http_date_ms(retry_after ? retry_after : NULL);
     if (when >= 0)
         return clamp_nonneg((double)when - (double)now_wall_ms);

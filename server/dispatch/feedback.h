@@ -28,8 +28,9 @@ void feedback_parse(const http_header *headers, size_t n, uint64_t now_wall_ms, 
 
 /* Retry-After in milliseconds from the two header values (either may be NULL):
  * retry-after-ms as a number of milliseconds wins when it parses; else retry-after as
- * (possibly fractional) seconds or an HTTP date relative to now. Negative values and
- * dates in the past give 0; junk or nothing gives -1. */
+ * (possibly fractional) seconds or an HTTP date relative to now. A date in the past gives 0
+ * ("now"); a negative number, junk or nothing gives -1 (no usable value: the caller's
+ * default applies). */
 int64_t feedback_retry_after_ms(const char *retry_after_ms, const char *retry_after,
                                 uint64_t now_wall_ms);
 /* "1h2m3.5s", "6m0s", "20ms", "1.5s", or a bare number of seconds -> milliseconds; -1 on

@@ -495,6 +495,7 @@ void task_take(dispatcher *d, dtask *t) {
         llm_response_free(t->resp);
         t->resp = t->cached;
         t->cached = NULL;
+        t->resp->status_code = 0; /* no HTTP response for this prompt (the proto's promise) */
         t->resp->latency_ms = (uint32_t)((dispatch_now_us() - t->submitted_us) / 1000);
         atomic_fetch_add(&d->cache_hits, 1);
         task_track_start(t);

@@ -480,6 +480,7 @@ static void test_cache_modes_and_fallback_entries(void) {
     CU_ASSERT_EQUAL(harness_wait(h, 2, WAIT_MS), 2);
     harness_result *r = res(h, id);
     CU_ASSERT_TRUE(r->resp->local_cache_hit);
+    CU_ASSERT_EQUAL(r->resp->status_code, 0); /* no HTTP response for a hit (it said 200) */
     CU_ASSERT_EQUAL(r->resp->cost, 0);
     CU_ASSERT_TRUE(r->resp->cost_saved > 0);
     CU_ASSERT_EQUAL(r->resp->n_attempts, 0);
@@ -1048,6 +1049,47 @@ static void test_cancelled_in_flight_answer_fills_the_cache(void) {
     harness_free(h);
 }
 
+/* A server that echoes the key it received (here in a 401 body) must not put the operator's
+ * key into a tenant's result: every configured secret is masked in upstream text. */
+static void test_provider_key_never_reaches_results(void) {
+    harness *h = start(NULL);
+    fake_provider_script(h->fake, "up-a", 1, 401, NULL, 0,
+                         "{\"error\":{\"message\":\"Incorrect API key provided: sk-test-a. "
+                         "Also tried sk-test-b.\",\"type\":\"invalid_request_error\","
+                         "\"code\":\"invalid_api_key\"}}");
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 1, CACHE_MODE_OFF);
+    const char *t[] = {"any"};
+    uint64_t id = harness_submit_texts(h, s, t, 1, 1);
+    CU_ASSERT_EQUAL(harness_wait(h, 1, WAIT_MS), 1);
+    const llm_response *r = res(h, id)->resp;
+    CU_ASSERT_TRUE(r->is_error);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->error_message, "Incorrect API key provided: *********."));
+    CU_ASSERT_PTR_NULL(strstr(r->error_message, "sk-test-a"));
+    CU_ASSERT_PTR_NULL(strstr(r->error_message, "sk-test-b"));
+    CU_ASSERT_EQUAL_FATAL(r->n_attempts, 1);
+    CU_ASSERT_PTR_NULL(strstr(r->attempts[0].error, "sk-test-a"));
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
+/* An answer that arrived but cannot be used (malformed, cut short, reset mid-body) is a
+ * transport failure, as the proto says, not a provider one, whatever its status line. */
+static void test_unusable_answers_are_transport_errors(void) {
+    harness *h = start(NULL);
+    dsession *s = harness_session(h, "m-a", 0, 0, 0, 1, CACHE_MODE_OFF);
+    const char *t[] = {"junk [[malformed]]", "cut [[truncate]]", "dropped [[reset]]"};
+    uint64_t first = harness_submit_texts(h, s, t, 3, 3);
+    CU_ASSERT_EQUAL(harness_wait(h, 3, WAIT_MS), 3);
+    for (uint64_t i = first; i < first + 3; i++) {
+        CU_ASSERT_EQUAL(res(h, i)->final, DTASK_FAILED);
+        CU_ASSERT_EQUAL(res(h, i)->resp->error_kind, LLM_ERR_TRANSPORT);
+    }
+    dispatcher_session_close(h->d, s, NULL, NULL);
+    dsession_unref(s);
+    harness_free(h);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"hundred_tasks_complete_once", test_hundred_tasks_complete_once},
@@ -1071,6 +1113,8 @@ int main(void) {
         {"timeout_is_retryable_then_fails", test_timeout_is_retryable_then_fails},
         {"close_cancels_and_rejects", test_close_cancels_and_rejects},
         {"setup_refusal_is_not_an_attempt", test_setup_refusal_is_not_an_attempt},
+        {"provider_key_never_reaches_results", test_provider_key_never_reaches_results},
+        {"unusable_answers_are_transport_errors", test_unusable_answers_are_transport_errors},
         {"dedup_leader_cancelled_keeps_the_call", test_dedup_leader_cancelled_keeps_the_call},
         {"cancelled_in_flight_answer_fills_the_cache",
          test_cancelled_in_flight_answer_fills_the_cache},

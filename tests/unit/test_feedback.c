@@ -18,8 +18,12 @@ static void test_retry_after_forms(void) {
     CU_ASSERT_EQUAL(feedback_retry_after_ms("soon", "3", NOW), 3000);
     /* no clamp: a long wait stays long */
     CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, "999", NOW), 999000);
-    /* negative -> 0; junk or nothing -> -1 */
-    CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, "-5", NOW), 0);
+    /* a negative delay, junk or nothing -> -1 (the default cooldown applies; -5 used to give
+     * 0, a 1 s pause); a past date -> 0 ("now") */
+    CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, "-5", NOW), -1);
+    CU_ASSERT_EQUAL(feedback_retry_after_ms("-100", NULL, NOW), -1);
+    CU_ASSERT_EQUAL(feedback_retry_after_ms("-100", "4", NOW), 4000);
+    CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, "0", NOW), 0);
     CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, "not-a-number", NOW), -1);
     CU_ASSERT_EQUAL(feedback_retry_after_ms(NULL, NULL, NOW), -1);
     CU_ASSERT_EQUAL(feedback_retry_after_ms("", "", NOW), -1);

@@ -230,7 +230,9 @@ static void try_submit_held(batch *b);
 
 /* Under b->mu: whether to ask the transport for the next message now. */
 static bool want_read(batch *b) {
-    if (b->state != BATCH_RUNNING || b->read_pending || b->n_held)
+    /* Reading goes on after BatchEnd, until the client half-closes: a prompt sent after it
+     * is a client error, answered as such (it used to be dropped without a word). */
+    if ((b->state != BATCH_RUNNING && b->state != BATCH_ENDED) || b->read_pending || b->n_held)
         return false;
     size_t inside =
         b->in_dispatcher + b->n_pending + tcall_outbound_pending(b->call) * RESULTS_PER_EVENT;
@@ -601,10 +603,23 @@ static void batch_message(tcall *call, ProtobufCMessage *msg, void *ctx) {
     b->read_pending = false;
     batch_state st = b->state;
     pthread_mutex_unlock(&b->mu);
-    if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_HEADER) {
+    char err[160];
+    if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_HEADER && st != BATCH_HEADER) {
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "a second header: the header comes once, first");
+    } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_HEADER) {
         on_header(b, req->header);
         req->header = NULL; /* kept by the batch */
         req->kind_case = SLUICE__V1__BATCH_REQUEST__KIND__NOT_SET;
+    } else if (st == BATCH_ENDED) {
+        if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPT)
+            snprintf(err, sizeof err, "prompt %llu arrived after BatchEnd, which must be last",
+                     (unsigned long long)req->prompt->index);
+        else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS)
+            snprintf(err, sizeof err, "%zu prompts arrived after BatchEnd, which must be last",
+                     req->prompts->n_prompts);
+        else
+            snprintf(err, sizeof err, "a message arrived after BatchEnd, which must be last");
+        fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, err);
     } else if (st == BATCH_HEADER) {
         fail_call(b, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be a header");
     } else if (req->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_PROMPT && st == BATCH_RUNNING) {

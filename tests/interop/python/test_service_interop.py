@@ -131,6 +131,25 @@ def header_features(ch, pb, session_id):
           "the header's tool is offered and called: %s" % results[0])
 
 
+def prompt_after_end(ch, pb):
+    """A prompt sent after BatchEnd is a client error, answered INVALID_ARGUMENT naming it
+    (it used to be dropped without a word). The first prompt hangs upstream, so the batch is
+    still running when the late one arrives."""
+    def requests():
+        yield pb.BatchRequest(header=pb.BatchHeader(config=pb.SessionConfig(
+            models=[pb.ModelChoice(name="m-a", weight=1)])))
+        yield pb.BatchRequest(prompt=pb.Prompt(text="slow [[hang]]", index=0))
+        yield pb.BatchRequest(end=pb.BatchEnd())
+        yield pb.BatchRequest(prompt=pb.Prompt(text="too late", index=7))
+    try:
+        collect(batch_call(ch, pb)(requests(), timeout=30))
+        check(False, "a prompt after BatchEnd fails the call")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "prompt 7" in e.details()
+              and "after BatchEnd" in e.details(),
+              "a prompt after BatchEnd -> INVALID_ARGUMENT naming it (%s)" % e.details())
+
+
 def main():
     target = os.environ["SLUICE_TARGET"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +204,8 @@ def main():
         except grpc.RpcError as e:
             check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "nope" in e.details(),
                   "unknown model -> INVALID_ARGUMENT naming it")
+
+        prompt_after_end(ch, pb)
 
         close = rpc(ch, pb, "CloseSession", pb.CloseSessionRequest, pb.CloseSessionResponse)
         final = close(pb.CloseSessionRequest(session_id=sid), timeout=10).status

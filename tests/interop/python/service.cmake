@@ -12,3 +12,10 @@ add_test(NAME batch_limits_python
           --config "{\"limits\": {\"max_batch_in_flight\": 1, \"max_sessions_per_tenant\": 1}}"
           -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_batch_limits.py)
 set_tests_properties(batch_limits_python PROPERTIES TIMEOUT 300 LABELS "interop;e2e")
+
+# Regression: strings that are not UTF-8 in every kind of request (a 0xff session name
+# crashed sluiced) get INVALID_ARGUMENT naming the field, and sluiced keeps serving.
+add_test(NAME invalid_utf8_python
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_invalid_utf8.py)
+set_tests_properties(invalid_utf8_python PROPERTIES TIMEOUT 180 LABELS "interop;e2e")

@@ -120,6 +120,9 @@ svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsessi
  * max_sessions_per_tenant sessions (checked and counted in one locked section). Returns
  * false when full; ss is then untouched. Without mu. */
 bool svc_session_add(service *s, svc_session *ss);
+/* Queues ss's record (sessrec.h) for the store unless it is closed, ephemeral or unchanged
+ * since the last put. Returns SLUICE_OK, SLUICE_EINVAL when the record cannot be encoded
+ * (logged; nothing is stored) or the store's error. Without mu. */
 int svc_session_persist(service *s, svc_session *ss);
 int svc_sessions_restore(service *s, char *err, size_t errlen);
 void svc_persist_all(service *s);

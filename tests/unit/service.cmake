@@ -1,0 +1,3 @@
+# Unit tests of the service layer's pure modules.
+sluice_test(test_sessrec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sessrec.c LIBS sluice_service
+            LABELS unit)

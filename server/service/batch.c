@@ -27,6 +27,7 @@
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <stdio.h>
@@ -123,14 +124,14 @@ static Sluice__V1__BatchResult *result_proto(batch *b, uint64_t id, uint64_t ind
     Sluice__V1__BatchResult *res = XNEW(Sluice__V1__BatchResult);
     sluice__v1__batch_result__init(res);
     res->index = index;
-    res->custom_id = xstrdup(custom_id ? custom_id : "");
+    res->custom_id = utf8_dup_valid(custom_id); /* see convert.c: answers are valid UTF-8 */
     res->task_id = id ? convert_format_id(b->s->cfg.node_id, 't', id) : xstrdup("");
     if (b->header->return_completions_only) {
         res->is_error = r->is_error;
         if (!r->is_error) {
             res->completion = XNEW(Google__Protobuf__StringValue);
             google__protobuf__string_value__init(res->completion);
-            res->completion->value = xstrdup(r->completion ? r->completion : "");
+            res->completion->value = utf8_dup_valid(r->completion);
         }
     } else {
         res->response = convert_response(r);

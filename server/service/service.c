@@ -6,6 +6,7 @@
 
 #include "server/common/alloc.h"
 #include "server/common/log.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <stdarg.h>
@@ -205,10 +206,14 @@ void svc_session_put(service *s, svc_session *ss) {
 }
 
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...) {
-    char msg[1024];
+    char msg[1024], clean[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    tcall_finish(call, code, msg);
+    /* A message cut at the buffer's end loses its last partial character, and whatever it
+     * quotes is made valid UTF-8: clients decode status details as UTF-8. */
+    msg[utf8_whole_prefix(msg, strlen(msg))] = '\0';
+    utf8_copy_valid(clean, sizeof clean, msg);
+    tcall_finish(call, code, clean);
 }

@@ -433,11 +433,10 @@ int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
     return (failed || rc) ? CLI_PROMPT_FAILED : CLI_OK;
 }
 
+/* One GetStatus: attaching reads the tracker it checks the session with. */
 int cli_status(sluice_client *c, const char *session) {
     sluice_tracker t;
-    int rc = sluice_client_attach(c, session);
-    if (!rc)
-        rc = sluice_client_status(c, &t);
+    int rc = sluice_client_attach_status(c, session, &t);
     sluice_client_detach(c);
     if (rc) {
         fprintf(stderr, "sluice: %s\n", sluice_last_error());

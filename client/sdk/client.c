@@ -157,6 +157,10 @@ char *sdk_session(sluice_client *c, bool open_if_needed, int *rc) {
 }
 
 int sluice_client_attach(sluice_client *c, const char *session_id) {
+    return sluice_client_attach_status(c, session_id, NULL);
+}
+
+int sluice_client_attach_status(sluice_client *c, const char *session_id, sluice_tracker *status) {
     sdk_clear_error();
     if (!session_id || !*session_id)
         return sdk_fail(SLUICE_EINVAL, "session_id is required");
@@ -166,7 +170,7 @@ int sluice_client_attach(sluice_client *c, const char *session_id) {
         rc = sdk_fail(SLUICE_ENOMEM, "out of memory");
     pthread_mutex_unlock(&c->mu);
     sluice_tracker t;
-    if (!rc && (rc = sluice_client_status(c, &t)) != 0)
+    if (!rc && (rc = sluice_client_status(c, status ? status : &t)) != 0)
         sluice_client_detach(c);
     return rc;
 }

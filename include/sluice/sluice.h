@@ -242,6 +242,10 @@ SLUICE_API int sluice_client_open(sluice_client *c);
  * tenant) instead of opening one: checks it with GetStatus. SLUICE_EBUSY if the client is
  * already open, SLUICE_ENOTFOUND for an unknown session. */
 SLUICE_API int sluice_client_attach(sluice_client *c, const char *session_id);
+/* sluice_client_attach that also fills *status (may be NULL) with the tracker read to check
+ * the session: attach and status in one GetStatus. */
+SLUICE_API int sluice_client_attach_status(sluice_client *c, const char *session_id,
+                                           sluice_tracker *status);
 /* Forgets the session without closing it (it stays open in sluiced). */
 SLUICE_API void sluice_client_detach(sluice_client *c);
 /* Closes the session (cancelling its unfinished tasks) and fills *final (may be NULL)

@@ -223,6 +223,16 @@ def with_fake(handlers, args, stdin=None):
     return rc, out, err, srv.calls
 
 
+def test_status_calls_get_status_once():
+    st = PB.TrackerStatus(session_id="local:s7", total=3, succeeded=2)
+    rc, out, err, calls = with_fake(
+        {"GetStatus": lambda req: PB.GetStatusResponse(status=st)}, ["status", "local:s7"])
+    res = lines(out)
+    check(rc == 0 and res[0]["session_id"] == "local:s7" and res[0]["succeeded"] == 2,
+          "status prints the tracker (%d: %s)" % (rc, err))
+    check(calls["GetStatus"] == 1, "sluice status calls GetStatus once (%d)" % calls["GetStatus"])
+
+
 def batch_answering_with(custom_id, completion):
     """A BatchProcess handler answering every prompt with these strings (bytes, sent as
     they are, UTF-8 or not)."""
@@ -264,7 +274,7 @@ if __name__ == "__main__":
                   test_as_completed_and_completions_only, test_resume_sends_only_missing,
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
                   test_metrics_show_the_batch, test_check_config,
-                  test_run_writes_undecodable_answers]:
+                  test_status_calls_get_status_once, test_run_writes_undecodable_answers]:
             print("--", t.__name__)
             t()
     print("cli: all checks passed")

@@ -126,8 +126,10 @@ static void finish_task(service *s, svc_task *t, store_task_state st, llm_respon
 
 static void durable_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
                          llm_response *resp) {
-    if (final == DTASK_ABANDONED)
+    if (final == DTASK_ABANDONED) {
+        llm_response_free(resp); /* the sink owns it, result or not */
         return; /* shutdown: the task stays unfinished in the store and resumes later */
+    }
     finish_task(ctx, task_ctx, store_state_of(final), resp);
 }
 

@@ -100,16 +100,29 @@ void service_shutdown(service *s) {
     svc_persist_all(s);
     store_flush(s->st); /* results in the queue become durable; their callbacks free tasks */
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->tasks.cap; i++)
-        if (s->tasks.vals[i])
-            svc_task_free(s->tasks.vals[i]);
+    /* Tasks still in memory: unfinished ones (the stopped dispatcher abandoned them; the
+     * store keeps them for the next start) and results the store could not take. Each
+     * holds a reference on its session. */
+    for (size_t i = 0; i < s->tasks.cap; i++) {
+        svc_task *t = s->tasks.vals[i];
+        if (!t)
+            continue;
+        dlist_remove(&t->sess->tasks, &t->sess_link);
+        svc_session_put_locked(s, t->sess);
+        svc_task_free(t);
+    }
     u64map_cleanup(&s->tasks);
     u64map_init(&s->tasks);
+    /* Sessions lose the table's reference only: one still referenced (a batch whose last
+     * timer has yet to run, a persist tick in progress) lives until its holder lets go. */
+    size_t n = 0;
+    svc_session **listed = XNEWV(svc_session *, s->sessions.len);
     for (size_t i = 0; i < s->sessions.cap; i++)
         if (s->sessions.vals[i])
-            free_session(s->sessions.vals[i]);
-    u64map_cleanup(&s->sessions);
-    u64map_init(&s->sessions);
+            listed[n++] = s->sessions.vals[i];
+    for (size_t i = 0; i < n; i++) /* not a CloseSession: the stored record stays */
+        svc_session_unlist_locked(s, listed[i]);
+    free(listed);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -44,9 +44,11 @@ int service_register(service *s, transport *t);
  * SLUICE_OK or SLUICE_EIO with a message. */
 int service_restore(service *s, char *err, size_t errlen);
 /* Persists trackers and drops in-memory state; call after the transport drained and the
- * dispatcher stopped. */
+ * dispatcher stopped. Sessions leave the table; one another object still references (a
+ * batch, a timer callback) is freed when that reference goes, which must happen before
+ * service_free: stop the timers in between. Main thread. */
 void service_shutdown(service *s);
-/* Frees the service. NULL-safe. */
+/* Frees the service (shutting it down first if needed). NULL-safe. */
 void service_free(service *s);
 
 typedef struct service_stats {

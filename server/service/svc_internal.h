@@ -106,8 +106,8 @@ svc_session *svc_session_get(service *s, const char *id_str, const char *tenant)
 void svc_session_put(service *s, svc_session *ss);
 void svc_session_put_locked(service *s, svc_session *ss);
 /* Under mu: closes ss once - marks it closed, takes it out of the table and its tenant's
- * count, and drops the table's reference (the caller must hold one of its own). Returns
- * false when ss was already closed. */
+ * count, and drops the table's reference (which frees ss unless the caller or another
+ * holder keeps one). Returns false when ss was already closed. */
 bool svc_session_unlist_locked(service *s, svc_session *ss);
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

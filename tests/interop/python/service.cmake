@@ -19,3 +19,12 @@ add_test(NAME invalid_utf8_python
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
           ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_invalid_utf8.py)
 set_tests_properties(invalid_utf8_python PROPERTIES TIMEOUT 180 LABELS "interop;e2e")
+
+# Regression: a Start above 65,536 prompts (up to the tenant limit) succeeds, one above the
+# limit is refused naming it.
+add_test(NAME start_wait_limits_python
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR}
+          --config "{\"limits\": {\"max_open_tasks_per_tenant\": 70000}, \"max_message_bytes\": 4194304}"
+          -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_start_wait_limits.py)
+set_tests_properties(start_wait_limits_python PROPERTIES TIMEOUT 600 LABELS "interop;e2e")

@@ -195,6 +195,7 @@ static int start_service(server *s) {
     vc.max_batch_prompts = s->cfg.max_batch_prompts;
     vc.max_open_tasks_per_tenant = s->cfg.max_open_tasks_per_tenant;
     vc.max_sessions_per_tenant = s->cfg.max_sessions_per_tenant;
+    vc.max_message_bytes = s->cfg.max_message_bytes;
     transport_config tc;
     memset(&tc, 0, sizeof tc);
     tc.listen_addr = s->cfg.listen;

@@ -29,6 +29,8 @@ static void fill_defaults(service_config *c) {
         c->max_sessions_per_tenant = 1000;
     if (!c->persist_interval_ms)
         c->persist_interval_ms = 5000;
+    if (!c->max_message_bytes)
+        c->max_message_bytes = 4u << 20;
 }
 
 size_t service_outbound_needed(const service_config *cfg) {

@@ -33,6 +33,8 @@ typedef struct service_config {
     size_t max_open_tasks_per_tenant; /* unfinished Start'ed tasks per tenant; 0 = 100,000 */
     size_t max_sessions_per_tenant;   /* open sessions per tenant; 0 = 1,000 */
     uint32_t persist_interval_ms;     /* how often trackers are persisted; 0 = 5000 */
+    size_t max_message_bytes;         /* the transport's message limit (Wait answers stay
+                                       * within it); 0 = 4 MiB */
 } service_config;
 
 /* Creates the service. All pointers are borrowed and must outlive it. */

@@ -61,9 +61,10 @@ typedef struct waiter {
     Sluice__V1__TaskResult **results; /* Wait: by slot */
     wref *refs;
     size_t remaining;
-    uint64_t timer; /* Wait timeout (0 = none) */
-    bool completed; /* replied, timed out or cancelled */
-    int refs_count; /* the call and the timer hold it */
+    uint64_t timer;            /* Wait timeout (0 = none) */
+    size_t max_response_bytes; /* Wait: the client's limit (0 = the server's) */
+    bool completed;            /* replied, timed out or cancelled */
+    int refs_count;            /* the call and the timer hold it */
     /* AsCompleted: results waiting for room in the call's outbound queue, a FIFO in
      * pending[head .. n_pending) */
     Sluice__V1__TaskResult **pending;

@@ -87,6 +87,7 @@ int sluice_client_new(const char *target, const sluice_client_options *o, sluice
     c->target = sdk_strdup(target);
     c->config = build_config(o);
     c->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : DEFAULT_RPC_TIMEOUT_MS;
+    c->max_message_bytes = co.max_message_bytes;
     pthread_mutex_init(&c->mu, NULL);
     if (!c->target || !c->config) {
         sluice_client_free(c);

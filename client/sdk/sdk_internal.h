@@ -27,8 +27,9 @@ struct sluice_client {
     sluice_rpc_channel *ch;
     Sluice__V1__SessionConfig *config; /* built from the options */
     uint32_t rpc_timeout_ms;
-    pthread_mutex_t mu; /* guards session_id */
-    char *session_id;   /* open session, or NULL */
+    size_t max_message_bytes; /* the channel's receive limit (Wait answers stay within it) */
+    pthread_mutex_t mu;       /* guards session_id */
+    char *session_id;         /* open session, or NULL */
 };
 
 /* error.c */

@@ -2,7 +2,8 @@
  * Start / Wait / AsCompleted / Cancel. start_nowait opens a session on first use (like
  * lm-deluge's auto-opened tracker); the others need one only when no ids are given.
  * Waits are unary RPCs whose deadline is the wait's timeout plus a margin, so a slow task
- * never turns into a transport error.
+ * never turns into a transport error. An answer too large for one message leaves some
+ * results out (WaitResponse.more_task_ids): wait_for_all fetches them with further Waits.
  */
 #include "sdk_internal.h"
 
@@ -92,18 +93,88 @@ static sluice_response *from_result(Sluice__V1__TaskResult *tr) {
     return sdk_response_new(msg, tr->task_id, tr->custom_id, tr->index);
 }
 
-static int wait_rpc(sluice_client *c, char **ids, size_t n, const char *session,
+static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *session,
                     uint32_t timeout_ms, Sluice__V1__WaitResponse **resp) {
     Sluice__V1__WaitRequest req = SLUICE__V1__WAIT_REQUEST__INIT;
-    req.task_ids = ids;
+    req.task_ids = (char **)ids;
     req.n_task_ids = n;
     if (session)
         req.session_id = (char *)session;
     req.timeout_ms = timeout_ms;
+    /* what this client accepts: a bigger answer would fail on our side */
+    req.max_response_bytes =
+        c->max_message_bytes < UINT32_MAX ? (uint32_t)c->max_message_bytes : UINT32_MAX;
     sluice_rpc_status st;
     sluice_rpc_call_opts o = {timeout_ms ? timeout_ms + WAIT_MARGIN_MS : 0};
     int rc = sluice__v1__sluice__wait__rpc(c->ch, &req, resp, &o, &st);
     return rc ? sdk_rpc_fail(rc, &st, "Wait") : 0;
+}
+
+/* Ids to fetch again (the answer's more_task_ids) and where their results go. */
+typedef struct refetch {
+    char **ids;
+    size_t *pos;
+    size_t n;
+} refetch;
+
+static void refetch_cleanup(refetch *f) {
+    sdk_strings_free(f->ids, f->n);
+    free(f->pos);
+    memset(f, 0, sizeof *f);
+}
+
+/* Puts the results of an answer whose entries belong at rs[pos[0 .. n_results)] and
+ * gathers the ids it left out for another Wait into *next (their entries come without a
+ * response, in order). *got counts the results taken. Returns SLUICE_OK, SLUICE_EPROTO
+ * (more_task_ids that are not entries of the answer) or SLUICE_ENOMEM. */
+static int absorb(Sluice__V1__WaitResponse *resp, const size_t *pos, sluice_response **rs,
+                  refetch *next, size_t *got) {
+    size_t m = 0, want = resp->n_more_task_ids;
+    next->ids = calloc(want ? want : 1, sizeof *next->ids);
+    next->pos = calloc(want ? want : 1, sizeof *next->pos);
+    if (!next->ids || !next->pos)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    for (size_t j = 0; j < resp->n_results; j++) {
+        Sluice__V1__TaskResult *tr = resp->results[j];
+        rs[pos[j]] = from_result(tr);
+        *got += rs[pos[j]] != NULL;
+        if (!rs[pos[j]] && m < want && strcmp(tr->task_id, resp->more_task_ids[m]) == 0) {
+            if (!(next->ids[next->n] = sdk_strdup(tr->task_id)))
+                return sdk_fail(SLUICE_ENOMEM, "out of memory");
+            next->pos[next->n++] = pos[j];
+            m++;
+        }
+    }
+    if (m != want)
+        return sdk_fail(SLUICE_EPROTO, "Wait named %zu results to fetch again, %zu of its tasks",
+                        want, m);
+    return 0;
+}
+
+/* Fetches what the first answer left out (it did not fit in one message), Wait after
+ * Wait, until everything came or a Wait brings nothing new. */
+static int fetch_rest(sluice_client *c, refetch *f, uint32_t timeout_ms, sluice_response **rs) {
+    int rc = 0;
+    while (!rc && f->n) {
+        Sluice__V1__WaitResponse *resp = NULL;
+        if ((rc = wait_rpc(c, f->ids, f->n, NULL, timeout_ms, &resp)) != 0)
+            break;
+        refetch next = {NULL, NULL, 0};
+        size_t got = 0;
+        if (resp->n_results != f->n)
+            rc = sdk_fail(SLUICE_EPROTO, "Wait answered %zu results for %zu ids", resp->n_results,
+                          f->n);
+        else if ((rc = absorb(resp, f->pos, rs, &next, &got)) == 0 && got == 0)
+            rc = sdk_fail(SLUICE_ELIMIT,
+                          "Wait brought none of the %zu results it left out before (each "
+                          "too large for an answer of %zu bytes?)",
+                          f->n, c->max_message_bytes);
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        refetch_cleanup(f);
+        *f = next;
+    }
+    refetch_cleanup(f);
+    return rc;
 }
 
 int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
@@ -114,23 +185,36 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
     if (n == 0 && !(session = sdk_session(c, false, &rc)))
         return rc;
     Sluice__V1__WaitResponse *resp = NULL;
-    rc = wait_rpc(c, (char **)task_ids, n, session, timeout_ms, &resp);
+    rc = wait_rpc(c, (char *const *)task_ids, n, session, timeout_ms, &resp);
     free(session);
     if (rc)
         return rc;
-    sluice_response **rs = calloc(resp->n_results ? resp->n_results : 1, sizeof *rs);
-    if (!rs) {
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    size_t k = resp->n_results;
+    sluice_response **rs = calloc(k ? k : 1, sizeof *rs);
+    size_t *pos = calloc(k ? k : 1, sizeof *pos);
+    refetch rest = {NULL, NULL, 0};
+    size_t got = 0;
+    if (!rs || !pos) {
+        rc = sdk_fail(SLUICE_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < k; i++)
+            pos[i] = i;
+        rc = absorb(resp, pos, rs, &rest, &got);
+    }
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    free(pos);
+    if (!rc)
+        rc = fetch_rest(c, &rest, timeout_ms, rs);
+    refetch_cleanup(&rest);
+    if (rc) {
+        sluice_responses_free(rs, rs ? k : 0);
+        return rc;
     }
     bool all = true;
-    for (size_t i = 0; i < resp->n_results; i++) {
-        rs[i] = from_result(resp->results[i]);
+    for (size_t i = 0; i < k; i++)
         all &= rs[i] != NULL;
-    }
-    *n_out = resp->n_results;
+    *n_out = k;
     *out = rs;
-    protobuf_c_message_free_unpacked(&resp->base, NULL);
     return all ? 0 : sdk_fail(SLUICE_ETIMEDOUT, "some tasks were still running at the timeout");
 }
 

@@ -22,7 +22,7 @@ set_tests_properties(invalid_utf8_python PROPERTIES TIMEOUT 180 LABELS "interop;
 
 # Regression: a Start above 65,536 prompts (up to the tenant limit) succeeds, one above the
 # limit is refused naming it; a Wait beyond the message limit returns the results that fit
-# and names the rest (raw protocol and max_response_bytes).
+# and names the rest (raw protocol, max_response_bytes, and the CLI following it).
 add_test(NAME start_wait_limits_python
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
           ${CMAKE_BINARY_DIR}

@@ -9,10 +9,11 @@
 - A Wait whose results exceeded the message limit failed with RESOURCE_EXHAUSTED and
   withheld every result: it now returns the complete results that fit, one entry per id,
   and lists the others in more_task_ids for another Wait (max_response_bytes lowers the
-  limit to what the client accepts).
+  limit to what the client accepts). The CLI's `sluice wait` follows it by itself.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,6 +126,18 @@ def wait_limits(ch, pb, sid):
     return ids
 
 
+def cli_wait(ids):
+    sluice = os.path.join(os.environ["SLUICE_BUILD_DIR"], "client", "cli", "sluice")
+    p = subprocess.run([sluice, "wait", "--timeout-wait", "60000", "-s",
+                        os.environ["SLUICE_TARGET"]] + ids, capture_output=True, text=True,
+                       timeout=120)
+    res = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    check(p.returncode == 0 and len(res) == len(ids) and
+          all(("big answer %d" % i) in r["completion"] for i, r in enumerate(res)),
+          "sluice wait prints every result beyond the message limit (%d: %s)" %
+          (p.returncode, p.stderr.strip()))
+
+
 def main():
     target = os.environ["SLUICE_TARGET"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +147,8 @@ def main():
         cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1)])
         sid = open_session(pb.OpenSessionRequest(config=cfg), timeout=10).session_id
         start_limits(ch, pb, sid)
-        wait_limits(ch, pb, sid)
+        ids = wait_limits(ch, pb, sid)
+        cli_wait(ids)
     print("start and wait limits: all checks passed")
 
 

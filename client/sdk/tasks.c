@@ -84,13 +84,15 @@ int sluice_start_nowait(sluice_client *c, const sluice_prompt *prompt, char **ta
     return 0;
 }
 
-/* Takes the response out of a task result (finished tasks only). */
-static sluice_response *from_result(Sluice__V1__TaskResult *tr) {
+/* The response of a finished task, taken out of tr; *out stays NULL while the task runs.
+ * Returns SLUICE_OK or SLUICE_ENOMEM (then tr keeps its response: nothing is lost). */
+static int from_result(Sluice__V1__TaskResult *tr, sluice_response **out) {
+    *out = NULL;
     if (!tr->response)
-        return NULL;
-    Sluice__V1__Response *msg = tr->response;
-    tr->response = NULL;
-    return sdk_response_new(msg, tr->task_id, tr->custom_id, tr->index);
+        return 0;
+    if (sdk_response_take(&tr->response, tr->task_id, tr->custom_id, tr->index, out) != 0)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    return 0;
 }
 
 static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *session,
@@ -136,7 +138,9 @@ static int absorb(Sluice__V1__WaitResponse *resp, const size_t *pos, sluice_resp
         return sdk_fail(SLUICE_ENOMEM, "out of memory");
     for (size_t j = 0; j < resp->n_results; j++) {
         Sluice__V1__TaskResult *tr = resp->results[j];
-        rs[pos[j]] = from_result(tr);
+        int rc = from_result(tr, &rs[pos[j]]);
+        if (rc)
+            return rc;
         *got += rs[pos[j]] != NULL;
         if (!rs[pos[j]] && m < want && strcmp(tr->task_id, resp->more_task_ids[m]) == 0) {
             if (!(next->ids[next->n] = sdk_strdup(tr->task_id)))
@@ -268,6 +272,8 @@ int sluice_cancel(sluice_client *c, const char *const *task_ids, size_t n, size_
 struct sluice_iter {
     sluice_rpc_call *call;
     bool done;
+    int failed;                   /* the error that ended the stream (then done too) */
+    Sluice__V1__TaskResult *held; /* read, not yet handed out (out of memory last time) */
 };
 
 int sluice_as_completed(sluice_client *c, const char *const *task_ids, size_t n,
@@ -298,25 +304,46 @@ int sluice_as_completed(sluice_client *c, const char *const *task_ids, size_t n,
     return 0;
 }
 
-int sluice_iter_next(sluice_iter *it, sluice_response **out) {
-    sdk_clear_error();
+/* The next message of the stream; SLUICE_EEOF at its end. A stream that ended with an
+ * error keeps returning it (never a plain end: tasks may be missing). */
+static int read_next(sluice_iter *it, Sluice__V1__TaskResult **tr) {
+    if (it->failed)
+        return sdk_fail(it->failed, "AsCompleted: the stream ended with an error before (%s)",
+                        sluice_strerror(it->failed));
     if (it->done)
         return SLUICE_EEOF;
+    int rc = sluice__v1__sluice__as_completed__read(it->call, tr);
+    if (rc == SLUICE_EEOF) {
+        it->done = true;
+        sluice_rpc_status st;
+        int frc = sluice_rpc_call_finish(it->call, NULL, &st);
+        if (!frc)
+            return SLUICE_EEOF;
+        it->failed = frc;
+        return sdk_rpc_fail(frc, &st, "AsCompleted");
+    }
+    if (rc) { /* a local failure: abandon the call rather than drain it */
+        it->done = true;
+        it->failed = rc;
+        sluice_rpc_call_cancel(it->call);
+        return sdk_fail(rc, "AsCompleted: %s", sluice_strerror(rc));
+    }
+    return 0;
+}
+
+int sluice_iter_next(sluice_iter *it, sluice_response **out) {
+    sdk_clear_error();
     for (;;) {
-        Sluice__V1__TaskResult *tr = NULL;
-        int rc = sluice__v1__sluice__as_completed__read(it->call, &tr);
-        if (rc == SLUICE_EEOF) {
-            it->done = true;
-            sluice_rpc_status st;
-            int frc = sluice_rpc_call_finish(it->call, NULL, &st);
-            return frc ? sdk_rpc_fail(frc, &st, "AsCompleted") : SLUICE_EEOF;
+        Sluice__V1__TaskResult *tr = it->held;
+        it->held = NULL;
+        int rc = tr ? 0 : read_next(it, &tr);
+        if (rc)
+            return rc;
+        sluice_response *r;
+        if ((rc = from_result(tr, &r)) != 0) {
+            it->held = tr; /* handed out by the next call */
+            return rc;
         }
-        if (rc) { /* a local failure: abandon the call rather than drain it */
-            it->done = true;
-            sluice_rpc_call_cancel(it->call);
-            return sdk_fail(rc, "AsCompleted: %s", sluice_strerror(rc));
-        }
-        sluice_response *r = from_result(tr);
         protobuf_c_message_free_unpacked(&tr->base, NULL);
         if (r) {
             *out = r;
@@ -328,6 +355,8 @@ int sluice_iter_next(sluice_iter *it, sluice_response **out) {
 void sluice_iter_free(sluice_iter *it) {
     if (!it)
         return;
+    if (it->held)
+        protobuf_c_message_free_unpacked(&it->held->base, NULL);
     sluice_rpc_call_free(it->call);
     free(it);
 }

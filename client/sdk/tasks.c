@@ -95,6 +95,14 @@ static int from_result(Sluice__V1__TaskResult *tr, sluice_response **out) {
     return 0;
 }
 
+/* The deadline of a Wait call: its timeout plus a margin, so the server answers first (0:
+ * none). Saturates rather than wrapping past UINT32_MAX into a short deadline. */
+static uint32_t wait_deadline_ms(uint32_t timeout_ms) {
+    if (!timeout_ms)
+        return 0;
+    return timeout_ms > UINT32_MAX - WAIT_MARGIN_MS ? UINT32_MAX : timeout_ms + WAIT_MARGIN_MS;
+}
+
 static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *session,
                     uint32_t timeout_ms, Sluice__V1__WaitResponse **resp) {
     Sluice__V1__WaitRequest req = SLUICE__V1__WAIT_REQUEST__INIT;
@@ -107,7 +115,7 @@ static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *se
     req.max_response_bytes =
         c->max_message_bytes < UINT32_MAX ? (uint32_t)c->max_message_bytes : UINT32_MAX;
     sluice_rpc_status st;
-    sluice_rpc_call_opts o = {timeout_ms ? timeout_ms + WAIT_MARGIN_MS : 0};
+    sluice_rpc_call_opts o = {wait_deadline_ms(timeout_ms)};
     int rc = sluice__v1__sluice__wait__rpc(c->ch, &req, resp, &o, &st);
     return rc ? sdk_rpc_fail(rc, &st, "Wait") : 0;
 }

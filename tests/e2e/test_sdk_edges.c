@@ -141,10 +141,32 @@ static void test_iter_next_out_of_memory_keeps_the_task(void) {
         protobuf_c_message_free_unpacked(&stream[i]->base, NULL);
 }
 
+/* Regression: the Wait call's deadline, timeout + 10 s, wrapped for timeouts near
+ * UINT32_MAX: UINT32_MAX - 9000 gave a deadline of 999 ms, and a task answered 1.5 s
+ * later was reported as SLUICE_ETIMEDOUT. */
+static void test_wait_timeout_near_uint32_max_does_not_wrap(void) {
+    Sluice__V1__WaitResponse *w = answer(1);
+    S.wait = w;
+    S.wait_delay_ms = 1500;
+    sluice_client *c = client();
+    sluice_response *r = NULL;
+    unsigned before = canned_sluice_waits(&S);
+    CU_ASSERT_EQUAL(sluice_wait_for(c, "local:t1", UINT32_MAX - 9000, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    CU_ASSERT_EQUAL(canned_sluice_waits(&S), before + 1);
+    sluice_response_free(r);
+    sluice_client_free(c);
+    S.wait = NULL;
+    S.wait_delay_ms = 0;
+    protobuf_c_message_free_unpacked(&w->base, NULL);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"wait out of memory is ENOMEM", test_wait_out_of_memory_is_enomem},
         {"iter_next out of memory keeps the task", test_iter_next_out_of_memory_keeps_the_task},
+        {"wait timeout near UINT32_MAX does not wrap",
+         test_wait_timeout_near_uint32_max_does_not_wrap},
         {NULL, NULL},
     };
     return test_run_suite_with("sdk_edges", suite_init, suite_clean, cases);

@@ -202,6 +202,10 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
     if (rc)
         return rc;
     size_t k = resp->n_results;
+    if (n && k != n) { /* a misbehaving server: nothing of it is used */
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return sdk_fail(SLUICE_EPROTO, "Wait answered %zu results for %zu ids", k, n);
+    }
     sluice_response **rs = calloc(k ? k : 1, sizeof *rs);
     size_t *pos = calloc(k ? k : 1, sizeof *pos);
     refetch rest = {NULL, NULL, 0};
@@ -232,13 +236,20 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
 
 int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t timeout_ms,
                     sluice_response **out) {
-    if (!task_id)
-        return sdk_fail(SLUICE_EINVAL, "task_id is required");
+    if (!task_id || !out) {
+        sdk_clear_error();
+        return sdk_fail(SLUICE_EINVAL, "task_id and out are required");
+    }
+    *out = NULL;
     sluice_response **rs = NULL;
     size_t n = 0;
     int rc = sluice_wait_for_all(c, &task_id, 1, timeout_ms, &rs, &n);
-    *out = n == 1 ? rs[0] : NULL;
-    free(rs);
+    if (n == 1) {
+        *out = rs[0];
+        free(rs);
+    } else {
+        sluice_responses_free(rs, n);
+    }
     return rc;
 }
 

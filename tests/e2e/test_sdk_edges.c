@@ -161,12 +161,34 @@ static void test_wait_timeout_near_uint32_max_does_not_wrap(void) {
     protobuf_c_message_free_unpacked(&w->base, NULL);
 }
 
+/* Regression: a server answering more results than ids asked for made sluice_wait_for
+ * leak them (and return SLUICE_OK with no response). Such an answer is SLUICE_EPROTO. */
+static void test_extra_results_are_eproto_without_leak(void) {
+    Sluice__V1__WaitResponse *w = answer(2);
+    S.wait = w;
+    sluice_client *c = client();
+    sluice_response *r = (sluice_response *)&r; /* not NULL: must be cleared */
+    CU_ASSERT_EQUAL(sluice_wait_for(c, "local:t1", 1000, &r), SLUICE_EPROTO);
+    CU_ASSERT_PTR_NULL(r);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "2 results for 1 ids"));
+    sluice_response **rs = NULL;
+    size_t n = 0;
+    const char *ids[] = {"local:t1"};
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, ids, 1, 1000, &rs, &n), SLUICE_EPROTO);
+    CU_ASSERT_PTR_NULL(rs);
+    CU_ASSERT_EQUAL(n, 0);
+    sluice_client_free(c);
+    S.wait = NULL;
+    protobuf_c_message_free_unpacked(&w->base, NULL);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"wait out of memory is ENOMEM", test_wait_out_of_memory_is_enomem},
         {"iter_next out of memory keeps the task", test_iter_next_out_of_memory_keeps_the_task},
         {"wait timeout near UINT32_MAX does not wrap",
          test_wait_timeout_near_uint32_max_does_not_wrap},
+        {"extra results are EPROTO without leak", test_extra_results_are_eproto_without_leak},
         {NULL, NULL},
     };
     return test_run_suite_with("sdk_edges", suite_init, suite_clean, cases);

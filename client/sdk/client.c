@@ -234,6 +234,8 @@ int sluice_client_reset_tracker(sluice_client *c, bool clear_blocklist, sluice_t
 
 int sluice_client_status(sluice_client *c, sluice_tracker *out) {
     sdk_clear_error();
+    if (!out)
+        return sdk_fail(SLUICE_EINVAL, "sluice_client_status: out is required");
     int rc;
     char *id = sdk_session(c, false, &rc);
     if (!id)

@@ -95,6 +95,16 @@ static int from_result(Sluice__V1__TaskResult *tr, sluice_response **out) {
     return 0;
 }
 
+/* n task ids must be there (n == 0: none needed). */
+static int check_ids(const char *const *ids, size_t n) {
+    if (n && !ids)
+        return sdk_fail(SLUICE_EINVAL, "task_ids is NULL with n = %zu", n);
+    for (size_t i = 0; i < n; i++)
+        if (!ids[i])
+            return sdk_fail(SLUICE_EINVAL, "task_ids[%zu] is NULL", i);
+    return 0;
+}
+
 /* The deadline of a Wait call: its timeout plus a margin, so the server answers first (0:
  * none). Saturates rather than wrapping past UINT32_MAX into a short deadline. */
 static uint32_t wait_deadline_ms(uint32_t timeout_ms) {
@@ -192,7 +202,13 @@ static int fetch_rest(sluice_client *c, refetch *f, uint32_t timeout_ms, sluice_
 int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
                         uint32_t timeout_ms, sluice_response ***out, size_t *n_out) {
     sdk_clear_error();
-    int rc = 0;
+    if (!out || !n_out)
+        return sdk_fail(SLUICE_EINVAL, "out and n_out are required");
+    *out = NULL;
+    *n_out = 0;
+    int rc = check_ids(task_ids, n);
+    if (rc)
+        return rc;
     char *session = NULL;
     if (n == 0 && !(session = sdk_session(c, false, &rc)))
         return rc;
@@ -265,7 +281,9 @@ int sluice_start(sluice_client *c, const sluice_prompt *prompt, sluice_response 
 
 int sluice_cancel(sluice_client *c, const char *const *task_ids, size_t n, size_t *cancelled) {
     sdk_clear_error();
-    int rc;
+    int rc = check_ids(task_ids, n);
+    if (rc)
+        return rc;
     char *session = sdk_session(c, false, &rc);
     if (!session)
         return rc;
@@ -298,7 +316,11 @@ struct sluice_iter {
 int sluice_as_completed(sluice_client *c, const char *const *task_ids, size_t n,
                         sluice_iter **out) {
     sdk_clear_error();
-    int rc = 0;
+    if (!out)
+        return sdk_fail(SLUICE_EINVAL, "out is required");
+    int rc = check_ids(task_ids, n);
+    if (rc)
+        return rc;
     char *session = NULL;
     if (n == 0 && !(session = sdk_session(c, false, &rc)))
         return rc;

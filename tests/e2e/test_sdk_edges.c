@@ -182,6 +182,33 @@ static void test_extra_results_are_eproto_without_leak(void) {
     protobuf_c_message_free_unpacked(&w->base, NULL);
 }
 
+/* Regression: sluice_wait_for_all with n > 0 and NULL ids crashed (so did cancel and
+ * as_completed), and the prompt setters returned SLUICE_EINVAL without a message. */
+static void test_bad_arguments_are_einval_with_a_message(void) {
+    sluice_client *c = client(); /* clears the thread's last error */
+    CU_ASSERT_EQUAL(sluice_prompt_set_custom_id(NULL, "x"), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "set_custom_id"));
+    sluice_tracker t;
+    CU_ASSERT_EQUAL(sluice_client_status(c, &t), SLUICE_ECLOSED); /* another message */
+    CU_ASSERT_EQUAL(sluice_prompt_set_prefer_model(NULL, "m-a"), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "set_prefer_model"));
+    sluice_response **rs = NULL;
+    size_t n = 7;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, NULL, 3, 0, &rs, &n), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "task_ids is NULL"));
+    CU_ASSERT_PTR_NULL(rs);
+    CU_ASSERT_EQUAL(n, 0);
+    const char *ids[] = {"local:t1", NULL};
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, ids, 2, 0, &rs, &n), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "task_ids[1] is NULL"));
+    size_t k;
+    CU_ASSERT_EQUAL(sluice_cancel(c, NULL, 2, &k), SLUICE_EINVAL);
+    sluice_iter *it = NULL;
+    CU_ASSERT_EQUAL(sluice_as_completed(c, NULL, 2, &it), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NULL(it);
+    sluice_client_free(c);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"wait out of memory is ENOMEM", test_wait_out_of_memory_is_enomem},
@@ -189,6 +216,7 @@ int main(void) {
         {"wait timeout near UINT32_MAX does not wrap",
          test_wait_timeout_near_uint32_max_does_not_wrap},
         {"extra results are EPROTO without leak", test_extra_results_are_eproto_without_leak},
+        {"bad arguments are EINVAL with a message", test_bad_arguments_are_einval_with_a_message},
         {NULL, NULL},
     };
     return test_run_suite_with("sdk_edges", suite_init, suite_clean, cases);

@@ -40,3 +40,9 @@ sluice_test(test_sdk_edges
   LIBS sluice_transport sluice_rpc sluice_proto Threads::Threads
   LABELS e2e sdk TIMEOUT 300)
 target_link_options(test_sdk_edges PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+# The CLI's option parsing, with the same wrapped allocators.
+sluice_test(test_cli_options
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cli_options.c ${CMAKE_SOURCE_DIR}/client/cli/options.c
+          ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c
+  LIBS PkgConfig::JANSSON LABELS unit cli)
+target_link_options(test_cli_options PRIVATE ${SLUICE_FAILMALLOC_WRAP})

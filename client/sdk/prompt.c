@@ -43,7 +43,8 @@ sluice_prompt *sluice_prompt_new(void) {
 void sluice_prompt_free(sluice_prompt *p) {
     if (!p)
         return;
-    protobuf_c_message_free_unpacked(&p->msg->base, NULL);
+    if (p->msg) /* NULL in a copy that could not be made */
+        protobuf_c_message_free_unpacked(&p->msg->base, NULL);
     free(p);
 }
 

@@ -46,3 +46,11 @@ sluice_test(test_cli_options
           ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c
   LIBS PkgConfig::JANSSON LABELS unit cli)
 target_link_options(test_cli_options PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+# Every public SDK call with each of its allocations failing in turn, against sluiced.
+sluice_test(test_sdk_failmalloc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_failmalloc.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+          ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c ${SLUICE_SDK_SOURCES}
+  LIBS sluice_rpc sluice_proto sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e sdk TIMEOUT 900)
+target_link_options(test_sdk_failmalloc PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+add_dependencies(test_sdk_failmalloc sluiced)

@@ -6,17 +6,24 @@
 #include "sluice/status.h"
 #include "sluice/v1/sluice.sluice.h"
 
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct canned_impl {
-    canned_sluice *c;
+#define MAX_STREAM 16
+
+struct canned_sluice {
     transport *t;
     timers *tm;
-    atomic_uint waits;
+    char target[64];
     transport_handler handlers[3];
+    pthread_mutex_t mu; /* guards everything below */
+    const Sluice__V1__WaitResponse *wait;
+    uint32_t wait_delay_ms;
+    Sluice__V1__TaskResult *stream[MAX_STREAM];
+    size_t n_stream;
+    unsigned waits;
 };
 
 static void open_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
@@ -27,53 +34,58 @@ static void open_session(tcall *call, ProtobufCMessage *msg, void *ctx) {
 }
 
 typedef struct late {
-    struct canned_impl *impl;
+    canned_sluice *c;
     tcall *call;
 } late;
 
 static void answer_wait(void *arg) {
     late *l = arg;
-    tcall_reply(l->call, &l->impl->c->wait->base);
+    pthread_mutex_lock(&l->c->mu);
+    if (l->c->wait)
+        tcall_reply(l->call, &l->c->wait->base); /* packed now */
+    else
+        tcall_finish(l->call, GRPC_STATUS_UNIMPLEMENTED, "no canned Wait answer");
+    pthread_mutex_unlock(&l->c->mu);
     tcall_unref(l->call);
     free(l);
 }
 
 static void wait_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
-    struct canned_impl *impl = ctx;
+    canned_sluice *c = ctx;
     protobuf_c_message_free_unpacked(msg, NULL);
-    atomic_fetch_add(&impl->waits, 1);
-    if (!impl->c->wait) {
-        tcall_finish(call, GRPC_STATUS_UNIMPLEMENTED, "no canned Wait answer");
-        return;
-    }
     late *l = calloc(1, sizeof *l);
-    l->impl = impl;
+    l->c = c;
     l->call = call;
     tcall_ref(call);
-    timers_add(impl->tm, impl->c->wait_delay_ms, answer_wait, l);
+    pthread_mutex_lock(&c->mu);
+    c->waits++;
+    uint32_t delay = c->wait_delay_ms;
+    pthread_mutex_unlock(&c->mu);
+    timers_add(c->tm, delay, answer_wait, l);
 }
 
 static void as_completed(tcall *call, ProtobufCMessage *msg, void *ctx) {
-    struct canned_impl *impl = ctx;
+    canned_sluice *c = ctx;
     protobuf_c_message_free_unpacked(msg, NULL);
-    for (size_t i = 0; i < impl->c->n_stream; i++)
-        tcall_send(call, &impl->c->stream[i]->base);
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_stream; i++)
+        tcall_send(call, &c->stream[i]->base);
+    pthread_mutex_unlock(&c->mu);
     tcall_finish(call, GRPC_STATUS_OK, NULL);
 }
 
-int canned_sluice_start(canned_sluice *c) {
-    struct canned_impl *impl = calloc(1, sizeof *impl);
-    impl->c = c;
-    c->impl = impl;
-    impl->tm = timers_new();
+canned_sluice *canned_sluice_start(void) {
+    canned_sluice *c = calloc(1, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    c->tm = timers_new();
     const sluice_rpc_method *methods[] = {&sluice__v1__sluice__open_session__method,
                                           &sluice__v1__sluice__wait__method,
                                           &sluice__v1__sluice__as_completed__method};
     void (*fns[])(tcall *, ProtobufCMessage *, void *) = {open_session, wait_rpc, as_completed};
     for (size_t i = 0; i < 3; i++) {
-        impl->handlers[i].method = methods[i];
-        impl->handlers[i].on_message = fns[i];
-        impl->handlers[i].ctx = impl;
+        c->handlers[i].method = methods[i];
+        c->handlers[i].on_message = fns[i];
+        c->handlers[i].ctx = c;
     }
     transport_config tc;
     memset(&tc, 0, sizeof tc);
@@ -81,27 +93,51 @@ int canned_sluice_start(canned_sluice *c) {
     tc.n_workers = 2;
     tc.max_message_bytes = 16u << 20;
     char err[256] = "transport_register failed";
-    if (transport_new(&tc, &impl->t, err, sizeof err) != 0 ||
-        transport_register(impl->t, &sluice__v1__sluice__rpc_service, impl->handlers, 3) != 0 ||
-        transport_start(impl->t, err, sizeof err) != 0) {
+    if (transport_new(&tc, &c->t, err, sizeof err) != 0 ||
+        transport_register(c->t, &sluice__v1__sluice__rpc_service, c->handlers, 3) != 0 ||
+        transport_start(c->t, err, sizeof err) != 0) {
         fprintf(stderr, "canned sluice: %s\n", err);
-        return -1;
+        canned_sluice_stop(c);
+        return NULL;
     }
-    snprintf(c->target, sizeof c->target, "127.0.0.1:%d", transport_port(impl->t));
-    return 0;
+    snprintf(c->target, sizeof c->target, "127.0.0.1:%d", transport_port(c->t));
+    return c;
 }
 
 void canned_sluice_stop(canned_sluice *c) {
-    struct canned_impl *impl = c->impl;
-    if (!impl)
+    if (!c)
         return;
-    transport_drain(impl->t, 0);
-    timers_free(impl->tm); /* a late answer not sent yet: its call is over anyway */
-    transport_free(impl->t);
-    free(impl);
-    c->impl = NULL;
+    if (c->t)
+        transport_drain(c->t, 0);
+    timers_free(c->tm); /* a late answer not sent yet: its call is over anyway */
+    transport_free(c->t);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
 }
 
-unsigned canned_sluice_waits(const canned_sluice *c) {
-    return atomic_load(&c->impl->waits);
+const char *canned_sluice_target(const canned_sluice *c) {
+    return c->target;
+}
+
+void canned_sluice_set_wait(canned_sluice *c, const Sluice__V1__WaitResponse *answer,
+                            uint32_t delay_ms) {
+    pthread_mutex_lock(&c->mu);
+    c->wait = answer;
+    c->wait_delay_ms = delay_ms;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void canned_sluice_set_stream(canned_sluice *c, Sluice__V1__TaskResult *const *results, size_t n) {
+    pthread_mutex_lock(&c->mu);
+    c->n_stream = n < MAX_STREAM ? n : MAX_STREAM;
+    for (size_t i = 0; i < c->n_stream; i++)
+        c->stream[i] = results[i];
+    pthread_mutex_unlock(&c->mu);
+}
+
+unsigned canned_sluice_waits(canned_sluice *c) {
+    pthread_mutex_lock(&c->mu);
+    unsigned n = c->waits;
+    pthread_mutex_unlock(&c->mu);
+    return n;
 }

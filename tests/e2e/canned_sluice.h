@@ -4,12 +4,13 @@
  * answer) or exactly the same way every time (fail-malloc loops).
  *
  * It runs on the server transport (127.0.0.1:0). OpenSession answers session "local:s1";
- * Wait answers the canned WaitResponse (after wait_delay_ms, from a timer thread: never
- * on a transport worker); AsCompleted streams the canned TaskResults and ends OK. Other
- * methods answer UNIMPLEMENTED. Set the answers before the calls that need them; the
- * canned messages stay the test's (borrowed; the server packs them at each answer).
+ * Wait answers the canned WaitResponse (after its delay, from a timer thread: never on a
+ * transport worker); AsCompleted streams the canned TaskResults and ends OK. Other methods
+ * answer UNIMPLEMENTED, and so does Wait without a canned answer.
  *
- * Thread safety: the answers are read on transport threads: set them while no call runs.
+ * Ownership: canned messages are borrowed until replaced (set NULL before freeing them).
+ * Thread safety: any thread; answers are read under the server's lock, so replacing one
+ * orders everything the server did with the old one before the caller's next steps.
  */
 #ifndef SLUICE_TESTS_CANNED_SLUICE_H
 #define SLUICE_TESTS_CANNED_SLUICE_H
@@ -19,22 +20,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct canned_sluice {
-    /* answers (borrowed) */
-    const Sluice__V1__WaitResponse *wait;
-    uint32_t wait_delay_ms;
-    Sluice__V1__TaskResult *const *stream;
-    size_t n_stream;
-    /* filled by canned_sluice_start */
-    char target[64];
-    struct canned_impl *impl;
-} canned_sluice;
+typedef struct canned_sluice canned_sluice;
 
-/* Starts the server. Returns 0, or -1 with a message on stderr. */
-int canned_sluice_start(canned_sluice *c);
-/* Drains (answering nothing more) and frees. */
+/* Starts the server; NULL (with a message on stderr) when it cannot. */
+canned_sluice *canned_sluice_start(void);
+/* Drains, answering nothing more, and frees. NULL-safe. */
 void canned_sluice_stop(canned_sluice *c);
+/* "127.0.0.1:<port>". */
+const char *canned_sluice_target(const canned_sluice *c);
+/* The answer to every Wait (NULL: UNIMPLEMENTED), sent delay_ms after the request. */
+void canned_sluice_set_wait(canned_sluice *c, const Sluice__V1__WaitResponse *answer,
+                            uint32_t delay_ms);
+/* What every AsCompleted streams (the array is copied, at most 16 results). */
+void canned_sluice_set_stream(canned_sluice *c, Sluice__V1__TaskResult *const *results, size_t n);
 /* Wait calls received so far. */
-unsigned canned_sluice_waits(const canned_sluice *c);
+unsigned canned_sluice_waits(canned_sluice *c);
 
 #endif

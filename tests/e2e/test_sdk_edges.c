@@ -12,15 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static canned_sluice S;
+static canned_sluice *S;
 
 static int suite_init(void) {
-    memset(&S, 0, sizeof S);
-    return canned_sluice_start(&S);
+    S = canned_sluice_start();
+    return S ? 0 : -1;
 }
 
 static int suite_clean(void) {
-    canned_sluice_stop(&S);
+    canned_sluice_stop(S);
     return 0;
 }
 
@@ -31,7 +31,7 @@ static sluice_client *client(void) {
     o.models = &m;
     o.n_models = 1;
     sluice_client *c = NULL;
-    CU_ASSERT_EQUAL(sluice_client_new(S.target, &o, &c), 0);
+    CU_ASSERT_EQUAL(sluice_client_new(canned_sluice_target(S), &o, &c), 0);
     return c;
 }
 
@@ -68,7 +68,7 @@ static Sluice__V1__WaitResponse *answer(size_t n) {
  * call fails in turn: each failure is SLUICE_ENOMEM with a message, never a timeout. */
 static void test_wait_out_of_memory_is_enomem(void) {
     Sluice__V1__WaitResponse *w = answer(1);
-    S.wait = w;
+    canned_sluice_set_wait(S, w, 0);
     sluice_client *c = client();
     const char *ids[] = {"local:t1"};
     bool done = false;
@@ -90,7 +90,7 @@ static void test_wait_out_of_memory_is_enomem(void) {
     }
     CU_ASSERT_TRUE(done);
     sluice_client_free(c);
-    S.wait = NULL;
+    canned_sluice_set_wait(S, NULL, 0);
     protobuf_c_message_free_unpacked(&w->base, NULL);
 }
 
@@ -99,8 +99,7 @@ static void test_wait_out_of_memory_is_enomem(void) {
  * ends the stream is returned by every later call (never a plain end). */
 static void test_iter_next_out_of_memory_keeps_the_task(void) {
     Sluice__V1__TaskResult *stream[2] = {finished("local:t1", "one"), finished("local:t2", "two")};
-    S.stream = stream;
-    S.n_stream = 2;
+    canned_sluice_set_stream(S, stream, 2);
     sluice_client *c = client();
     const char *ids[] = {"local:t1", "local:t2"};
     bool done = false;
@@ -135,8 +134,7 @@ static void test_iter_next_out_of_memory_keeps_the_task(void) {
     }
     CU_ASSERT_TRUE(done);
     sluice_client_free(c);
-    S.stream = NULL;
-    S.n_stream = 0;
+    canned_sluice_set_stream(S, NULL, 0);
     for (int i = 0; i < 2; i++)
         protobuf_c_message_free_unpacked(&stream[i]->base, NULL);
 }
@@ -146,18 +144,16 @@ static void test_iter_next_out_of_memory_keeps_the_task(void) {
  * later was reported as SLUICE_ETIMEDOUT. */
 static void test_wait_timeout_near_uint32_max_does_not_wrap(void) {
     Sluice__V1__WaitResponse *w = answer(1);
-    S.wait = w;
-    S.wait_delay_ms = 1500;
+    canned_sluice_set_wait(S, w, 1500);
     sluice_client *c = client();
     sluice_response *r = NULL;
-    unsigned before = canned_sluice_waits(&S);
+    unsigned before = canned_sluice_waits(S);
     CU_ASSERT_EQUAL(sluice_wait_for(c, "local:t1", UINT32_MAX - 9000, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(r);
-    CU_ASSERT_EQUAL(canned_sluice_waits(&S), before + 1);
+    CU_ASSERT_EQUAL(canned_sluice_waits(S), before + 1);
     sluice_response_free(r);
     sluice_client_free(c);
-    S.wait = NULL;
-    S.wait_delay_ms = 0;
+    canned_sluice_set_wait(S, NULL, 0);
     protobuf_c_message_free_unpacked(&w->base, NULL);
 }
 
@@ -165,7 +161,7 @@ static void test_wait_timeout_near_uint32_max_does_not_wrap(void) {
  * leak them (and return SLUICE_OK with no response). Such an answer is SLUICE_EPROTO. */
 static void test_extra_results_are_eproto_without_leak(void) {
     Sluice__V1__WaitResponse *w = answer(2);
-    S.wait = w;
+    canned_sluice_set_wait(S, w, 0);
     sluice_client *c = client();
     sluice_response *r = (sluice_response *)&r; /* not NULL: must be cleared */
     CU_ASSERT_EQUAL(sluice_wait_for(c, "local:t1", 1000, &r), SLUICE_EPROTO);
@@ -178,7 +174,7 @@ static void test_extra_results_are_eproto_without_leak(void) {
     CU_ASSERT_PTR_NULL(rs);
     CU_ASSERT_EQUAL(n, 0);
     sluice_client_free(c);
-    S.wait = NULL;
+    canned_sluice_set_wait(S, NULL, 0);
     protobuf_c_message_free_unpacked(&w->base, NULL);
 }
 

@@ -154,6 +154,9 @@ static int start_store(server *s) {
     sc.cache_max_bytes = s->cfg.cache_max_bytes;
     sc.result_retention_ms = s->cfg.result_retention_s * 1000;
     sc.sync_writes = s->cfg.sync_writes;
+    /* Room for a Start of a tenant's whole open-task allowance (persisted as one atomic
+     * batch: all or none) on top of the usual queue. */
+    sc.write_queue_max = 65536 + s->cfg.max_open_tasks_per_tenant;
     if (store_open(&sc, &s->st, err, sizeof err) != 0) {
         LOG_ERROR("main", "%s", err);
         return -1;
@@ -210,6 +213,7 @@ static int start_service(server *s) {
     vc.max_batch_prompts = s->cfg.max_batch_prompts;
     vc.max_open_tasks_per_tenant = s->cfg.max_open_tasks_per_tenant;
     vc.max_sessions_per_tenant = s->cfg.max_sessions_per_tenant;
+    vc.max_message_bytes = s->cfg.max_message_bytes;
     transport_config tc;
     memset(&tc, 0, sizeof tc);
     tc.listen_addr = s->cfg.listen;

@@ -6,6 +6,7 @@
 
 #include "sluice/sluice.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +34,13 @@ typedef struct cli_opts {
     uint32_t wait_timeout_ms;
     char *ca_pem;
 } cli_opts;
+
+/* options.c: the long options (for getopt_long), and applying one option to o. Both
+ * return 0, -1 (a bad value: a usage error) or -2 (out of memory). cli_add_model adds
+ * "NAME[:WEIGHT]" (the name is copied). */
+extern const struct option cli_longopts[];
+int cli_apply_option(cli_opts *o, int opt, const char *arg);
+int cli_add_model(cli_opts *o, const char *spec);
 
 /* Maps an SDK status to an exit code. */
 int cli_exit_code(int status);

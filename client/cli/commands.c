@@ -12,6 +12,30 @@
 
 /* ---- JSON output -------------------------------------------------------------------- */
 
+/* A JSON string of s. jansson refuses text that is not UTF-8 (which a misbehaving server
+ * could send): such text is written with every non-ASCII byte as '?', rather than lost.
+ * NULL only when out of memory. */
+static json_t *jstr(const char *s) {
+    json_t *j = json_string(s ? s : "");
+    if (j || !s)
+        return j;
+    char *ascii = strdup(s);
+    if (!ascii)
+        return NULL;
+    for (char *c = ascii; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    j = json_string(ascii);
+    free(ascii);
+    return j;
+}
+
+/* Sets key in o to v (taken); any failure (out of memory) is remembered in *ok. */
+static void put(json_t *o, const char *key, json_t *v, bool *ok) {
+    if (json_object_set_new(o, key, v) != 0)
+        *ok = false;
+}
+
 static json_t *usage_json(const sluice_response *r) {
     sluice_usage u = sluice_response_usage(r);
     return json_pack("{s:I, s:I, s:I, s:I}", "input_tokens", (json_int_t)u.input_tokens,
@@ -22,50 +46,68 @@ static json_t *usage_json(const sluice_response *r) {
 
 static json_t *tool_calls_json(const sluice_response *r) {
     json_t *arr = json_array();
-    for (size_t i = 0; i < sluice_response_n_tool_calls(r); i++) {
+    for (size_t i = 0; arr && i < sluice_response_n_tool_calls(r); i++) {
         const char *id, *name, *args;
         sluice_response_tool_call(r, i, &id, &name, &args);
         json_t *parsed = json_loads(args, 0, NULL);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "id", id, "name", name, "arguments",
-                                             parsed ? parsed : json_string(args)));
+        json_t *call = json_object();
+        bool ok = call != NULL;
+        put(call, "id", jstr(id), &ok);
+        put(call, "name", jstr(name), &ok);
+        put(call, "arguments", parsed ? parsed : jstr(args), &ok);
+        if (!ok || json_array_append_new(arr, call) != 0) {
+            json_decref(call);
+            json_decref(arr);
+            return NULL;
+        }
     }
     return arr;
 }
 
 json_t *cli_result_json(const sluice_response *r, bool completions_only) {
     json_t *o = json_object();
-    json_object_set_new(o, "custom_id", json_string(sluice_response_custom_id(r)));
-    json_object_set_new(o, "task_id", json_string(sluice_response_task_id(r)));
-    bool err = sluice_response_is_error(r);
-    json_object_set_new(o, "completion",
-                        err ? json_null() : json_string(sluice_response_completion(r)));
-    json_object_set_new(o, "is_error", json_boolean(err));
+    bool ok = o != NULL, err = sluice_response_is_error(r);
+    put(o, "custom_id", jstr(sluice_response_custom_id(r)), &ok);
+    put(o, "task_id", jstr(sluice_response_task_id(r)), &ok);
+    put(o, "completion", err ? json_null() : jstr(sluice_response_completion(r)), &ok);
+    put(o, "is_error", json_boolean(err), &ok);
     if (err && !completions_only)
-        json_object_set_new(o, "error", json_string(sluice_response_error_message(r)));
-    if (completions_only)
-        return o;
-    if (sluice_response_n_tool_calls(r))
-        json_object_set_new(o, "tool_calls", tool_calls_json(r));
-    json_object_set_new(o, "model", json_string(sluice_response_model_used(r)));
-    json_object_set_new(o, "finish_reason", json_string(sluice_response_finish_reason(r)));
-    json_object_set_new(o, "usage", usage_json(r));
-    json_object_set_new(o, "cost", json_real(sluice_response_cost(r)));
-    json_object_set_new(o, "cached", json_boolean(sluice_response_local_cache_hit(r)));
-    json_object_set_new(o, "attempts", json_integer((json_int_t)sluice_response_n_attempts(r)));
-    json_object_set_new(o, "status_code", json_integer(sluice_response_status_code(r)));
+        put(o, "error", jstr(sluice_response_error_message(r)), &ok);
+    if (!completions_only) {
+        if (sluice_response_n_tool_calls(r))
+            put(o, "tool_calls", tool_calls_json(r), &ok);
+        put(o, "model", jstr(sluice_response_model_used(r)), &ok);
+        put(o, "finish_reason", jstr(sluice_response_finish_reason(r)), &ok);
+        put(o, "usage", usage_json(r), &ok);
+        put(o, "cost", json_real(sluice_response_cost(r)), &ok);
+        put(o, "cached", json_boolean(sluice_response_local_cache_hit(r)), &ok);
+        put(o, "attempts", json_integer((json_int_t)sluice_response_n_attempts(r)), &ok);
+        put(o, "status_code", json_integer(sluice_response_status_code(r)), &ok);
+    }
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
-/* One JSON line. Numbers get 15 significant digits, so a cost prints as 2.12e-05 rather
- * than 2.1200000000000004e-05 (the double's full expansion). */
-static void write_json(FILE *out, json_t *j) {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
-    if (s) {
-        fputs(s, out);
-        fputc('\n', out);
-        free(s);
-    }
+/* One JSON line (j is taken; NULL allowed). Numbers get 15 significant digits, so a cost
+ * prints as 2.12e-05 rather than 2.1200000000000004e-05 (the double's full expansion). A
+ * value that could not be built or written (out of memory) becomes an error line, so every
+ * input line still gets exactly one output line. Returns 0, or -1 for such a line. */
+static int write_json(FILE *out, json_t *j) {
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(j);
+    if (!s) {
+        fputs("{\"is_error\":true,\"error\":\"sluice: this result could not be written as "
+              "JSON (out of memory)\"}\n",
+              out);
+        return -1;
+    }
+    fputs(s, out);
+    fputc('\n', out);
+    free(s);
+    return 0;
 }
 
 /* ---- reading the input -------------------------------------------------------------- */
@@ -109,7 +151,8 @@ static int grow(input *in, size_t *cap) {
     return ln ? 0 : -1;
 }
 
-/* Reads JSONL; bad lines are reported on stderr and kept as errors. */
+/* Reads JSONL; bad lines are reported on stderr and kept as errors. Returns 0, -1 (the
+ * input cannot be read) or -2 (out of memory), saying so on stderr. */
 static int read_input(const char *path, input *in, size_t *n_bad) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (!f) {
@@ -127,7 +170,7 @@ static int read_input(const char *path, input *in, size_t *n_bad) {
         if (strspn(line, " \t") == (size_t)len)
             continue;
         if (grow(in, &cap) != 0) {
-            rc = -1;
+            rc = -2;
             break;
         }
         char err[512];
@@ -140,9 +183,11 @@ static int read_input(const char *path, input *in, size_t *n_bad) {
         } else {
             fprintf(stderr, "sluice: line %zu: %s\n", lineno, err);
             size_t m = strlen(err) + 32;
-            in->bad[in->n_lines] = malloc(m);
-            if (in->bad[in->n_lines])
-                snprintf(in->bad[in->n_lines], m, "line %zu: %s", lineno, err);
+            if (!(in->bad[in->n_lines] = malloc(m))) {
+                rc = -2;
+                break;
+            }
+            snprintf(in->bad[in->n_lines], m, "line %zu: %s", lineno, err);
             (*n_bad)++;
         }
         in->n_lines++;
@@ -150,6 +195,8 @@ static int read_input(const char *path, input *in, size_t *n_bad) {
     free(line);
     if (f != stdin)
         fclose(f);
+    if (rc == -2)
+        fprintf(stderr, "sluice: out of memory reading %s\n", path);
     return rc;
 }
 
@@ -178,7 +225,7 @@ static void flush_ordered(sink *s) {
         if (s->in->bad[s->next]) {
             write_json(s->out, bad_line_json(s->in, s->next));
         } else if (s->pending[s->next]) {
-            write_json(s->out, s->pending[s->next]);
+            s->failed += write_json(s->out, s->pending[s->next]) != 0;
             s->pending[s->next] = NULL;
         } else {
             break;
@@ -194,11 +241,16 @@ static void on_result(void *ud, sluice_response *r) {
     s->failed += sluice_response_is_error(r);
     json_t *j = cli_result_json(r, s->o->completions_only);
     size_t slot = idx < s->in->n ? s->in->slot_of[idx] : 0;
-    if (idx < s->in->n)
-        json_object_set_new(j, "line", json_integer((json_int_t)s->in->lineno[slot]));
+    if (j && idx < s->in->n &&
+        json_object_set_new(j, "line", json_integer((json_int_t)s->in->lineno[slot])) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    if (!j)              /* out of memory: the slot is still answered (write_json's error line) */
+        j = json_null(); /* a static value, never NULL */
     sluice_response_free(r);
     if (s->o->as_completed) {
-        write_json(s->out, j);
+        s->failed += write_json(s->out, j) != 0;
         fflush(s->out);
         return;
     }
@@ -259,8 +311,16 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
 
 static void print_started(FILE *out, sluice_client *c, const input *in, size_t slot,
                           const char *id) {
-    write_json(out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)in->lineno[in->slot_of[slot]],
-                              "task_id", id, "session_id", sluice_client_session_id(c)));
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    put(o, "line", json_integer((json_int_t)in->lineno[in->slot_of[slot]]), &ok);
+    put(o, "task_id", jstr(id), &ok);
+    put(o, "session_id", jstr(sluice_client_session_id(c)), &ok);
+    if (!ok) {
+        json_decref(o);
+        o = NULL;
+    }
+    write_json(out, o);
 }
 
 /* Starts prompts [i, i + k) and prints their ids. A call sluiced refused as a whole (a bad
@@ -310,9 +370,10 @@ int cli_run(cli_opts *o, sluice_client *c, const char *path, bool start_only) {
     input in;
     memset(&in, 0, sizeof in);
     size_t n_bad = 0, failed = 0;
-    if (read_input(path, &in, &n_bad) != 0) {
+    int rrc = read_input(path, &in, &n_bad);
+    if (rrc != 0) {
         input_free(&in);
-        return CLI_USAGE;
+        return rrc == -2 ? CLI_ERROR : CLI_USAGE;
     }
     FILE *out = o->output ? fopen(o->output, "w") : stdout;
     if (!out) {
@@ -350,10 +411,17 @@ int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
     for (size_t i = 0; i < n_out; i++) {
         if (rs[i]) {
             failed += sluice_response_is_error(rs[i]);
-            write_json(stdout, cli_result_json(rs[i], o->completions_only));
+            failed += write_json(stdout, cli_result_json(rs[i], o->completions_only)) != 0;
         } else {
-            write_json(stdout, json_pack("{s:s, s:s}", "task_id", i < (size_t)n ? ids[i] : "",
-                                         "state", "running"));
+            json_t *row = json_object();
+            bool ok = row != NULL;
+            put(row, "task_id", jstr(i < (size_t)n ? ids[i] : ""), &ok);
+            put(row, "state", json_string("running"), &ok);
+            if (!ok) {
+                json_decref(row);
+                row = NULL;
+            }
+            write_json(stdout, row);
         }
     }
     sluice_responses_free(rs, n_out);
@@ -365,26 +433,34 @@ int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
     return (failed || rc) ? CLI_PROMPT_FAILED : CLI_OK;
 }
 
+/* One GetStatus: attaching reads the tracker it checks the session with. */
 int cli_status(sluice_client *c, const char *session) {
     sluice_tracker t;
-    int rc = sluice_client_attach(c, session);
-    if (!rc)
-        rc = sluice_client_status(c, &t);
+    int rc = sluice_client_attach_status(c, session, &t);
     sluice_client_detach(c);
     if (rc) {
         fprintf(stderr, "sluice: %s\n", sluice_last_error());
         return cli_exit_code(rc);
     }
-    write_json(stdout,
-               json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-                         "session_id", t.session_id, "total", (json_int_t)t.total, "succeeded",
-                         (json_int_t)t.succeeded, "failed", (json_int_t)t.failed, "cached",
-                         (json_int_t)t.cached, "in_progress", (json_int_t)t.in_progress, "queued",
-                         (json_int_t)t.queued, "rate_limit_errors", (json_int_t)t.rate_limit_errors,
-                         "attempts", (json_int_t)t.attempts, "input_tokens",
-                         (json_int_t)t.input_tokens, "output_tokens", (json_int_t)t.output_tokens,
-                         "cost", t.cost, "elapsed_s", t.elapsed_s));
-    return CLI_OK;
+    json_t *o = json_object(),
+           *counts = json_pack(
+               "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "total",
+               (json_int_t)t.total, "succeeded", (json_int_t)t.succeeded, "failed",
+               (json_int_t)t.failed, "cached", (json_int_t)t.cached, "in_progress",
+               (json_int_t)t.in_progress, "queued", (json_int_t)t.queued, "rate_limit_errors",
+               (json_int_t)t.rate_limit_errors, "attempts", (json_int_t)t.attempts, "input_tokens",
+               (json_int_t)t.input_tokens, "output_tokens", (json_int_t)t.output_tokens, "cost",
+               t.cost, "elapsed_s", t.elapsed_s);
+    bool ok = o != NULL;
+    put(o, "session_id", jstr(t.session_id), &ok);
+    if (!counts || json_object_update(o, counts) != 0)
+        ok = false;
+    json_decref(counts);
+    if (!ok) {
+        json_decref(o);
+        o = NULL;
+    }
+    return write_json(stdout, o) == 0 ? CLI_OK : CLI_ERROR;
 }
 
 int cli_models(sluice_client *c) {

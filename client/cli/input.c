@@ -91,7 +91,11 @@ static int add_tools(sluice_prompt *p, json_t *tools, char *err, size_t errlen) 
     json_array_foreach(tools, i, t) {
         const char *name = json_string_value(json_object_get(t, "name"));
         json_t *params = json_object_get(t, "parameters");
-        char *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL;
+        char *ptext = params ? json_dumps(params, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        if (params && !ptext) {
+            snprintf(err, errlen, "tools[%zu].parameters: could not be serialised", i);
+            return -1;
+        }
         int rc = name ? sluice_prompt_add_tool(
                             p, name, json_string_value(json_object_get(t, "description")), ptext)
                       : -1;
@@ -157,11 +161,15 @@ static int apply_options(sluice_prompt *p, json_t *obj, char *err, size_t errlen
     if ((v = json_object_get(obj, "tools")) && add_tools(p, v, err, errlen))
         return -1;
     if ((v = json_object_get(obj, "output_schema"))) {
-        char *schema = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
-        int rc = schema ? sluice_prompt_set_output_schema(p, NULL, schema) : -1;
+        if (!json_is_object(v))
+            return fail(err, errlen, "output_schema: expected a JSON schema object");
+        char *schema = json_dumps(v, JSON_COMPACT);
+        if (!schema)
+            return fail(err, errlen, "output_schema: could not be serialised");
+        int rc = sluice_prompt_set_output_schema(p, NULL, schema);
         free(schema);
         if (rc)
-            return fail(err, errlen, "output_schema: expected a JSON schema object");
+            return fail(err, errlen, sluice_last_error());
     }
     return 0;
 }
@@ -176,12 +184,14 @@ sluice_prompt *cli_parse_line(const char *line, size_t len, char *err, size_t er
     }
     sluice_prompt *p = NULL;
     if (json_is_string(j)) {
-        p = sluice_prompt_text(json_string_value(j));
+        if (!(p = sluice_prompt_text(json_string_value(j))))
+            snprintf(err, errlen, "%s", sluice_last_error());
     } else if (json_is_object(j) && check_keys(j, err, errlen) == 0) {
         json_t *text = json_object_get(j, "prompt");
         json_t *msgs = json_object_get(j, "messages");
         p = sluice_prompt_new();
-        int rc = (text && msgs) ? fail(err, errlen, "give \"prompt\" or \"messages\", not both")
+        int rc = !p               ? fail(err, errlen, "out of memory")
+                 : (text && msgs) ? fail(err, errlen, "give \"prompt\" or \"messages\", not both")
                  : json_is_string(text) ? sluice_prompt_user(p, json_string_value(text))
                  : msgs                 ? add_messages(p, msgs, err, errlen)
                                         : fail(err, errlen, "needs \"prompt\" or \"messages\"");

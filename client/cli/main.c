@@ -38,156 +38,6 @@ static void usage(FILE *out, const char *cmd) {
             "bad, 2 usage error, 3 server unreachable or credentials refused, 4 other error\n");
 }
 
-static int add_model(cli_opts *o, const char *spec) {
-    if (o->n_models == MAX_MODELS)
-        return -1;
-    char *name = strdup(spec);
-    char *colon = strrchr(name, ':');
-    double weight = 1;
-    if (colon) {
-        char *end;
-        weight = strtod(colon + 1, &end);
-        if (*end || weight < 0) {
-            free(name);
-            return -1;
-        }
-        *colon = '\0';
-    }
-    o->model_names[o->n_models] = name;
-    o->models[o->n_models].name = name;
-    o->models[o->n_models++].weight = weight;
-    return 0;
-}
-
-static int parse_u32(const char *s, uint32_t *out) {
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int parse_cache(const char *s, sluice_cache_mode *m) {
-    static const char *const names[] = {"read_write", "read_only", "write_only", "off"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *m = (sluice_cache_mode)i;
-            return 0;
-        }
-    return -1;
-}
-
-enum {
-    O_RPM = 256,
-    O_TPM,
-    O_CONC,
-    O_ATTEMPTS,
-    O_TIMEOUT,
-    O_TASK_TIMEOUT,
-    O_CACHE,
-    O_CO,
-    O_AC,
-    O_TOKEN,
-    O_TLS,
-    O_CA,
-    O_TLSNAME,
-    O_MNT,
-    O_TEMP,
-    O_SESSION,
-    O_WAIT
-};
-
-static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
-                                         {"server", required_argument, 0, 's'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"rpm", required_argument, 0, O_RPM},
-                                         {"tpm", required_argument, 0, O_TPM},
-                                         {"concurrency", required_argument, 0, O_CONC},
-                                         {"max-attempts", required_argument, 0, O_ATTEMPTS},
-                                         {"timeout", required_argument, 0, O_TIMEOUT},
-                                         {"task-timeout", required_argument, 0, O_TASK_TIMEOUT},
-                                         {"cache", required_argument, 0, O_CACHE},
-                                         {"completions-only", no_argument, 0, O_CO},
-                                         {"as-completed", no_argument, 0, O_AC},
-                                         {"token", required_argument, 0, O_TOKEN},
-                                         {"tls", no_argument, 0, O_TLS},
-                                         {"ca", required_argument, 0, O_CA},
-                                         {"tls-server-name", required_argument, 0, O_TLSNAME},
-                                         {"max-new-tokens", required_argument, 0, O_MNT},
-                                         {"temperature", required_argument, 0, O_TEMP},
-                                         {"session", required_argument, 0, O_SESSION},
-                                         {"timeout-wait", required_argument, 0, O_WAIT},
-                                         {0, 0, 0, 0}};
-
-/* Applies one option; returns 0 or -1 (usage error). */
-static int apply_opt(cli_opts *o, int c, const char *arg) {
-    sluice_client_options *co = &o->copts;
-    switch (c) {
-    case 'm':
-        return add_model(o, arg);
-    case 's':
-        o->server = arg;
-        return 0;
-    case 'o':
-        o->output = arg;
-        return 0;
-    case 'q':
-        o->quiet = true;
-        return 0;
-    case O_RPM:
-        return parse_u32(arg, &co->max_requests_per_minute);
-    case O_TPM:
-        return parse_u32(arg, &co->max_tokens_per_minute);
-    case O_CONC:
-        return parse_u32(arg, &co->max_concurrent_requests);
-    case O_ATTEMPTS:
-        return parse_u32(arg, &co->max_attempts);
-    case O_TIMEOUT:
-        return parse_u32(arg, &co->request_timeout_ms);
-    case O_TASK_TIMEOUT:
-        return parse_u32(arg, &co->task_timeout_ms);
-    case O_CACHE:
-        return parse_cache(arg, &co->cache_mode);
-    case O_CO:
-        o->completions_only = true;
-        return 0;
-    case O_AC:
-        o->as_completed = true;
-        return 0;
-    case O_TOKEN:
-        o->token = arg;
-        return 0;
-    case O_TLS:
-        o->tls = true;
-        return 0;
-    case O_CA:
-        o->ca_file = arg;
-        o->tls = true;
-        return 0;
-    case O_TLSNAME:
-        o->tls_name = arg;
-        return 0;
-    case O_MNT:
-        return parse_u32(arg, &co->sampling.max_new_tokens);
-    case O_TEMP: {
-        char *end;
-        co->sampling.temperature = strtod(arg, &end);
-        co->sampling.has_temperature = true;
-        return *end ? -1 : 0;
-    }
-    case O_SESSION:
-        o->session = arg;
-        return 0;
-    case O_WAIT:
-        return parse_u32(arg, &o->wait_timeout_ms);
-    default:
-        return -1;
-    }
-}
-
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -218,8 +68,12 @@ static char *read_file(const char *path) {
 static int make_client(cli_opts *o, sluice_client **c) {
     const char *server = o->server ? o->server : getenv("SLUICE_SERVER");
     const char *token = o->token ? o->token : getenv("SLUICE_TOKEN");
-    if (o->n_models == 0)
-        add_model(o, getenv("SLUICE_MODEL") ? getenv("SLUICE_MODEL") : "gpt-4.1-mini");
+    const char *model = getenv("SLUICE_MODEL") ? getenv("SLUICE_MODEL") : "gpt-4.1-mini";
+    int mrc = o->n_models ? 0 : cli_add_model(o, model);
+    if (mrc) {
+        fprintf(stderr, mrc == -2 ? "sluice: out of memory\n" : "sluice: bad SLUICE_MODEL\n");
+        return mrc == -2 ? CLI_ERROR : CLI_USAGE;
+    }
     o->copts.models = o->models;
     o->copts.n_models = o->n_models;
     o->copts.auth_token = token;
@@ -269,12 +123,17 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     int ch;
     optind = 2;
-    while ((ch = getopt_long(argc, argv, "m:s:o:qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:s:o:qh", cli_longopts, NULL)) != -1) {
         if (ch == 'h') {
             usage(stdout, cmd);
             return CLI_OK;
         }
-        if (apply_opt(&o, ch, optarg) != 0) {
+        int orc = cli_apply_option(&o, ch, optarg);
+        if (orc == -2) {
+            fprintf(stderr, "sluice: out of memory\n");
+            return CLI_ERROR;
+        }
+        if (orc != 0) {
             fprintf(stderr, "sluice %s: bad value for option\n", cmd);
             usage(stderr, cmd);
             return CLI_USAGE;

@@ -146,9 +146,13 @@ static int pump(sluice_client *c, sluice_rpc_call *call, sluice_prompt *const *p
     memset(&s, 0, sizeof s);
     bool send_open = true;
     while (!s.eof) {
-        if (send_open && !sluice_rpc_call_write_pending(call) && !s.end_sent &&
-            write_next(c, call, &s, prompts, n, o, completions_only, session) != 0)
-            send_open = false; /* the call is over: read until its end */
+        if (send_open && !sluice_rpc_call_write_pending(call) && !s.end_sent) {
+            int wrc = write_next(c, call, &s, prompts, n, o, completions_only, session);
+            if (wrc == SLUICE_ECLOSED)
+                send_open = false; /* the call is over: read until its end */
+            else if (wrc)
+                return wrc; /* a local failure (out of memory): the call is abandoned */
+        }
         if (send_open && s.end_sent && !sluice_rpc_call_write_pending(call)) {
             sluice_rpc_call_close_send(call);
             send_open = false;
@@ -253,14 +257,15 @@ int sluice_process_prompts_completions(sluice_client *c, sluice_prompt *const *p
         return sdk_fail(SLUICE_ENOMEM, "out of memory");
     }
     int rc = run_batch(c, prompts, n, opts, true, place, &o, NULL);
+    bool nomem = false;
     for (size_t i = 0; i < n; i++) {
-        if (o.out[i] && !sluice_response_is_error(o.out[i]))
-            texts[i] = o.out[i]->msg->completion ? sdk_strdup(o.out[i]->msg->completion) : NULL;
+        if (o.out[i] && !sluice_response_is_error(o.out[i]) && o.out[i]->msg->completion)
+            nomem |= !(texts[i] = sdk_strdup(o.out[i]->msg->completion));
         sluice_response_free(o.out[i]);
     }
     free(o.out);
     *out = texts;
-    return rc;
+    return nomem && !rc ? sdk_fail(SLUICE_ENOMEM, "out of memory") : rc;
 }
 
 void sluice_completions_free(char **completions, size_t n) {

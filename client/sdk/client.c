@@ -87,6 +87,7 @@ int sluice_client_new(const char *target, const sluice_client_options *o, sluice
     c->target = sdk_strdup(target);
     c->config = build_config(o);
     c->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : DEFAULT_RPC_TIMEOUT_MS;
+    c->max_message_bytes = co.max_message_bytes;
     pthread_mutex_init(&c->mu, NULL);
     if (!c->target || !c->config) {
         sluice_client_free(c);
@@ -157,6 +158,10 @@ char *sdk_session(sluice_client *c, bool open_if_needed, int *rc) {
 }
 
 int sluice_client_attach(sluice_client *c, const char *session_id) {
+    return sluice_client_attach_status(c, session_id, NULL);
+}
+
+int sluice_client_attach_status(sluice_client *c, const char *session_id, sluice_tracker *status) {
     sdk_clear_error();
     if (!session_id || !*session_id)
         return sdk_fail(SLUICE_EINVAL, "session_id is required");
@@ -166,7 +171,7 @@ int sluice_client_attach(sluice_client *c, const char *session_id) {
         rc = sdk_fail(SLUICE_ENOMEM, "out of memory");
     pthread_mutex_unlock(&c->mu);
     sluice_tracker t;
-    if (!rc && (rc = sluice_client_status(c, &t)) != 0)
+    if (!rc && (rc = sluice_client_status(c, status ? status : &t)) != 0)
         sluice_client_detach(c);
     return rc;
 }
@@ -229,6 +234,8 @@ int sluice_client_reset_tracker(sluice_client *c, bool clear_blocklist, sluice_t
 
 int sluice_client_status(sluice_client *c, sluice_tracker *out) {
     sdk_clear_error();
+    if (!out)
+        return sdk_fail(SLUICE_EINVAL, "sluice_client_status: out is required");
     int rc;
     char *id = sdk_session(c, false, &rc);
     if (!id)

@@ -32,6 +32,7 @@ sluice_prompt *sluice_prompt_new(void) {
     if (!p || !m) {
         free(p);
         free(m);
+        sdk_fail(SLUICE_ENOMEM, "out of memory");
         return NULL;
     }
     sluice__v1__prompt__init(m);
@@ -42,7 +43,8 @@ sluice_prompt *sluice_prompt_new(void) {
 void sluice_prompt_free(sluice_prompt *p) {
     if (!p)
         return;
-    protobuf_c_message_free_unpacked(&p->msg->base, NULL);
+    if (p->msg) /* NULL in a copy that could not be made */
+        protobuf_c_message_free_unpacked(&p->msg->base, NULL);
     free(p);
 }
 
@@ -89,7 +91,8 @@ int sluice_prompt_message(sluice_prompt *p, sluice_role role) {
 static int add_part(sluice_prompt *p, Sluice__V1__Part *part) {
     if (!p || p->msg->n_messages == 0) {
         protobuf_c_message_free_unpacked(&part->base, NULL);
-        return sdk_fail(SLUICE_EINVAL, "add a message (sluice_prompt_message) before parts");
+        return sdk_fail(SLUICE_EINVAL, p ? "add a message (sluice_prompt_message) before parts"
+                                         : "the prompt is NULL");
     }
     Sluice__V1__Message *m = p->msg->messages[p->msg->n_messages - 1];
     if (append((void ***)&m->parts, &m->n_parts, part) != 0) {
@@ -286,11 +289,15 @@ int sluice_prompt_set_output_schema(sluice_prompt *p, const char *name, const ch
 }
 
 int sluice_prompt_set_prefer_model(sluice_prompt *p, const char *model) {
-    return p ? set_string(&p->msg->prefer_model, model) : SLUICE_EINVAL;
+    if (!p)
+        return sdk_fail(SLUICE_EINVAL, "sluice_prompt_set_prefer_model: the prompt is NULL");
+    return set_string(&p->msg->prefer_model, model);
 }
 
 int sluice_prompt_set_custom_id(sluice_prompt *p, const char *custom_id) {
-    return p ? set_string(&p->msg->custom_id, custom_id) : SLUICE_EINVAL;
+    if (!p)
+        return sdk_fail(SLUICE_EINVAL, "sluice_prompt_set_custom_id: the prompt is NULL");
+    return set_string(&p->msg->custom_id, custom_id);
 }
 
 int sluice_prompt_set_sampling(sluice_prompt *p, const sluice_sampling *s) {

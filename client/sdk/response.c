@@ -29,6 +29,24 @@ sluice_response *sdk_response_new(Sluice__V1__Response *msg, const char *task_id
     return r;
 }
 
+int sdk_response_take(Sluice__V1__Response **msg, const char *task_id, const char *custom_id,
+                      uint64_t index, sluice_response **out) {
+    sluice_response *r = calloc(1, sizeof *r);
+    if (r) {
+        r->task_id = sdk_strdup(task_id);
+        r->custom_id = sdk_strdup(custom_id);
+        r->index = index;
+    }
+    if (!r || !r->task_id || !r->custom_id) {
+        sluice_response_free(r);
+        return SLUICE_ENOMEM;
+    }
+    r->msg = *msg;
+    *msg = NULL;
+    *out = r;
+    return 0;
+}
+
 void sluice_response_free(sluice_response *r) {
     if (!r)
         return;

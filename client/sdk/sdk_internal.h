@@ -27,8 +27,9 @@ struct sluice_client {
     sluice_rpc_channel *ch;
     Sluice__V1__SessionConfig *config; /* built from the options */
     uint32_t rpc_timeout_ms;
-    pthread_mutex_t mu; /* guards session_id */
-    char *session_id;   /* open session, or NULL */
+    size_t max_message_bytes; /* the channel's receive limit (Wait answers stay within it) */
+    pthread_mutex_t mu;       /* guards session_id */
+    char *session_id;         /* open session, or NULL */
 };
 
 /* error.c */
@@ -48,6 +49,10 @@ Sluice__V1__SamplingParams *sdk_sampling_new(const sluice_sampling *s);
 /* Deep copy of a prompt message. NULL on ENOMEM. */
 Sluice__V1__Prompt *sdk_prompt_copy(const Sluice__V1__Prompt *p);
 
+/* response.c: a response holding *msg, which it takes only on success (*msg = NULL):
+ * SLUICE_OK with *out, or SLUICE_ENOMEM with *msg still the caller's. */
+int sdk_response_take(Sluice__V1__Response **msg, const char *task_id, const char *custom_id,
+                      uint64_t index, sluice_response **out);
 /* response.c: takes ownership of msg (may be NULL: an empty response is made). */
 sluice_response *sdk_response_new(Sluice__V1__Response *msg, const char *task_id,
                                   const char *custom_id, uint64_t index);

@@ -242,6 +242,10 @@ SLUICE_API int sluice_client_open(sluice_client *c);
  * tenant) instead of opening one: checks it with GetStatus. SLUICE_EBUSY if the client is
  * already open, SLUICE_ENOTFOUND for an unknown session. */
 SLUICE_API int sluice_client_attach(sluice_client *c, const char *session_id);
+/* sluice_client_attach that also fills *status (may be NULL) with the tracker read to check
+ * the session: attach and status in one GetStatus. */
+SLUICE_API int sluice_client_attach_status(sluice_client *c, const char *session_id,
+                                           sluice_tracker *status);
 /* Forgets the session without closing it (it stays open in sluiced). */
 SLUICE_API void sluice_client_detach(sluice_client *c);
 /* Closes the session (cancelling its unfinished tasks) and fills *final (may be NULL)
@@ -335,7 +339,9 @@ SLUICE_API int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t t
 /* Waits for several tasks (n == 0: every task of the open session unfinished now) and
  * returns their responses in the order of ids: *out has *n_out entries (n, or the
  * session's count), free with sluice_responses_free. Entries of tasks still running at
- * the timeout are NULL and the call returns SLUICE_ETIMEDOUT. */
+ * the timeout are NULL and the call returns SLUICE_ETIMEDOUT. Results too large for one
+ * answer of the server are fetched with further Waits. SLUICE_ENOMEM when out of memory
+ * (never reported as a timeout). */
 SLUICE_API int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
                                    uint32_t timeout_ms, sluice_response ***out, size_t *n_out);
 /* Cancels tasks (n == 0: every unfinished task of the open session). */
@@ -349,7 +355,8 @@ SLUICE_API int sluice_as_completed(sluice_client *c, const char *const *task_ids
                                    sluice_iter **out);
 /* The next finished task: SLUICE_OK with *out (free with sluice_response_free; its
  * sluice_response_task_id names the task), SLUICE_EEOF when every task was yielded, or the
- * stream's error. */
+ * stream's error (returned again by every later call: the iteration is incomplete).
+ * SLUICE_ENOMEM loses nothing: the next call yields the same task. */
 SLUICE_API int sluice_iter_next(sluice_iter *it, sluice_response **out);
 /* Stops iterating and frees. NULL-safe. */
 SLUICE_API void sluice_iter_free(sluice_iter *it);

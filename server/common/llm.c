@@ -2,6 +2,7 @@
 #include "llm.h"
 
 #include "alloc.h"
+#include "utf8.h"
 #include "sluice/status.h"
 
 #include <jansson.h>
@@ -380,9 +381,10 @@ void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    msg[utf8_whole_prefix(msg, strlen(msg))] = '\0'; /* never cut inside a character */
     r->is_error = true;
     r->error_kind = kind;
     r->status_code = status;
     free(r->error_message);
-    r->error_message = xstrdup(msg);
+    r->error_message = utf8_dup_valid(msg);
 }

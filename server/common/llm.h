@@ -209,7 +209,8 @@ void llm_response_add_attempt(llm_response *r, const char *model, int status, ui
                               uint32_t retry_after_ms, const char *error);
 /* Replaces completion with the concatenation of the text parts of content (NULL if none). */
 void llm_response_set_completion_from_content(llm_response *r);
-/* Sets is_error, kind, status and a formatted error message. */
+/* Sets is_error, kind, status and a formatted error message (at most 1023 bytes, cut
+ * between characters, ill-formed UTF-8 replaced by U+FFFD). */
 void llm_response_set_error(llm_response *r, llm_error_kind kind, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

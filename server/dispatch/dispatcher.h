@@ -48,7 +48,8 @@ typedef enum dtask_state {
 /* Where results go. Borrowed: must stay valid until every task submitted with it ended. */
 typedef struct dispatcher_sink {
     /* The task ended with `final` (DONE, FAILED, CANCELLED or ABANDONED). Takes
-     * ownership of resp (NULL only for ABANDONED). Loop thread. Required. */
+     * ownership of resp, which is not a result for ABANDONED (and may be NULL then): free
+     * it all the same. Loop thread. Required. */
     void (*on_done)(void *ctx, uint64_t task_id, void *task_ctx, dtask_state final,
                     llm_response *resp);
     /* The task moved to WAITING, IN_FLIGHT or RETRY_WAIT. Loop thread. Optional. */

@@ -32,6 +32,7 @@
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <stdio.h>
@@ -69,7 +70,7 @@ typedef struct batch {
     int flush_refs;        /* task references released at the next flush */
     int sending;           /* threads sending results they took from `pending` */
     uint64_t writable_gen; /* on_writable calls so far (see send_pending) */
-    bool retry_armed;      /* a timer will retry the held prompts (dispatcher full) */
+    uint64_t retry_timer;  /* retries the held prompts (dispatcher full); 0 = none */
     u64map live;
     uint64_t started_ms;
     uint64_t progress_timer;
@@ -128,14 +129,14 @@ static Sluice__V1__BatchResult *result_proto(batch *b, uint64_t id, uint64_t ind
     Sluice__V1__BatchResult *res = XNEW(Sluice__V1__BatchResult);
     sluice__v1__batch_result__init(res);
     res->index = index;
-    res->custom_id = xstrdup(custom_id ? custom_id : "");
+    res->custom_id = utf8_dup_valid(custom_id); /* see convert.c: answers are valid UTF-8 */
     res->task_id = id ? convert_format_id(b->s->cfg.node_id, 't', id) : xstrdup("");
     if (b->header->return_completions_only) {
         res->is_error = r->is_error;
         if (!r->is_error) {
             res->completion = XNEW(Google__Protobuf__StringValue);
             google__protobuf__string_value__init(res->completion);
-            res->completion->value = xstrdup(r->completion ? r->completion : "");
+            res->completion->value = utf8_dup_valid(r->completion);
         }
     } else {
         res->response = convert_response(r);
@@ -390,20 +391,19 @@ static void try_submit_held(batch *b) {
     for (size_t i = 0; i < n; i++)
         u64map_del(&b->live, specs[i].id);
     bool closed = rc != SLUICE_ELIMIT;
-    bool arm = !closed && b->in_dispatcher == 0 && !b->retry_armed;
     if (closed) {
         free_held(specs, n);
     } else {
         b->held = specs;
         b->n_held = n;
     }
-    if (arm) {
-        b->retry_armed = true;
+    /* Armed under b->mu and never once the call is over, so batch_done always finds (and
+     * cancels) the timer: none can outlive the drain, when timers stop unrun. */
+    if (!closed && b->in_dispatcher == 0 && !b->retry_timer && b->state != BATCH_DONE) {
         b->refs++;
+        b->retry_timer = timers_add(b->s->tm, HELD_RETRY_MS, retry_tick, b);
     }
     pthread_mutex_unlock(&b->mu);
-    if (arm)
-        timers_add(b->s->tm, HELD_RETRY_MS, retry_tick, b);
     if (closed && dsession_is_closed(b->ss->ds))
         fail_call(b, GRPC_STATUS_NOT_FOUND, "the session was closed while the batch ran");
     else if (closed)
@@ -413,7 +413,7 @@ static void try_submit_held(batch *b) {
 static void retry_tick(void *arg) {
     batch *b = arg;
     pthread_mutex_lock(&b->mu);
-    b->retry_armed = false;
+    b->retry_timer = 0;
     pthread_mutex_unlock(&b->mu);
     pump(b);
     batch_unref_n(b, 1);
@@ -683,13 +683,15 @@ static void batch_done(tcall *call, bool cancelled, void *ctx) {
     for (size_t i = 0; i < b->live.cap; i++)
         if (b->live.vals[i])
             ids[n++] = b->live.keys[i];
-    uint64_t timer = b->progress_timer;
-    b->progress_timer = 0;
+    uint64_t timer = b->progress_timer, retry = b->retry_timer;
+    b->progress_timer = b->retry_timer = 0;
     pthread_mutex_unlock(&b->mu);
     if (n)
         dispatcher_cancel_tasks(b->s->d, ids, n);
     free(ids);
     if (timer && timers_cancel(b->s->tm, timer))
+        batch_unref_n(b, 1);
+    if (retry && timers_cancel(b->s->tm, retry))
         batch_unref_n(b, 1);
     if (b->own_session && b->ss)
         close_own_session(b);

@@ -3,11 +3,12 @@
  * texts (tool schemas, output schemas, tool arguments) are copied as sent (empty -> NULL):
  * llm_request_validate checks them and the cache key hashes them in canonical form, so
  * equal requests compare equal downstream. Outgoing trees are built from malloc'd copies
- * so one free_unpacked call releases them.
+ * so one free_unpacked call releases them, and their strings are always valid UTF-8.
  */
 #include "convert.h"
 
 #include "server/common/alloc.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <inttypes.h>
@@ -229,8 +230,12 @@ int convert_prompt(const Sluice__V1__Prompt *p, const Sluice__V1__BatchHeader *h
 
 /* ---- internal -> proto -------------------------------------------------------------- */
 
+/* Every string sluiced sends goes through here: proto3 strings must be UTF-8, and one that
+ * is not makes strict clients (Python, ...) refuse the whole message. Requests are checked
+ * at the edge, but answers also carry text from elsewhere (records stored by an older
+ * sluiced, provider text cut at a byte limit): ill-formed bytes become U+FFFD. */
 static char *dup_or_empty(const char *s) {
-    return xstrdup(s ? s : "");
+    return utf8_dup_valid(s);
 }
 
 static Sluice__V1__Part *part_to_proto(const llm_part *p) {

@@ -6,6 +6,7 @@
 
 #include "server/common/alloc.h"
 #include "server/common/log.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <stdarg.h>
@@ -28,6 +29,8 @@ static void fill_defaults(service_config *c) {
         c->max_sessions_per_tenant = 1000;
     if (!c->persist_interval_ms)
         c->persist_interval_ms = 5000;
+    if (!c->max_message_bytes)
+        c->max_message_bytes = 4u << 20;
 }
 
 size_t service_outbound_needed(const service_config *cfg) {
@@ -99,16 +102,29 @@ void service_shutdown(service *s) {
     svc_persist_all(s);
     store_flush(s->st); /* results in the queue become durable; their callbacks free tasks */
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->tasks.cap; i++)
-        if (s->tasks.vals[i])
-            svc_task_free(s->tasks.vals[i]);
+    /* Tasks still in memory: unfinished ones (the stopped dispatcher abandoned them; the
+     * store keeps them for the next start) and results the store could not take. Each
+     * holds a reference on its session. */
+    for (size_t i = 0; i < s->tasks.cap; i++) {
+        svc_task *t = s->tasks.vals[i];
+        if (!t)
+            continue;
+        dlist_remove(&t->sess->tasks, &t->sess_link);
+        svc_session_put_locked(s, t->sess);
+        svc_task_free(t);
+    }
     u64map_cleanup(&s->tasks);
     u64map_init(&s->tasks);
+    /* Sessions lose the table's reference only: one still referenced (a batch whose last
+     * timer has yet to run, a persist tick in progress) lives until its holder lets go. */
+    size_t n = 0;
+    svc_session **listed = XNEWV(svc_session *, s->sessions.len);
     for (size_t i = 0; i < s->sessions.cap; i++)
         if (s->sessions.vals[i])
-            free_session(s->sessions.vals[i]);
-    u64map_cleanup(&s->sessions);
-    u64map_init(&s->sessions);
+            listed[n++] = s->sessions.vals[i];
+    for (size_t i = 0; i < n; i++) /* not a CloseSession: the stored record stays */
+        svc_session_unlist_locked(s, listed[i]);
+    free(listed);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -205,10 +221,14 @@ void svc_session_put(service *s, svc_session *ss) {
 }
 
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...) {
-    char msg[1024];
+    char msg[1024], clean[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    tcall_finish(call, code, msg);
+    /* A message cut at the buffer's end loses its last partial character, and whatever it
+     * quotes is made valid UTF-8: clients decode status details as UTF-8. */
+    msg[utf8_whole_prefix(msg, strlen(msg))] = '\0';
+    utf8_copy_valid(clean, sizeof clean, msg);
+    tcall_finish(call, code, clean);
 }

@@ -33,6 +33,8 @@ typedef struct service_config {
     size_t max_open_tasks_per_tenant; /* unfinished Start'ed tasks per tenant; 0 = 100,000 */
     size_t max_sessions_per_tenant;   /* open sessions per tenant; 0 = 1,000 */
     uint32_t persist_interval_ms;     /* how often trackers are persisted; 0 = 5000 */
+    size_t max_message_bytes;         /* the transport's message limit (Wait answers stay
+                                       * within it); 0 = 4 MiB */
 } service_config;
 
 /* Creates the service. All pointers are borrowed and must outlive it. */
@@ -44,9 +46,11 @@ int service_register(service *s, transport *t);
  * SLUICE_OK or SLUICE_EIO with a message. */
 int service_restore(service *s, char *err, size_t errlen);
 /* Persists trackers and drops in-memory state; call after the transport drained and the
- * dispatcher stopped. */
+ * dispatcher stopped. Sessions leave the table; one another object still references (a
+ * batch, a timer callback) is freed when that reference goes, which must happen before
+ * service_free: stop the timers in between. Main thread. */
 void service_shutdown(service *s);
-/* Frees the service. NULL-safe. */
+/* Frees the service (shutting it down first if needed). NULL-safe. */
 void service_free(service *s);
 
 typedef struct service_stats {

@@ -1,169 +1,33 @@
 /*
  * Session RPCs (OpenSession, CloseSession, ResetTracker, GetStatus, ListModels) and the
  * persistence of sessions: a session's config and tracker counters are stored as one JSON
- * record, written at open, every persist interval, and at shutdown; start-up restores them
- * before unfinished tasks resume.
+ * record (sessrec.h), written at open, every persist interval, and at shutdown; start-up
+ * restores them before unfinished tasks resume.
  */
 #include "svc_internal.h"
+
+#include "sessrec.h"
 
 #include "server/common/alloc.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
 #include "sluice/status.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- persistence -------------------------------------------------------------------- */
 
-/* Sampling parameters as JSON: the `set` mask and every value (only set ones matter). */
-static json_t *sampling_to_json(const llm_sampling *s) {
-    json_t *stop = json_array();
-    for (size_t i = 0; i < s->n_stop; i++)
-        json_array_append_new(stop, json_string(s->stop[i]));
-    return json_pack("{s:i, s:f, s:f, s:I, s:o, s:i, s:I, s:b}", "set", (int)s->set, "temperature",
-                     s->temperature, "top_p", s->top_p, "max_new_tokens",
-                     (json_int_t)s->max_new_tokens, "stop", stop, "effort", (int)s->effort,
-                     "thinking_budget", (json_int_t)s->thinking_budget, "json_mode",
-                     (int)s->json_mode);
-}
-
-static int sampling_from_json(const json_t *j, llm_sampling *s, char *err, size_t errlen) {
-    memset(s, 0, sizeof *s);
-    int set = 0, effort = 0, json_mode = 0;
-    json_int_t mnt = 0, budget = 0;
-    json_t *stop = NULL;
-    if (!j ||
-        json_unpack((json_t *)j, "{s:i, s:F, s:F, s:I, s:o, s:i, s:I, s:b}", "set", &set,
-                    "temperature", &s->temperature, "top_p", &s->top_p, "max_new_tokens", &mnt,
-                    "stop", &stop, "effort", &effort, "thinking_budget", &budget, "json_mode",
-                    &json_mode) != 0 ||
-        !json_is_array(stop) || json_array_size(stop) > LLM_MAX_STOP) {
-        snprintf(err, errlen, "session record: malformed sampling");
-        return SLUICE_EPROTO;
-    }
-    s->set = (unsigned)set;
-    s->max_new_tokens = (uint32_t)mnt;
-    s->effort = (llm_effort)effort;
-    s->thinking_budget = (uint32_t)budget;
-    s->json_mode = json_mode;
-    for (size_t i = 0; i < json_array_size(stop); i++) {
-        const char *v = json_string_value(json_array_get(stop, i));
-        s->stop[s->n_stop++] = xstrdup(v ? v : "");
-    }
-    return 0;
-}
-
-static json_t *config_to_json(const dsession_config *c) {
-    json_t *models = json_array();
-    for (size_t i = 0; i < c->n_models; i++)
-        json_array_append_new(models, json_pack("{s:s, s:f, s:o}", "name", c->models[i].name,
-                                                "weight", c->models[i].weight, "sampling",
-                                                sampling_to_json(&c->models[i].sampling)));
-    return json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name",
-                     c->name ? c->name : "", "models", models, "sampling",
-                     sampling_to_json(&c->sampling), "rpm", (json_int_t)c->max_requests_per_minute,
-                     "tpm", (json_int_t)c->max_tokens_per_minute, "concurrent",
-                     (json_int_t)c->max_concurrent, "max_attempts", (json_int_t)c->max_attempts,
-                     "request_timeout_ms", (json_int_t)c->request_timeout_ms, "task_timeout_ms",
-                     (json_int_t)c->task_timeout_ms, "cache_mode", (int)c->cache_mode);
-}
-
-static int models_from_json(const json_t *models, dsession_config *c, char *err, size_t errlen) {
-    c->n_models = json_array_size(models);
-    c->models = XNEWV(dsession_model, c->n_models);
-    for (size_t i = 0; i < c->n_models; i++) {
-        const char *mn = "";
-        double w = 0;
-        json_t *ms = NULL;
-        if (json_unpack(json_array_get(models, i), "{s:s, s:F, s:o}", "name", &mn, "weight", &w,
-                        "sampling", &ms)) {
-            snprintf(err, errlen, "session record: models[%zu] malformed", i);
-            return SLUICE_EPROTO;
-        }
-        c->models[i].name = xstrdup(mn);
-        c->models[i].weight = w;
-        int rc = sampling_from_json(ms, &c->models[i].sampling, err, errlen);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int config_from_json(const json_t *j, const char *tenant, dsession_config *c, char *err,
-                            size_t errlen) {
-    memset(c, 0, sizeof *c);
-    const char *name = "";
-    json_t *models = NULL, *sampling = NULL;
-    json_int_t rpm, tpm, conc, att, rto, tto;
-    int mode;
-    json_error_t je;
-    if (!j ||
-        json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
-                       "name", &name, "models", &models, "sampling", &sampling, "rpm", &rpm, "tpm",
-                       &tpm, "concurrent", &conc, "max_attempts", &att, "request_timeout_ms", &rto,
-                       "task_timeout_ms", &tto, "cache_mode", &mode) != 0 ||
-        !json_is_array(models)) {
-        snprintf(err, errlen, "session record: %s", j ? je.text : "no config");
-        return SLUICE_EPROTO;
-    }
-    c->tenant = xstrdup(tenant);
-    c->name = *name ? xstrdup(name) : NULL;
-    c->max_requests_per_minute = (uint32_t)rpm;
-    c->max_tokens_per_minute = (uint32_t)tpm;
-    c->max_concurrent = (uint32_t)conc;
-    c->max_attempts = (uint32_t)att;
-    c->request_timeout_ms = (uint32_t)rto;
-    c->task_timeout_ms = (uint32_t)tto;
-    c->cache_mode = (cache_mode)mode;
-    int rc = sampling_from_json(sampling, &c->sampling, err, errlen);
-    if (!rc)
-        rc = models_from_json(models, c, err, errlen);
-    if (rc)
-        dsession_config_cleanup(c);
-    return rc;
-}
-
-static json_t *status_to_json(const dsession_status *st) {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-                     "total", (json_int_t)st->total, "succeeded", (json_int_t)st->succeeded,
-                     "failed", (json_int_t)st->failed, "cached", (json_int_t)st->cached,
-                     "cancelled", (json_int_t)st->cancelled, "rate_limit_errors",
-                     (json_int_t)st->rate_limit_errors, "attempts", (json_int_t)st->attempts,
-                     "deduplicated", (json_int_t)st->deduplicated, "input_tokens",
-                     (json_int_t)st->input_tokens, "output_tokens", (json_int_t)st->output_tokens,
-                     "cache_read_tokens", (json_int_t)st->cache_read_tokens, "cache_write_tokens",
-                     (json_int_t)st->cache_write_tokens, "cost", st->cost, "cost_saved",
-                     st->cost_saved);
-}
-
-static void status_from_json(const json_t *j, dsession_status *st) {
-    memset(st, 0, sizeof *st);
-    json_int_t v[12] = {0};
-    json_unpack((json_t *)j,
-                "{s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?F, s?F}", "total",
-                &v[0], "succeeded", &v[1], "failed", &v[2], "cached", &v[3], "cancelled", &v[4],
-                "rate_limit_errors", &v[5], "attempts", &v[6], "deduplicated", &v[7],
-                "input_tokens", &v[8], "output_tokens", &v[9], "cache_read_tokens", &v[10],
-                "cache_write_tokens", &v[11], "cost", &st->cost, "cost_saved", &st->cost_saved);
-    uint64_t *dst[12] = {&st->total,         &st->succeeded,         &st->failed,
-                         &st->cached,        &st->cancelled,         &st->rate_limit_errors,
-                         &st->attempts,      &st->deduplicated,      &st->input_tokens,
-                         &st->output_tokens, &st->cache_read_tokens, &st->cache_write_tokens};
-    for (int i = 0; i < 12; i++)
-        *dst[i] = (uint64_t)v[i];
-    st->started = st->succeeded + st->failed;
-}
-
 int svc_session_persist(service *s, svc_session *ss) {
     dsession_status st;
     dsession_status_get(ss->ds, clock_now_ms(), &st);
-    json_t *rec = json_pack("{s:o, s:o}", "config", config_to_json(dsession_get_config(ss->ds)),
-                            "tracker", status_to_json(&st));
-    char *text = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
+    char err[256];
+    char *text = sessrec_encode(dsession_get_config(ss->ds), &st, err, sizeof err);
+    if (!text) {
+        LOG_ERROR("service", "session %s: its record could not be encoded (%s)", ss->id_str, err);
+        return SLUICE_EINVAL;
+    }
     /* Under mu so a put can never land after CloseSession's delete (the store only queues
      * here: it neither blocks nor calls back). A record equal to the last one stored is
      * not written again: most sessions are idle between persist ticks. */
@@ -204,14 +68,11 @@ typedef struct restore_ctx {
 static int restore_one(void *ud, uint64_t id, const char *tenant, const char *data, size_t len) {
     restore_ctx *rc = ud;
     service *s = rc->s;
-    json_error_t je;
-    json_t *rec = json_loadb(data, len, 0, &je);
     dsession_config cfg;
+    dsession_status st;
     char err[512];
-    snprintf(err, sizeof err, "%s", rec ? "" : je.text);
     dsession *ds = NULL;
-    bool ok =
-        rec && config_from_json(json_object_get(rec, "config"), tenant, &cfg, err, sizeof err) == 0;
+    bool ok = sessrec_decode(data, len, tenant, &cfg, &st, err, sizeof err) == 0;
     if (ok) {
         ok = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, err, sizeof err) == 0;
         dsession_config_cleanup(&cfg);
@@ -220,13 +81,9 @@ static int restore_one(void *ud, uint64_t id, const char *tenant, const char *da
         LOG_WARN("service", "session %llu could not be restored (%s); its tasks will fail",
                  (unsigned long long)id, err);
         rc->dropped++;
-        json_decref(rec);
         return 0;
     }
-    dsession_status st;
-    status_from_json(json_object_get(rec, "tracker"), &st);
     dsession_status_restore(ds, &st);
-    json_decref(rec);
     svc_session *ss = svc_session_new(s, id, tenant, ds);
     pthread_mutex_lock(&s->mu); /* restored whatever the limit: they exist already */
     u64map_put(&s->sessions, id, ss);

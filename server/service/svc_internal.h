@@ -61,9 +61,10 @@ typedef struct waiter {
     Sluice__V1__TaskResult **results; /* Wait: by slot */
     wref *refs;
     size_t remaining;
-    uint64_t timer; /* Wait timeout (0 = none) */
-    bool completed; /* replied, timed out or cancelled */
-    int refs_count; /* the call and the timer hold it */
+    uint64_t timer;            /* Wait timeout (0 = none) */
+    size_t max_response_bytes; /* Wait: the client's limit (0 = the server's) */
+    bool completed;            /* replied, timed out or cancelled */
+    int refs_count;            /* the call and the timer hold it */
     /* AsCompleted: results waiting for room in the call's outbound queue, a FIFO in
      * pending[head .. n_pending) */
     Sluice__V1__TaskResult **pending;
@@ -106,8 +107,8 @@ svc_session *svc_session_get(service *s, const char *id_str, const char *tenant)
 void svc_session_put(service *s, svc_session *ss);
 void svc_session_put_locked(service *s, svc_session *ss);
 /* Under mu: closes ss once - marks it closed, takes it out of the table and its tenant's
- * count, and drops the table's reference (the caller must hold one of its own). Returns
- * false when ss was already closed. */
+ * count, and drops the table's reference (which frees ss unless the caller or another
+ * holder keeps one). Returns false when ss was already closed. */
 bool svc_session_unlist_locked(service *s, svc_session *ss);
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -120,6 +121,9 @@ svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsessi
  * max_sessions_per_tenant sessions (checked and counted in one locked section). Returns
  * false when full; ss is then untouched. Without mu. */
 bool svc_session_add(service *s, svc_session *ss);
+/* Queues ss's record (sessrec.h) for the store unless it is closed, ephemeral or unchanged
+ * since the last put. Returns SLUICE_OK, SLUICE_EINVAL when the record cannot be encoded
+ * (logged; nothing is stored) or the store's error. Without mu. */
 int svc_session_persist(service *s, svc_session *ss);
 int svc_sessions_restore(service *s, char *err, size_t errlen);
 void svc_persist_all(service *s);

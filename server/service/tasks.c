@@ -126,8 +126,10 @@ static void finish_task(service *s, svc_task *t, store_task_state st, llm_respon
 
 static void durable_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final,
                          llm_response *resp) {
-    if (final == DTASK_ABANDONED)
+    if (final == DTASK_ABANDONED) {
+        llm_response_free(resp); /* the sink owns it, result or not */
         return; /* shutdown: the task stays unfinished in the store and resumes later */
+    }
     finish_task(ctx, task_ctx, store_state_of(final), resp);
 }
 
@@ -303,12 +305,18 @@ static void start_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     svc_session *ss = NULL;
     llm_request **reqs = NULL;
     uint64_t first;
+    size_t queue_max = store_write_queue_max(s->st);
     if (req->n_prompts == 0) {
         svc_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "prompts: at least one is required");
     } else if (!(ss = svc_session_get(s, req->session_id, tenant))) {
         svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found", req->session_id);
     } else if ((reqs = convert_all(call, req)) && reserve_open(s, call, tenant, req->n_prompts)) {
-        if (svc_next_task_ids(s, req->n_prompts, &first) != 0) {
+        if (req->n_prompts > queue_max) { /* a store smaller than the tenant limit */
+            svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "limit store write_queue_max=%zu: a Start of %zu prompts can never "
+                            "be persisted at once; split it",
+                            queue_max, req->n_prompts);
+        } else if (svc_next_task_ids(s, req->n_prompts, &first) != 0) {
             svc_reply_error(call, GRPC_STATUS_INTERNAL, "could not allocate task ids");
         } else {
             start_ctx *c = XNEW(start_ctx);
@@ -321,10 +329,18 @@ static void start_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
             for (size_t i = 0; i < c->n; i++)
                 c->tasks[i] = task_new(s, ss, first + i, req->prompts[i]);
             tcall_ref(call);
-            if (persist_new(c) != 0) {
+            int prc = persist_new(c);
+            if (prc != 0) {
                 drop_tasks(c);
-                svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                                "limit store write_queue_max reached: retry later");
+                if (prc == SLUICE_ELIMIT)
+                    svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                    "limit store write_queue_max=%zu reached: the store is busy "
+                                    "writing, retry in a moment",
+                                    queue_max);
+                else if (prc == SLUICE_ECLOSED)
+                    svc_reply_error(call, GRPC_STATUS_UNAVAILABLE, "the server is stopping");
+                else
+                    svc_reply_error(call, GRPC_STATUS_INTERNAL, "could not persist the tasks");
                 start_ctx_free(c);
             }
             protobuf_c_message_free_unpacked(msg, NULL);

@@ -12,8 +12,10 @@
  * Lifetime: refs_count counts the call (dropped in on_done) and a pending timer.
  */
 #include "waiters.h"
+#include "waitfit.h"
 
 #include "server/common/alloc.h"
+#include "sluice/status.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -127,16 +129,28 @@ waiter **waiter_task_done_locked(svc_task *t, size_t *n_ready) {
     return ready;
 }
 
-/* Replies to a Wait with every slot (unfilled ones as their task's current state). */
+/* Replies to a Wait with every slot (unfilled ones as their task's current state), within
+ * the message limit: results that do not fit are left for another Wait (waitfit.h). */
 static void reply_wait(waiter *w) {
     Sluice__V1__WaitResponse resp = SLUICE__V1__WAIT_RESPONSE__INIT;
     resp.n_results = w->n;
     resp.results = w->results;
     resp.all_done = true;
-    for (size_t i = 0; i < w->n; i++)
-        if (!w->results[i] || !w->results[i]->response)
+    for (size_t i = 0; i < w->n; i++) {
+        if (!w->results[i]) /* not reached: every slot is filled before a reply */
+            w->results[i] = convert_task_result(w->id_strs[i], STORE_TASK_QUEUED, NULL, 0, NULL);
+        if (!w->results[i]->response)
             resp.all_done = false;
-    tcall_reply(w->call, &resp.base);
+    }
+    size_t limit = w->svc->cfg.max_message_bytes;
+    if (w->max_response_bytes && w->max_response_bytes < limit)
+        limit = w->max_response_bytes;
+    char err[256];
+    if (waitfit(&resp, limit, err, sizeof err) != SLUICE_OK)
+        tcall_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
+    else
+        tcall_reply(w->call, &resp.base);
+    free(resp.more_task_ids);
 }
 
 /* Sends pending stream results; finishes the stream after the last one. A full outbound

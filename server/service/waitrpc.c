@@ -127,6 +127,7 @@ static void wait_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, false);
     if (w) { /* the call's reference holds w: on_done never runs during on_message */
         pthread_mutex_lock(&s->mu);
+        w->max_response_bytes = req->max_response_bytes; /* read at the reply, under mu */
         waiter_arm_timeout_locked(s, w, req->timeout_ms);
         pthread_mutex_unlock(&s->mu);
         waiter_setup_done(s, w);

@@ -39,7 +39,7 @@ typedef struct store_config {
     uint64_t cache_ttl_ms;        /* cache entries older than this are misses; 0 = forever */
     uint64_t cache_max_bytes;     /* evict oldest entries beyond this; 0 = 1 GiB */
     uint64_t result_retention_ms; /* keep finished tasks this long; 0 = 24 h */
-    size_t write_queue_max;       /* queued write operations; 0 = 65536 */
+    size_t write_queue_max;       /* queued write operations (a task counts one); 0 = 65536 */
     bool sync_writes;             /* fsync the WAL on every batch */
     uint32_t sweep_interval_ms;   /* 0 = 10000 */
     store_clock_fn clock;         /* NULL = clock_wall_ms */
@@ -163,6 +163,9 @@ typedef struct store_stats {
 
 /* Snapshot of the counters. */
 void store_get_stats(store *s, store_stats *out);
+/* The write queue's bound in slots (store_config.write_queue_max after defaults): no
+ * store_tasks_put of more tasks than this can ever be queued. Any thread. */
+size_t store_write_queue_max(const store *s);
 
 /* Runs one full sweep now (retention, cache TTL and cap) on the calling thread, in bounded
  * passes that let queued writes through in between. For tests. */

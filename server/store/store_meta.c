@@ -156,3 +156,7 @@ void store_get_stats(store *s, store_stats *out) {
     out->write_batches = atomic_load(&s->st_batches);
     out->write_queue_depth = atomic_load(&s->st_depth);
 }
+
+size_t store_write_queue_max(const store *s) {
+    return s->cfg.write_queue_max;
+}

@@ -23,12 +23,14 @@
 
 #include "server/common/alloc.h"
 #include "server/common/log.h"
+#include "server/transport/msgcheck.h"
 #include "sluice/status.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/time.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,8 +263,9 @@ static void on_new(tcall *c, bool ok) {
     call_release(c);
 }
 
-/* Unpacks and consumes c->recv_bb; NULL when it does not decode. */
-static ProtobufCMessage *unpack_request(tcall *c) {
+/* Unpacks and consumes c->recv_bb. NULL when it does not decode or breaks a proto3 rule
+ * protobuf-c does not check (a string that is not UTF-8): *why then says what is wrong. */
+static ProtobufCMessage *unpack_request(tcall *c, char *why, size_t whylen) {
     grpc_byte_buffer *bb = c->recv_bb;
     const ProtobufCMessageDescriptor *desc = c->m->handler->method->input;
     ProtobufCMessage *msg = NULL;
@@ -277,20 +280,25 @@ static ProtobufCMessage *unpack_request(tcall *c) {
         grpc_byte_buffer_reader_destroy(&r);
     }
     grpc_byte_buffer_destroy(bb);
+    snprintf(why, whylen, "request message does not decode");
+    if (msg && msgcheck_strings(msg, why, whylen) != SLUICE_OK) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        msg = NULL;
+    }
     return msg;
 }
 
 static void on_recv(tcall *c, bool ok) {
     bool got = ok && c->recv_bb;
-    ProtobufCMessage *msg = got ? unpack_request(c) : NULL;
+    char why[600];
+    ProtobufCMessage *msg = got ? unpack_request(c, why, sizeof why) : NULL;
     bool streaming_in = c->m->handler->method->client_streaming;
     pthread_mutex_lock(&c->mu);
     c->ops--;
     c->read = READ_EOF;
     if (got && !msg) {
         if (c->state == TCALL_OPEN)
-            outbound_finish_locked(c, GRPC_STATUS_INVALID_ARGUMENT,
-                                   "request message does not decode");
+            outbound_finish_locked(c, GRPC_STATUS_INVALID_ARGUMENT, why);
     } else if (msg && c->h && c->state != TCALL_DONE) {
         c->pending_msg = msg;
         call_queue_event_locked(c, streaming_in ? EV_MESSAGE : EV_MESSAGE | EV_HALF_CLOSE);

@@ -3,11 +3,12 @@
  *
  * Owns the grpc_server, one completion queue shared by N worker threads, and a per-call
  * state machine. Services register handler tables built from the generated
- * sluice_rpc_method tables; the transport unpacks requests, packs responses, keeps one
- * SEND_MESSAGE in flight per call behind a bounded outbound queue, sees cancellation and
- * deadlines from the start of every call (RECV_CLOSE_ON_SERVER is posted first), answers
- * UNIMPLEMENTED for unknown methods, serves grpc.health.v1.Health (Check and Watch),
- * enforces optional bearer-token auth (tokens file; health is exempt) and optional TLS.
+ * sluice_rpc_method tables; the transport unpacks requests (refusing strings that are not
+ * UTF-8), packs responses, keeps one SEND_MESSAGE in flight per call behind a bounded
+ * outbound queue, sees cancellation and deadlines from the start of every call
+ * (RECV_CLOSE_ON_SERVER is posted first), answers UNIMPLEMENTED for unknown methods, serves
+ * grpc.health.v1.Health (Check and Watch), enforces optional bearer-token auth (tokens
+ * file; health is exempt) and optional TLS.
  *
  * Threads: callbacks run on the transport's worker threads and must not block. The
  * tcall_* functions below may be called from any thread (the dispatcher thread answers
@@ -70,7 +71,9 @@ typedef struct transport_handler {
      * after the handler calls tcall_read_next (flow control: a handler that stops asking
      * stops the client). A request that does not decode, or a unary/server-streaming call
      * that half-closes without one, is answered INVALID_ARGUMENT by the transport (the
-     * handler then sees only on_done). */
+     * handler then sees only on_done). So is a request holding a string field that is not
+     * valid UTF-8 (proto3 forbids it, protobuf-c does not check): the status names the
+     * field, e.g. "prompts[3].custom_id: not valid UTF-8 (byte 0 is 0xff)" (msgcheck.h). */
     void (*on_message)(tcall *call, ProtobufCMessage *msg, void *ctx);
     /* The client half-closed: no more messages will arrive. Optional. */
     void (*on_half_close)(tcall *call, void *ctx);

@@ -28,3 +28,30 @@ add_test(NAME sdk_install_example
           ${CMAKE_BINARY_DIR} -- ${CMAKE_CURRENT_LIST_DIR}/test_sdk_install.sh
           ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} "${SLUICE_EXAMPLE_CFLAGS}")
 set_tests_properties(sdk_install_example PROPERTIES TIMEOUT 180 LABELS "e2e;sdk")
+
+# SDK tests that compile the SDK's sources into the test (not the shared libsluice) with
+# the allocators wrapped, so any allocation the SDK makes can be made to fail
+# (failmalloc.h); libc, gRPC and protobuf-c keep their own. test_sdk_edges runs against a
+# canned server in process (canned_sluice.h).
+file(GLOB SLUICE_SDK_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/client/sdk/*.c)
+set(SLUICE_FAILMALLOC_WRAP "-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup")
+sluice_test(test_sdk_edges
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_edges.c ${CMAKE_CURRENT_LIST_DIR}/canned_sluice.c
+          ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c ${SLUICE_SDK_SOURCES}
+  LIBS sluice_transport sluice_rpc sluice_proto Threads::Threads
+  LABELS e2e sdk TIMEOUT 300)
+target_link_options(test_sdk_edges PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+# The CLI's option parsing, with the same wrapped allocators.
+sluice_test(test_cli_options
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cli_options.c ${CMAKE_SOURCE_DIR}/client/cli/options.c
+          ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c
+  LIBS PkgConfig::JANSSON LABELS unit cli)
+target_link_options(test_cli_options PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+# Every public SDK call with each of its allocations failing in turn, against sluiced.
+sluice_test(test_sdk_failmalloc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_failmalloc.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+          ${CMAKE_CURRENT_LIST_DIR}/failmalloc.c ${SLUICE_SDK_SOURCES}
+  LIBS sluice_rpc sluice_proto sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e sdk TIMEOUT 900)
+target_link_options(test_sdk_failmalloc PRIVATE ${SLUICE_FAILMALLOC_WRAP})
+add_dependencies(test_sdk_failmalloc sluiced)

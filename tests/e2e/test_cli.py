@@ -20,6 +20,11 @@ import tempfile
 import time
 import urllib.request
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "interop", "python"))
+from fake_sluice import FakeSluice  # noqa: E402
+from test_service_interop import load_messages  # noqa: E402
+
 BUILD = os.environ["SLUICE_BUILD_DIR"]
 SLUICE = os.path.join(BUILD, "client", "cli", "sluice")
 SLUICED = os.path.join(BUILD, "server", "sluiced")
@@ -245,11 +250,73 @@ def test_check_config():
         check(p.returncode == 0, "the default configuration is valid")
 
 
+# ---- against a scripted server (fake_sluice.py) ----------------------------------------
+
+PB = None  # sluice.v1 message classes, generated in main
+
+
+def with_fake(handlers, args, stdin=None):
+    """Runs the CLI against a FakeSluice with these handlers; returns (rc, out, err, calls)."""
+    srv = FakeSluice(PB, handlers)
+    try:
+        rc, out, err = sluice(args + ["-s", srv.target], stdin=stdin)
+    finally:
+        srv.stop()
+    return rc, out, err, srv.calls
+
+
+def test_status_calls_get_status_once():
+    st = PB.TrackerStatus(session_id="local:s7", total=3, succeeded=2)
+    rc, out, err, calls = with_fake(
+        {"GetStatus": lambda req: PB.GetStatusResponse(status=st)}, ["status", "local:s7"])
+    res = lines(out)
+    check(rc == 0 and res[0]["session_id"] == "local:s7" and res[0]["succeeded"] == 2,
+          "status prints the tracker (%d: %s)" % (rc, err))
+    check(calls["GetStatus"] == 1, "sluice status calls GetStatus once (%d)" % calls["GetStatus"])
+
+
+def batch_answering_with(custom_id, completion):
+    """A BatchProcess handler answering every prompt with these strings (bytes, sent as
+    they are, UTF-8 or not)."""
+    def handler(requests):
+        for req in requests:
+            kind = req.WhichOneof("kind")
+            prompts = list(req.prompts.prompts) if kind == "prompts" else \
+                [req.prompt] if kind == "prompt" else []
+            if kind == "end":
+                break
+            if prompts:
+                ev = PB.BatchEvent(results=PB.BatchResults(results=[
+                    PB.BatchResult(index=p.index, custom_id="@CID@", task_id="local:t%d" % p.index,
+                                   response=PB.Response(completion="@TXT@", model_used="m-a"))
+                    for p in prompts])).SerializeToString()
+                # same-length placeholders keep every length prefix right
+                yield ev.replace(b"@CID@", custom_id).replace(b"@TXT@", completion)
+        yield PB.BatchEvent(summary=PB.BatchSummary(prompts=1))
+    return handler
+
+
+def test_run_writes_undecodable_answers():
+    """A server that sends strings that are not UTF-8: each result is still written, its
+    non-ASCII bytes as '?' (jansson refuses such text; the line used to lose those keys)."""
+    handlers = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+                "CloseSession": lambda req: PB.CloseSessionResponse(status=PB.TrackerStatus()),
+                "BatchProcess": batch_answering_with(b"id\xff\xfe!", b"caf\xc3\x28")}
+    rc, out, err, _ = with_fake(handlers, ["run", "-q"], stdin='"one"\n"two"\n')
+    res = lines(out)
+    check(rc == 0 and len(res) == 2, "a line per prompt (%d: %s)" % (rc, err))
+    check(all(r.get("custom_id") == "id??!" and r.get("completion") == "caf?(" for r in res),
+          "undecodable text written with '?' (%s)" % res)
+
+
 if __name__ == "__main__":
-    for t in [test_run_in_order, test_bad_lines_and_exit_codes,
-              test_as_completed_and_completions_only, test_resume_sends_only_missing,
-              test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
-              test_metrics_show_the_batch, test_check_config]:
-        print("--", t.__name__)
-        t()
+    with tempfile.TemporaryDirectory() as gen:
+        PB = load_messages(gen)
+        for t in [test_run_in_order, test_bad_lines_and_exit_codes,
+                  test_as_completed_and_completions_only, test_resume_sends_only_missing,
+                  test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
+                  test_metrics_show_the_batch, test_check_config,
+                  test_status_calls_get_status_once, test_run_writes_undecodable_answers]:
+            print("--", t.__name__)
+            t()
     print("cli: all checks passed")

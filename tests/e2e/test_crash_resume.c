@@ -340,11 +340,78 @@ static void test_resend_broken_batch(void) {
     sluiced_cleanup(&p);
 }
 
+/* Regression: a drain while Start'ed tasks are still upstream and a batch (on a session of
+ * its own) still streams. The tasks' responses leaked at shutdown (LeakSanitizer made the
+ * ASan build exit 1), and sessions were freed whatever their references. sluiced must exit
+ * 0 (the harness checks), and the unfinished tasks resume at the next start. */
+static void test_drain_with_unfinished_tasks(void) {
+    sluiced_proc p;
+    sluiced_opts o;
+    memset(&o, 0, sizeof o);
+    o.config_json = "{\"drain_grace_ms\": 300}";
+    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, &o), 0);
+    fake_provider_set_latency(p.fake, 20000, 0);
+    sluice_client *c = make_client(p.target, 100);
+    CU_ASSERT_EQUAL_FATAL(sluice_client_open(c), 0);
+    char *session = strdup(sluice_client_session_id(c));
+    enum { N = 40, NB = 10 };
+    sluice_prompt *ps[N + NB]; /* all different: none shares another's upstream call */
+    for (int i = 0; i < N + NB; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "unfinished at the drain %d", i);
+        ps[i] = sluice_prompt_text(text);
+    }
+    char **ids = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice_start_many(c, (const sluice_prompt *const *)ps, N, &ids), 0);
+    sluice_client *bc = make_client(p.target, 100); /* not opened: a session of its own */
+    delivered got;
+    atomic_init(&got.n, 0);
+    for (int i = 0; i < RESEND_N; i++)
+        atomic_init(&got.seen[i], false);
+    sluice_batch *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(
+        sluice_process_prompts_async(bc, ps + N, NB, NULL, count_result, &got, &b), 0);
+    fake_counters fc = {0};
+    for (int i = 0; i < 3000 && fc.in_flight < N + NB; i++) { /* up to 30 s */
+        fake_provider_counters(p.fake, &fc);
+        usleep(10000);
+    }
+    CU_ASSERT_EQUAL(fc.in_flight, N + NB);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+    CU_ASSERT_NOT_EQUAL(sluice_batch_wait(b), 0); /* the drain ended it */
+    CU_ASSERT_EQUAL(atomic_load(&got.n), 0);
+    sluice_batch_free(b);
+    sluice_client_free(bc);
+
+    fake_provider_set_latency(p.fake, 0, 0);
+    sluice_client *c2 = restart_and_attach(&p, session, 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    sluice_response **rs = NULL;
+    size_t n_rs = 0;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c2, (const char *const *)ids, N, 60000, &rs, &n_rs), 0);
+    CU_ASSERT_EQUAL_FATAL(n_rs, N);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rs[i]);
+        CU_ASSERT_FALSE(sluice_response_is_error(rs[i]));
+    }
+    sluice_responses_free(rs, n_rs);
+    sluice_task_ids_free(ids, N);
+    for (int i = 0; i < N + NB; i++)
+        sluice_prompt_free(ps[i]);
+    free(session);
+    sluice_client_detach(c); /* its session is the one c2 uses */
+    sluice_client_free(c);
+    sluice_client_free(c2);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+    sluiced_cleanup(&p);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"kill_9_and_resume", test_kill_9_and_resume},
         {"resend_broken_batch", test_resend_broken_batch},
         {"tracker_survives_restart", test_tracker_survives_restart},
+        {"drain_with_unfinished_tasks", test_drain_with_unfinished_tasks},
         {NULL, NULL},
     };
     return test_run_suite("crash_resume", cases);

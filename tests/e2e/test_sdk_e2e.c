@@ -562,6 +562,60 @@ static void test_bad_inputs_leave_server_serving(void) {
     stop();
 }
 
+/* Regression: a Wait whose results exceeded the message limit failed (RESOURCE_EXHAUSTED)
+ * and withheld every result; sluiced now sends what fits and names the rest, and
+ * wait_for_all fetches the rest by itself, within the client's own limit too. */
+static void test_wait_for_all_beyond_the_message_limit(void) {
+    sluiced_opts so;
+    memset(&so, 0, sizeof so);
+    so.config_json = "{\"max_message_bytes\": 4194304}";
+    start(&so);
+    sluice_client *c = client();
+    CU_ASSERT_EQUAL_FATAL(sluice_client_open(c), 0);
+    enum { N = 10 }; /* ~1.2 MB each: three per answer */
+    sluice_prompt *ps[N];
+    for (int i = 0; i < N; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "big %d [[pad:600000]]", i);
+        ps[i] = sluice_prompt_text(text);
+    }
+    char **ids = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice_start_many(c, (const sluice_prompt *const *)ps, N, &ids), 0);
+    sluice_response **rs = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c, (const char *const *)ids, N, 60000, &rs, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, N);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "big %d", i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rs[i]);
+        CU_ASSERT_STRING_EQUAL(sluice_response_task_id(rs[i]), ids[i]);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sluice_response_completion(rs[i]), want));
+        CU_ASSERT_TRUE(strlen(sluice_response_completion(rs[i])) > 600000);
+    }
+    sluice_responses_free(rs, n);
+    /* a client that accepts less than the server sends (2 MiB): one result per answer */
+    sluice_model m = {.name = "m-a", .weight = 1};
+    sluice_client_options o;
+    memset(&o, 0, sizeof o);
+    o.models = &m;
+    o.n_models = 1;
+    o.max_message_bytes = 2u << 20;
+    sluice_client *small = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice_client_new(P.target, &o, &small), 0);
+    CU_ASSERT_EQUAL(sluice_wait_for_all(small, (const char *const *)ids, N, 60000, &rs, &n), 0);
+    CU_ASSERT_EQUAL(n, N);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_PTR_NOT_NULL(rs[i]);
+    sluice_responses_free(rs, n);
+    sluice_client_free(small);
+    sluice_task_ids_free(ids, N);
+    for (int i = 0; i < N; i++)
+        sluice_prompt_free(ps[i]);
+    sluice_client_free(c);
+    stop();
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"list_models", test_list_models},
@@ -575,6 +629,7 @@ int main(void) {
         {"cancel_mid_batch_and_deadline", test_cancel_mid_batch_and_deadline},
         {"tenancy_isolation", test_tenancy_isolation},
         {"bad_inputs_leave_server_serving", test_bad_inputs_leave_server_serving},
+        {"wait_for_all_beyond_the_message_limit", test_wait_for_all_beyond_the_message_limit},
         {NULL, NULL},
     };
     return test_run_suite("sdk_e2e", cases);

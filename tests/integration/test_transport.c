@@ -280,6 +280,35 @@ static void test_oversized_message_then_serving(void) {
     sluice__test__v1__echo_response__free_unpacked(resp, NULL);
 }
 
+/* Regression: protobuf-c decodes a string that is not UTF-8 (proto3 forbids it) and the
+ * server used to hand it on; one such name crashed sluiced. Now the transport refuses the
+ * message like one that does not decode, naming the field, and keeps serving. */
+static void test_invalid_utf8_refused_naming_the_field(void) {
+    echo_req req = make_req("caf\xc3", 1); /* cut inside a character */
+    echo_resp *resp = NULL;
+    sluice_rpc_status st;
+    CU_ASSERT_EQUAL(SVC(echo__rpc)(g_ch, &req, &resp, &g_opts, &st), SLUICE_EINVAL);
+    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.details, "text: not valid UTF-8"));
+    CU_ASSERT_PTR_NULL(resp);
+    /* mid-stream: the call ends with the same status, after the answers before it */
+    sluice_rpc_call *call = NULL;
+    CU_ASSERT_EQUAL_FATAL(SVC(chat__start)(g_ch, &g_opts, &call), SLUICE_OK);
+    CU_ASSERT_EQUAL(chat_round_trips(call, 2), 2);
+    req = make_req("\xff", 3);
+    CU_ASSERT_EQUAL(SVC(chat__write)(call, &req), SLUICE_OK);
+    CU_ASSERT_EQUAL(SVC(chat__read)(call, &resp), SLUICE_EEOF);
+    CU_ASSERT_NOT_EQUAL(sluice_rpc_call_finish(call, NULL, &st), SLUICE_OK);
+    CU_ASSERT_EQUAL(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.details, "text: not valid UTF-8 (byte 0 is 0xff)"));
+    sluice_rpc_call_free(call);
+    /* the server keeps serving, and valid non-ASCII text passes */
+    req = make_req("caf\xc3\xa9 \xf0\x9f\x98\x80", 4);
+    CU_ASSERT_EQUAL_FATAL(SVC(echo__rpc)(g_ch, &req, &resp, &g_opts, &st), SLUICE_OK);
+    CU_ASSERT_STRING_EQUAL(resp->text, "caf\xc3\xa9 \xf0\x9f\x98\x80");
+    sluice__test__v1__echo_response__free_unpacked(resp, NULL);
+}
+
 /* ---- load ------------------------------------------------------------------------------ */
 
 #define N_ASYNC 1000
@@ -406,6 +435,7 @@ int main(void) {
         {"deadline exceeded", test_deadline_exceeded},
         {"unknown method is UNIMPLEMENTED", test_unknown_method_unimplemented},
         {"oversized message, then still serving", test_oversized_message_then_serving},
+        {"invalid UTF-8 refused naming the field", test_invalid_utf8_refused_naming_the_field},
         {"1000 concurrent calls plus streams", test_thousand_concurrent_calls},
         {"backpressure: ELIMIT at the bound, on_writable after resume",
          test_backpressure_elimit_then_writable},

@@ -6,6 +6,7 @@
 #include "server/common/llm.h"
 #include "server/common/timers.h"
 #include "server/common/u64map.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 #include "unit/test_util.h"
 
@@ -117,6 +118,27 @@ static void test_sampling_merge(void) {
     llm_sampling_cleanup(&out);
 }
 
+/* An error message cut at its 1023-byte bound used to end inside a character: invalid
+ * UTF-8 in Response.error_message, which strict clients cannot decode. */
+static void test_error_message_cut_between_characters(void) {
+    char quote[1200];
+    size_t n = 0;
+    quote[n++] = 'x'; /* shifts the 2-byte characters so the cut falls inside one */
+    while (n + 2 < sizeof quote) {
+        quote[n++] = (char)0xc3;
+        quote[n++] = (char)0xa9;
+    }
+    quote[n] = '\0';
+    llm_response *r = llm_response_new();
+    llm_response_set_error(r, LLM_ERR_PROVIDER, 500, "upstream said: %s", quote);
+    size_t len = strlen(r->error_message);
+    CU_ASSERT_TRUE(len > 1000 && len <= 1023);
+    CU_ASSERT_TRUE(utf8_valid(r->error_message, len, NULL));
+    llm_response_set_error(r, LLM_ERR_PROVIDER, 500, "raw: %s", "bad \xff byte");
+    CU_ASSERT_STRING_EQUAL(r->error_message, "raw: bad \xef\xbf\xbd byte");
+    llm_response_free(r);
+}
+
 static void test_config(void) {
     sluiced_config c;
     char err[256];
@@ -216,6 +238,7 @@ int main(void) {
         {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
         {"validation_names_the_element", test_validation_names_the_element},
         {"sampling_merge", test_sampling_merge},
+        {"error_message_cut_between_characters", test_error_message_cut_between_characters},
         {"config", test_config},
         {"u64map", test_u64map},
         {"timers", test_timers},

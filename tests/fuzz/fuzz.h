@@ -28,6 +28,10 @@ char *fuzz_strndup(const uint8_t *data, size_t size);
 char **fuzz_split(const uint8_t *data, size_t size, char sep, size_t max, size_t *n_out);
 void fuzz_pieces_free(char **pieces, size_t n);
 
+/* True when data[0..size) is well-formed UTF-8 (no overlongs, surrogates or code points
+ * past U+10FFFF), as protobuf requires of every string field a client decodes. */
+int fuzz_utf8_valid(const uint8_t *data, size_t size);
+
 /* An anonymous in-memory file (memfd) holding data, and its path under /proc/self/fd, for
  * loaders that take a path; nothing touches the disk. Returns the fd (close it when done)
  * or -1. path gets at least 32 bytes. */

@@ -44,16 +44,23 @@ static void store_round_trip(const llm_response *r) {
     free(buf);
 }
 
-static void check_line(const char *msg, size_t cap) {
+/* An error text becomes Response.error_message, a proto string: from a well-formed body
+ * it must be well-formed UTF-8 (a cut sequence makes strict clients refuse the whole
+ * message), and a parse_error message is also one line. */
+static void check_text(const char *what, const char *msg, size_t cap, bool one_line,
+                       bool body_utf8) {
     size_t n = strnlen(msg, cap);
     if (n == cap)
-        fuzz_fail("parse_error message not NUL-terminated");
-    for (size_t i = 0; i < n; i++)
+        fuzz_fail("%s: message not NUL-terminated", what);
+    for (size_t i = 0; one_line && i < n; i++)
         if ((unsigned char)msg[i] < 0x20)
-            fuzz_fail("parse_error message holds control byte 0x%02x", (unsigned char)msg[i]);
+            fuzz_fail("%s: message holds control byte 0x%02x", what, (unsigned char)msg[i]);
+    if (body_utf8 && !fuzz_utf8_valid((const uint8_t *)msg, n))
+        fuzz_fail("%s: message is not UTF-8 though the body is: \"%s\"", what, msg);
 }
 
 void fuzz_provider_response(const provider_ops *ops, const uint8_t *data, size_t size) {
+    bool body_utf8 = fuzz_utf8_valid(data, size) && !memchr(data, 0, size);
     llm_response *r = llm_response_new();
     char err[512] = "";
     model_info m = model;
@@ -64,6 +71,8 @@ void fuzz_provider_response(const provider_ops *ops, const uint8_t *data, size_t
     } else if (!err[0] || r->n_content || r->content || r->completion || r->finish_reason ||
                r->thinking) {
         fuzz_fail("%s parse_success failed without a message or left parts behind", ops->name);
+    } else {
+        check_text("parse_success", err, sizeof err, false, body_utf8);
     }
     llm_response_free(r);
 
@@ -72,9 +81,9 @@ void fuzz_provider_response(const provider_ops *ops, const uint8_t *data, size_t
         char msg[600];
         memset(msg, 'x', sizeof msg);
         ops->parse_error(statuses[i], (const char *)data, size, msg, sizeof msg);
-        check_line(msg, sizeof msg);
+        check_text("parse_error", msg, sizeof msg, true, body_utf8);
     }
     char tiny[2];
     ops->parse_error(400, (const char *)data, size, tiny, sizeof tiny);
-    check_line(tiny, sizeof tiny);
+    check_text("parse_error", tiny, sizeof tiny, true, body_utf8);
 }

@@ -41,6 +41,47 @@
 
 static registry *g_reg;
 static dsession *g_sess; /* the session a Start or a header with session_id runs on */
+/* Whether every string field of the request (at any depth) is well-formed UTF-8. */
+static bool g_input_utf8;
+
+/* Walks m's string fields (repeated, oneof and nested messages included). */
+static bool strings_utf8(const ProtobufCMessage *m) {
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m + f->offset;
+        size_t n = 1;
+        void *const *items = (void *const *)base;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            items = *(void *const *const *)base;
+        } else if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                   *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id) {
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const void *v = items[k];
+            if (!v)
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_STRING ? !fuzz_utf8_valid((const uint8_t *)v, strlen(v))
+                                                  : !strings_utf8(v))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* A message the service sends back (an RPC status or Response.error_message): from
+ * well-formed strings it must be well-formed (strict clients refuse a message with a
+ * malformed string field). */
+static void check_message(const char *what, const char *err) {
+    if (!err[0])
+        fuzz_fail("%s: refused without a message", what);
+    if (g_input_utf8 && !fuzz_utf8_valid((const uint8_t *)err, strlen(err)))
+        fuzz_fail("%s: message is not UTF-8 though every string sent was: \"%s\"", what, err);
+}
 
 static void init_once(void) {
     if (g_reg)
@@ -96,8 +137,8 @@ static dsession *open_session(const Sluice__V1__SessionConfig *pc) {
         rc = dsession_new(g_reg, &cfg, 1000, &ds, err, sizeof err);
         dsession_config_cleanup(&cfg);
     }
-    if (rc && !err[0])
-        fuzz_fail("session config refused without a message");
+    if (rc)
+        check_message("session config", err);
     if (!rc) {
         dsession_status st;
         dsession_status_get(ds, 2000, &st);
@@ -129,8 +170,8 @@ static void on_model(const dsession *s, size_t i, const llm_request *req) {
     if (provider_get(m->provider)->build(m, k->secret, req, &eff, &preq, err, sizeof err) == 0) {
         if (!preq.body || strlen(preq.body) != preq.body_len)
             fuzz_fail("%s: request body missing or holding a NUL byte", m->name);
-    } else if (!err[0]) {
-        fuzz_fail("%s: request refused without a message", m->name);
+    } else {
+        check_message(m->name, err);
     }
     provider_request_cleanup(&preq);
     llm_sampling_cleanup(&eff);
@@ -170,8 +211,7 @@ static void on_prompt(const dsession *s, const Sluice__V1__Prompt *p,
     llm_request *req = NULL;
     char err[512] = "";
     if (convert_prompt(p, header, &req, err, sizeof err) != 0) {
-        if (!err[0])
-            fuzz_fail("prompt refused without a message");
+        check_message("prompt", err);
         /* BatchProcess answers a bad prompt with an error result naming it. */
         llm_response *r = llm_response_new();
         llm_response_set_error(r, LLM_ERR_INVALID_REQUEST, 0, "invalid prompt %llu: %s",
@@ -211,6 +251,7 @@ static void one_rpc(unsigned which, const uint8_t *data, size_t size) {
     ProtobufCMessage *msg = unpack(descs[which], data, size);
     if (!msg)
         return; /* INVALID_ARGUMENT "request message does not decode" */
+    g_input_utf8 = strings_utf8(msg);
     switch (which) {
     case 0:
         dsession_unref(open_session(((Sluice__V1__OpenSessionRequest *)msg)->config));
@@ -271,6 +312,7 @@ static void batch_stream(const uint8_t *data, size_t size) {
         size -= len;
         if (!m)
             break; /* the call fails */
+        g_input_utf8 = strings_utf8(&m->base) && (!header || strings_utf8(&header_msg->base));
         bool keep = false;
         if (m->kind_case == SLUICE__V1__BATCH_REQUEST__KIND_HEADER && !header) {
             header = m->header;

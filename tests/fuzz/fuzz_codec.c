@@ -1,9 +1,10 @@
 /*
  * Fuzz target: the store codec's decoders (server/store/codec*.c) on arbitrary bytes.
  *
- * The first byte picks the record: a packed Request (the cache's and task record's
- * prompt), a Response (cache values, task results) or a TaskRecord (the durable task
- * record, whose request goes through codec_request_from_proto as store_tasks.c does).
+ * The first byte picks what the bytes are: a packed Request or Response (the codec
+ * itself), or one of the store's values as read from RocksDB: a task record (<id>'r', a
+ * TaskRecord around a Request), a task status (<id>'s', a fixed header and maybe a
+ * Response) or a cache value (a fixed header, the answering model, a Response).
  * Beyond "never crashes, never reads past len", checks the codec's documented contract:
  * whatever decodes must encode again (the encoder refuses exactly what the decoder refuses),
  * and that encoding must decode and encode to the same bytes (the round trip is exact).
@@ -11,6 +12,7 @@
 #include "fuzz.h"
 
 #include "server/store/codec.h"
+#include "server/store/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,33 +82,55 @@ static void decode_response(const uint8_t *data, size_t size) {
     llm_response_free(r);
 }
 
-static void decode_task_record(const uint8_t *data, size_t size) {
-    char err[256];
-    ProtobufCMessage *pm = codec_message_unpack(&sluice__store__v1__task_record__descriptor, data,
-                                                size, err, sizeof err);
-    if (!pm)
+/* A task's record or status value, decoded into one store_task as store_task_get does. */
+static void decode_task_value(const uint8_t *data, size_t size, bool status) {
+    store_task *t = calloc(1, sizeof *t);
+    char err[256] = "";
+    int rc = status ? store_task_status_decode((const char *)data, size, t, err, sizeof err)
+                    : store_task_record_decode((const char *)data, size, t, err, sizeof err);
+    if (rc != 0 && !err[0])
+        fuzz_fail("a refused task value left no message");
+    if (rc == 0 && !status && !t->request)
+        fuzz_fail("a task record decoded without its request");
+    if (rc == 0 && t->request)
+        request_round_trip(t->request);
+    if (rc == 0 && t->result)
+        response_round_trip(t->result);
+    store_task_free(t);
+}
+
+static void decode_cache_value(const uint8_t *data, size_t size) {
+    llm_response *r = NULL;
+    char err[256] = "";
+    if (store_cache_value_decode((const char *)data, size, &r, err, sizeof err) != 0) {
+        if (r || !err[0])
+            fuzz_fail("a refused cache value left a value or no message");
         return;
-    const Sluice__Store__V1__TaskRecord *m = (const Sluice__Store__V1__TaskRecord *)pm;
-    llm_request *r = NULL;
-    if (m->request && codec_request_from_proto(m->request, &r, err, sizeof err) == 0) {
-        request_round_trip(r);
-        llm_request_free(r);
     }
-    codec_message_free(pm);
+    response_round_trip(r);
+    llm_response_free(r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0)
         return 0;
-    switch (data[0] % 3) {
+    const uint8_t *rest = data + 1;
+    size_t n = size - 1;
+    switch (data[0] % 5) {
     case 0:
-        decode_request(data + 1, size - 1);
+        decode_request(rest, n);
         break;
     case 1:
-        decode_response(data + 1, size - 1);
+        decode_response(rest, n);
+        break;
+    case 2:
+        decode_task_value(rest, n, false);
+        break;
+    case 3:
+        decode_task_value(rest, n, true);
         break;
     default:
-        decode_task_record(data + 1, size - 1);
+        decode_cache_value(rest, n);
         break;
     }
     return 0;

@@ -179,6 +179,15 @@ def codec_seeds(rec):
         error_message="rate limited").SerializeToString())
     write("codec", "response_completion_from_content", b"\x01" + rec.Response(
         present=64, content=[rec.Part(present=TEXT, kind=1, text="a")]).SerializeToString())
+    # A task status (format 2, state, finished_ms, has_result, result) and a cache value
+    # (format 2, stored_ms, model length and name, response): server/store/store_*.c.
+    packed = resp.SerializeToString()
+    write("codec", "task_status_succeeded", b"\x03" + struct.pack(">BBQB", 2, 3, 1795000000000, 1) + packed)
+    write("codec", "task_status_queued", b"\x03" + struct.pack(">BBQB", 2, 1, 0, 0))
+    write("codec", "task_status_bad_state", b"\x03" + struct.pack(">BBQB", 2, 9, 0, 0))
+    model = b"gpt-4.1-mini"
+    write("codec", "cache_value", b"\x04" + struct.pack(">BQH", 2, 1795000000000, len(model)) + model + packed)
+    write("codec", "cache_value_model_past_end", b"\x04" + struct.pack(">BQH", 2, 1, 500) + model)
     write("codec", "task_record", b"\x02" + rec.TaskRecord(
         present=3, tenant="t", session_id=4, index=5, custom_id="c", created_ms=6,
         request=req).SerializeToString())

@@ -172,6 +172,11 @@ static void on_model(const dsession *s, size_t i, const llm_request *req) {
             fuzz_fail("%s: request body missing or holding a NUL byte", m->name);
     } else {
         check_message(m->name, err);
+        /* The adapter may refuse what the model cannot take (images, schemas), but a value
+         * jansson refuses means validation let through something no request can carry. */
+        if (strstr(err, "cannot set") || strstr(err, "cannot append") ||
+            strstr(err, "could not be serialised"))
+            fuzz_fail("%s: a validated request does not build: %s", m->name, err);
     }
     provider_request_cleanup(&preq);
     llm_sampling_cleanup(&eff);

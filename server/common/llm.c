@@ -279,12 +279,13 @@ int llm_request_validate(const llm_request *r, char *err, size_t errlen) {
         snprintf(err, errlen, "output_schema: schema_json is not a JSON object (%s)", why);
         return SLUICE_EINVAL;
     }
+    /* Written so that NaN fails too (every comparison with it is false). */
     const llm_sampling *s = &r->sampling;
-    if ((s->set & LLM_SET_TEMPERATURE) && (s->temperature < 0 || s->temperature > 2)) {
+    if ((s->set & LLM_SET_TEMPERATURE) && !(s->temperature >= 0 && s->temperature <= 2)) {
         snprintf(err, errlen, "sampling.temperature must be within [0, 2]");
         return SLUICE_EINVAL;
     }
-    if ((s->set & LLM_SET_TOP_P) && (s->top_p <= 0 || s->top_p > 1)) {
+    if ((s->set & LLM_SET_TOP_P) && !(s->top_p > 0 && s->top_p <= 1)) {
         snprintf(err, errlen, "sampling.top_p must be within (0, 1]");
         return SLUICE_EINVAL;
     }

@@ -9,6 +9,7 @@
 #include "sluice/status.h"
 #include "unit/test_util.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,22 @@ static void test_validation_names_the_element(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "temperature"));
     r->sampling.temperature = 0.5;
     CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), 0);
+    llm_request_free(r);
+}
+
+/* NaN compared false both ways and passed the range checks; no provider body can carry it
+ * (found by fuzz_service: corpus/service/start_temperature_nan_passed_validation). */
+static void test_validation_refuses_nan_sampling(void) {
+    char err[256];
+    llm_request *r = one_text(LLM_ROLE_USER, "hi");
+    r->sampling.set = LLM_SET_TEMPERATURE;
+    r->sampling.temperature = NAN;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "temperature"));
+    r->sampling.set = LLM_SET_TOP_P;
+    r->sampling.top_p = NAN;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "top_p"));
     llm_request_free(r);
 }
 
@@ -215,6 +232,7 @@ int main(void) {
         {"add_text_appends_a_message", test_add_text_appends_a_message},
         {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
         {"validation_names_the_element", test_validation_names_the_element},
+        {"validation_refuses_nan_sampling", test_validation_refuses_nan_sampling},
         {"sampling_merge", test_sampling_merge},
         {"config", test_config},
         {"u64map", test_u64map},

@@ -15,6 +15,8 @@
  *                                      dedup key, and the store codec's pack/unpack
  * BatchProcess (first byte 8) reads the rest as a stream of messages, each preceded by a
  * two-byte little-endian length: a header applies to the prompts after it, as on the wire.
+ * First byte 9: the rest is the value of the `authorization` header every RPC carries,
+ * checked against a tokens table (auth_check) as the transport does before any handler.
  *
  * Seam: the RPC handlers themselves (sessions.c, tasks.c, waitrpc.c, batch.c) need a live
  * transport call, dispatcher and store, so they are not called; the session record JSON
@@ -29,6 +31,7 @@
 #include "server/service/convert.h"
 #include "server/store/cachekey.h"
 #include "server/store/codec.h"
+#include "server/transport/auth.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@
 
 static registry *g_reg;
 static dsession *g_sess; /* the session a Start or a header with session_id runs on */
+static auth *g_auth;     /* tokens: tenant-a "secret-a", tenant-b "secret-b" */
 /* Whether every string field of the request (at any depth) is well-formed UTF-8. */
 static bool g_input_utf8;
 
@@ -105,6 +109,18 @@ static void init_once(void) {
     dsession_config cfg = {.tenant = TENANT, .models = models, .n_models = 4};
     if (dsession_new(g_reg, &cfg, 0, &g_sess, err, sizeof err) != 0)
         fuzz_fail("fixed session: %s", err);
+    static const char tokens[] = "# tenants\ntenant-a secret-a\n\ntenant-b\tsecret-b\n";
+    if (auth_parse(tokens, sizeof tokens - 1, &g_auth, err, sizeof err) != 0)
+        fuzz_fail("tokens: %s", err);
+}
+
+static void authorization(const uint8_t *data, size_t size) {
+    const char *why = NULL;
+    const char *tenant = auth_check(g_auth, (const char *)data, size, &why);
+    if (!tenant && !why)
+        fuzz_fail("auth_check refused without a reason");
+    if (tenant && strcmp(tenant, "tenant-a") != 0 && strcmp(tenant, "tenant-b") != 0)
+        fuzz_fail("auth_check returned an unknown tenant");
 }
 
 /* ---- ids ---------------------------------------------------------------------------- */
@@ -347,8 +363,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     init_once();
     if (size == 0)
         return 0;
-    unsigned which = data[0] % 9;
-    if (which == 8)
+    unsigned which = data[0] % 10;
+    if (which == 9)
+        authorization(data + 1, size - 1);
+    else if (which == 8)
         batch_stream(data + 1, size - 1);
     else
         one_rpc(which, data + 1, size - 1);

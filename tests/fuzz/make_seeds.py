@@ -129,6 +129,8 @@ def service_seeds(pb):
         pb.BatchRequest(prompt=pb.Prompt(text="x", custom_id="c1")),
         pb.BatchRequest(header=pb.BatchHeader(session_id="local:s2")))
     w["batch_prompt_first"] = stream(pb.BatchRequest(prompt=pb.Prompt(text="no header")))
+    w["authorization_bearer"] = b"\x09Bearer  secret-b \t"
+    w["authorization_basic"] = b"\x09Basic dXNlcjpwYXNz"
     for name, data in w.items():
         write("service", name, data)
 

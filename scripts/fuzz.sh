@@ -33,6 +33,10 @@ fi
 [ "$build" -eq 0 ] || "$root/scripts/build.sh" fuzz
 dir="$root/build-fuzz"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+# Symbolized reports (Debian's llvm-14 has no unversioned llvm-symbolizer on PATH).
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+  export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 summary=()

@@ -2,6 +2,7 @@
 #include "llm.h"
 
 #include "alloc.h"
+#include "utf8.h"
 #include "sluice/status.h"
 
 #include <jansson.h>
@@ -159,9 +160,12 @@ uint64_t llm_request_estimate_tokens(const llm_request *r, uint32_t max_new_toke
 }
 
 /* Whether text is one JSON object (duplicate keys refused: they are ambiguous); *why says
- * what is wrong otherwise. */
+ * what is wrong otherwise. jansson's reason quotes the text near the error, possibly cut
+ * inside a character: it is scrubbed, since it ends up in Response.error_message. */
 static bool is_json_object(const char *text, const char **why, json_error_t *e) {
     json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, e);
+    if (!j)
+        utf8_scrub(e->text);
     bool ok = j && json_is_object(j);
     *why = !j ? e->text : ok ? "" : "not an object";
     json_decref(j);

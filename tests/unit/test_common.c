@@ -6,6 +6,7 @@
 #include "server/common/llm.h"
 #include "server/common/timers.h"
 #include "server/common/u64map.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 #include "unit/test_util.h"
 
@@ -108,6 +109,30 @@ static void test_validation_refuses_nan_sampling(void) {
     CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "top_p"));
     llm_request_free(r);
+}
+
+/* jansson's parse errors quote the text near the error, which can end with the first byte
+ * of a character ("invalid escape near '\"\\\xc3'"): scrubbed, the reason stays UTF-8 (found
+ * by fuzz_service: corpus/service/start_tool_arguments_error_quotes_half_a_character). */
+static void test_validation_reason_is_utf8(void) {
+    char err[256];
+    llm_request *r = one_text(LLM_ROLE_USER, "hi");
+    r->output_schema = xstrdup("{\"a\":\"\\\xc3\xa9\"}");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_TRUE(utf8_valid(err, strlen(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "invalid escape"));
+    llm_request_free(r);
+}
+
+static void test_utf8(void) {
+    CU_ASSERT_TRUE(utf8_valid("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
+    CU_ASSERT_FALSE(utf8_valid("\xc3", 1));             /* cut */
+    CU_ASSERT_FALSE(utf8_valid("\xc0\xaf", 2));         /* overlong */
+    CU_ASSERT_FALSE(utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CU_ASSERT_FALSE(utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    char s[] = "ok \xc3\xa9 \xc3 \xff.";
+    CU_ASSERT_EQUAL(utf8_scrub(s), 2);
+    CU_ASSERT_STRING_EQUAL(s, "ok \xc3\xa9 ? ?.");
 }
 
 static void test_sampling_merge(void) {
@@ -233,6 +258,8 @@ int main(void) {
         {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
         {"validation_names_the_element", test_validation_names_the_element},
         {"validation_refuses_nan_sampling", test_validation_refuses_nan_sampling},
+        {"validation_reason_is_utf8", test_validation_reason_is_utf8},
+        {"utf8", test_utf8},
         {"sampling_merge", test_sampling_merge},
         {"config", test_config},
         {"u64map", test_u64map},

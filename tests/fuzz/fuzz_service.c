@@ -212,14 +212,14 @@ static void dedup(const dsession *s, const llm_request *req) {
     cachekey_for_dedup(c->tenant, req, names, weights, samp, c->n_models, &key);
 }
 
-/* The durable task record: a request the codec packs must unpack (the store never writes
- * what it cannot read back). */
+/* The durable task record: a validated request must pack (Start would otherwise fail
+ * with a misleading "write_queue_max" error) and unpack again. */
 static void codec_round_trip(const llm_request *req) {
     uint8_t *buf = NULL;
     size_t len = 0;
     char err[256];
     if (codec_request_pack(req, 0, &buf, &len, err, sizeof err) != 0)
-        return;
+        fuzz_fail("the store codec refuses a validated request: %s", err);
     llm_request *back = NULL;
     if (codec_request_unpack(buf, len, &back, err, sizeof err) != 0)
         fuzz_fail("a packed request does not unpack: %s", err);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 static char g_dir[256];
+static const char *const fixtures[] = {"good", "empty", "blank", "ctrl", "nul", "big"};
 
 static void write_fixture(const char *name, const char *data, size_t len) {
     char path[512];
@@ -31,6 +32,16 @@ static void write_fixture(const char *name, const char *data, size_t len) {
     if (fd < 0 || write(fd, data, len) != (ssize_t)len)
         fuzz_fail("cannot write fixture %s", path);
     close(fd);
+}
+
+/* The fixture directory goes when the process exits normally (libFuzzer's end, a replay). */
+static void remove_fixtures(void) {
+    for (size_t i = 0; i < sizeof fixtures / sizeof *fixtures; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", g_dir, fixtures[i]);
+        unlink(path);
+    }
+    rmdir(g_dir);
 }
 
 static void init_once(void) {
@@ -51,12 +62,12 @@ static void init_once(void) {
     setenv("SLUICE_FUZZ_SECRET_GOOD", "sk-fuzz-env", 1);
     setenv("SLUICE_FUZZ_SECRET_BLANK", "  \n", 1);
     setenv("SLUICE_FUZZ_SECRET_CTRL", "sk-\x7f", 1);
+    atexit(remove_fixtures);
 }
 
 /* Points every keys.*.file at a fixture: one named like the value's last word, else a
  * missing file. */
 static void sandbox_files(json_t *root) {
-    static const char *const fixtures[] = {"good", "empty", "blank", "ctrl", "nul", "big"};
     json_t *keys = json_object_get(root, "keys");
     const char *name;
     json_t *k;

@@ -1,7 +1,9 @@
 /*
  * Fuzz target: the request path of every sluice.v1 RPC after decoding, without a network.
  *
- * The first byte picks the RPC; the rest is its request message as a client sends it,
+ * The first byte (mod 10) picks the RPC: 0 OpenSession, 1 CloseSession, 2 ResetTracker,
+ * 3 GetStatus, 4 Start, 5 Wait, 6 AsCompleted, 7 Cancel, 8 BatchProcess, 9 the
+ * authorization header. The rest is its request message as a client sends it,
  * unpacked by protobuf-c exactly as the transport does (server/transport/call.c), then put
  * through what the service does with it before anything needs a live dispatcher or store:
  *   OpenSession, BatchProcess header   convert_session_config + dsession_new (the built-in
@@ -13,10 +15,10 @@
  *                                      merged sampling, token estimate, cache key and the
  *                                      provider's HTTP request (attempt.c's build), the
  *                                      dedup key, and the store codec's pack/unpack
- * BatchProcess (first byte 8) reads the rest as a stream of messages, each preceded by a
- * two-byte little-endian length: a header applies to the prompts after it, as on the wire.
- * First byte 9: the rest is the value of the `authorization` header every RPC carries,
- * checked against a tokens table (auth_check) as the transport does before any handler.
+ * BatchProcess (8) reads the rest as a stream of messages, each preceded by a two-byte
+ * little-endian length: a header applies to the prompts after it, as on the wire. For 9
+ * the rest is the value of the `authorization` header every RPC carries, checked against a
+ * tokens table (auth_check) as the transport does before any handler runs.
  *
  * Seam: the RPC handlers themselves (sessions.c, tasks.c, waitrpc.c, batch.c) need a live
  * transport call, dispatcher and store, so they are not called; the session record JSON

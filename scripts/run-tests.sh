@@ -4,9 +4,11 @@
 # deploy/tools), builds the normal, ASan+UBSan and TSan configurations, runs scripts/lint.sh
 # after the normal build (deployment files, clang-format, the deploy samples through that
 # sluiced's --check-config, image build when buildah can), and runs every test (ctest) on
-# each. A lint failure fails the run but the builds and tests still run. (TSan's
-# options and suppressions for the uninstrumented gRPC/RocksDB are set per test by
-# tests/CMakeLists.txt.)
+# each (the fuzz corpora replay there too, label fuzz). Then it builds the libFuzzer
+# configuration (build-fuzz/, clang) and runs every fuzz target for SLUICE_FUZZ_SECONDS
+# (default 60) each through scripts/fuzz.sh: any finding fails the run. A lint failure
+# fails the run but the builds and tests still run. (TSan's options and suppressions for
+# the uninstrumented gRPC/RocksDB are set per test by tests/CMakeLists.txt.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh" --lint
@@ -30,5 +32,7 @@ for kind in normal asan tsan; do
   echo "=== test ($kind) ==="
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j2) || status=1
 done
-[ "$status" -eq 0 ] && echo "all tests passed (normal, asan and tsan)" || echo "some tests FAILED" >&2
+echo "=== fuzz (${SLUICE_FUZZ_SECONDS:-60}s per target) ==="
+"$root/scripts/fuzz.sh" -t "${SLUICE_FUZZ_SECONDS:-60}" || status=1
+[ "$status" -eq 0 ] && echo "all tests passed (normal, asan, tsan and fuzz)" || echo "some tests FAILED" >&2
 exit "$status"

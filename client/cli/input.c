@@ -174,12 +174,27 @@ static int apply_options(sluice_prompt *p, json_t *obj, char *err, size_t errlen
     return 0;
 }
 
+/* The message becomes the "error" of the line's JSON result, which jansson refuses unless
+ * it is UTF-8; jansson's own parse errors quote the line near the error and can end with
+ * half a character. Such a message keeps its ASCII bytes only. */
+static void keep_utf8(char *err) {
+    json_t *s = json_string(err);
+    if (s) {
+        json_decref(s);
+        return;
+    }
+    for (char *c = err; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+}
+
 sluice_prompt *cli_parse_line(const char *line, size_t len, char *err, size_t errlen) {
     err[0] = '\0';
     json_error_t je;
     json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!j) {
         snprintf(err, errlen, "invalid JSON at column %d: %s", je.column, je.text);
+        keep_utf8(err);
         return NULL;
     }
     sluice_prompt *p = NULL;
@@ -207,5 +222,7 @@ sluice_prompt *cli_parse_line(const char *line, size_t len, char *err, size_t er
         snprintf(err, errlen, "expected a JSON string or object");
     }
     json_decref(j);
+    if (!p)
+        keep_utf8(err);
     return p;
 }

@@ -26,7 +26,7 @@ static const char *call_kind(const cg_method *m) {
 }
 
 /* printf into a fresh heap string; NULL when out of memory. */
-static char *vfmt(const char *f, va_list ap) {
+__attribute__((format(printf, 1, 0))) static char *vfmt(const char *f, va_list ap) {
     char *s = NULL;
     return vasprintf(&s, f, ap) < 0 ? NULL : s;
 }

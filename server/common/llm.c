@@ -160,9 +160,12 @@ uint64_t llm_request_estimate_tokens(const llm_request *r, uint32_t max_new_toke
 }
 
 /* Whether text is one JSON object (duplicate keys refused: they are ambiguous); *why says
- * what is wrong otherwise. */
+ * what is wrong otherwise. jansson's reason quotes the text near the error, possibly cut
+ * inside a character: it is scrubbed, since it ends up in Response.error_message. */
 static bool is_json_object(const char *text, const char **why, json_error_t *e) {
     json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, e);
+    if (!j)
+        utf8_scrub(e->text);
     bool ok = j && json_is_object(j);
     *why = !j ? e->text : ok ? "" : "not an object";
     json_decref(j);
@@ -280,12 +283,13 @@ int llm_request_validate(const llm_request *r, char *err, size_t errlen) {
         snprintf(err, errlen, "output_schema: schema_json is not a JSON object (%s)", why);
         return SLUICE_EINVAL;
     }
+    /* Written so that NaN fails too (every comparison with it is false). */
     const llm_sampling *s = &r->sampling;
-    if ((s->set & LLM_SET_TEMPERATURE) && (s->temperature < 0 || s->temperature > 2)) {
+    if ((s->set & LLM_SET_TEMPERATURE) && !(s->temperature >= 0 && s->temperature <= 2)) {
         snprintf(err, errlen, "sampling.temperature must be within [0, 2]");
         return SLUICE_EINVAL;
     }
-    if ((s->set & LLM_SET_TOP_P) && (s->top_p <= 0 || s->top_p > 1)) {
+    if ((s->set & LLM_SET_TOP_P) && !(s->top_p > 0 && s->top_p <= 1)) {
         snprintf(err, errlen, "sampling.top_p must be within (0, 1]");
         return SLUICE_EINVAL;
     }

@@ -116,3 +116,20 @@ size_t utf8_whole_prefix(const char *s, size_t len) {
     size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
     return need > cont + 1 ? j - 1 : len;
 }
+
+size_t utf8_scrub(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s), replaced = 0;
+    for (size_t i = 0; i < len;) {
+        size_t sub = 1, n = decode(p + i, len - i, &sub);
+        if (n) {
+            i += n;
+            continue;
+        }
+        for (size_t k = 0; k < sub; k++)
+            p[i + k] = '?';
+        i += sub;
+        replaced += sub;
+    }
+    return replaced;
+}

@@ -33,6 +33,10 @@ size_t utf8_copy_valid(char *dst, size_t cap, const char *src);
  * (""). Never NULL: allocation failure aborts (server/common/alloc.h). Free with free(). */
 char *utf8_dup_valid(const char *s);
 
+/* Replaces, in place in the C string s, every byte of an ill-formed subsequence with '?'
+ * (the length never changes, so it suits fixed buffers). Returns how many were replaced. */
+size_t utf8_scrub(char *s);
+
 /* The length of the longest prefix of s[0 .. len) that does not end inside a character:
  * a sequence cut short at the end is dropped, nothing else is looked at. */
 size_t utf8_whole_prefix(const char *s, size_t len);

@@ -81,6 +81,8 @@ int64_t feedback_rfc3339_ms(const char *s) {
             return -1;
         hh = (p[1] - '0') * 10 + (p[2] - '0');
         mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59)
+            return -1;
         offset_s = sign * (hh * 3600L + mm * 60L);
         p += 6;
     } else {
@@ -89,7 +91,8 @@ int64_t feedback_rfc3339_ms(const char *s) {
     if (*p)
         return -1;
     time_t t = timegm(&tm);
-    if (t < 0)
+    /* A positive offset can move the first day of 1970 before the epoch. */
+    if (t < 0 || (int64_t)t - offset_s < 0)
         return -1;
     return ((int64_t)t - offset_s) * 1000 + (int64_t)(frac * 1000);
 }

@@ -430,8 +430,11 @@ static int an_parse_root(const json_t *root, llm_response *out, char *err, size_
     const json_t *content = json_object_get(root, "content");
     if (!json_is_array(content)) {
         const char *emsg = wire_get_str(json_object_get(root, "error"), "message");
-        snprintf(err, errlen, "response has no content array%s%.300s%s", emsg ? " (error: " : "",
-                 emsg ? emsg : "", emsg ? ")" : "");
+        char line[301] = "";
+        if (emsg)
+            wire_line(emsg, strlen(emsg), sizeof line - 1, line, sizeof line);
+        snprintf(err, errlen, "response has no content array%s%s%s", emsg ? " (error: " : "", line,
+                 emsg ? ")" : "");
         return SLUICE_EPROTO;
     }
     char *structured = NULL;
@@ -455,13 +458,15 @@ static void an_parse_error(int status, const char *body, size_t len, char *msg, 
     const char *type = wire_get_str(e, "type"), *text = wire_get_str(e, "message");
     bool done = false;
     if (text && *text) {
-        char line[1024];
+        /* Both parts are the provider's text: each becomes one printable line. */
+        char line[1024], kind[128], both[sizeof kind + 2 + sizeof line];
         size_t n = wire_line(text, strlen(text), sizeof line - 1, line, sizeof line);
+        size_t k = type ? wire_line(type, strlen(type), sizeof kind - 1, kind, sizeof kind) : 0;
         if (n) {
-            if (type && *type)
-                snprintf(msg, msglen, "%s: %s", type, line);
-            else
-                snprintf(msg, msglen, "%s", line);
+            snprintf(both, sizeof both, "%s%s%s", k ? kind : "", k ? ": " : "", line);
+            /* Cut to msglen at a character boundary (a cut UTF-8 sequence in the message
+             * would make strict clients refuse the Response carrying it). */
+            wire_line(both, strlen(both), msglen, msg, msglen);
             done = true;
         }
     }

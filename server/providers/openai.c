@@ -368,8 +368,9 @@ static void oa_parse_usage(const json_t *u, llm_usage *usage) {
 static int oa_no_choices(const json_t *root, char *err, size_t errlen) {
     const json_t *e = json_object_get(root, "error");
     const char *msg = json_is_object(e) ? wire_get_str(e, "message") : json_string_value(e);
-    if (msg)
-        snprintf(err, errlen, "response has no choices[0].message (error: %.300s)", msg);
+    char line[301];
+    if (msg && wire_line(msg, strlen(msg), sizeof line - 1, line, sizeof line))
+        snprintf(err, errlen, "response has no choices[0].message (error: %s)", line);
     else
         snprintf(err, errlen, "response has no choices[0].message");
     return SLUICE_EPROTO;

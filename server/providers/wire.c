@@ -10,6 +10,7 @@
 #include "server/providers/wire.h"
 
 #include "server/common/alloc.h"
+#include "server/common/utf8.h"
 #include "sluice/status.h"
 
 #include <openssl/evp.h>
@@ -176,6 +177,7 @@ int wire_load_object(const char *body, size_t len, json_t **out, char *err, size
     json_error_t e;
     json_t *j = json_loadb(body, len, 0, &e);
     if (!j) {
+        utf8_scrub(e.text); /* it quotes the body, possibly cut inside a character */
         snprintf(err, errlen, "response body is not valid JSON (%s at byte %d of %zu)", e.text,
                  e.position, len);
         return SLUICE_EPROTO;

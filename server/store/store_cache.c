@@ -73,7 +73,8 @@ static size_t value_header(const char *v, size_t len, uint64_t *stored_ms) {
     return VALUE_HEADER + mlen;
 }
 
-static int value_decode(const char *v, size_t len, llm_response **out, char *err, size_t errlen) {
+int store_cache_value_decode(const char *v, size_t len, llm_response **out, char *err,
+                             size_t errlen) {
     uint64_t stored_ms;
     size_t off = value_header(v, len, &stored_ms);
     if (!off) {
@@ -182,7 +183,7 @@ static bool queued_get(store *s, const cache_key *key, llm_response **out) {
     if (!blob)
         return false;
     char why[256];
-    bool found = value_decode(blob, len, out, why, sizeof why) == SLUICE_OK;
+    bool found = store_cache_value_decode(blob, len, out, why, sizeof why) == SLUICE_OK;
     free(blob);
     return found;
 }
@@ -213,7 +214,7 @@ int store_cache_get(store *s, const cache_key *key, llm_response **out) {
         return miss(s);
     }
     char why[256];
-    int rc = value_decode(v, len, out, why, sizeof why);
+    int rc = store_cache_value_decode(v, len, out, why, sizeof why);
     rocksdb_free(v);
     if (rc == SLUICE_OK) {
         atomic_fetch_add(&s->st_hits, 1);
@@ -304,7 +305,7 @@ static void apply_delete(store *s, store_batch *b, const store_op *op) {
     if (op->when_ms == STORE_DEL_ANY) {
         llm_response *r = NULL;
         char why[64];
-        still_bad = value_decode(v, len, &r, why, sizeof why) != SLUICE_OK;
+        still_bad = store_cache_value_decode(v, len, &r, why, sizeof why) != SLUICE_OK;
         llm_response_free(r);
     } else {
         still_bad = header_ok && stored_ms == op->when_ms;

@@ -239,12 +239,23 @@ void store_cache_load_stats(store *s);
 /* One bounded pass (STORE_SWEEP_PASS_MAX index entries) of TTL and size-cap eviction.
  * Returns true when work was left for another pass. Caller holds apply_mu. */
 bool store_cache_sweep(store *s);
+/* Decodes a cache value (the fixed header, then the packed response) read from CF
+ * "cache". SLUICE_OK with *out (llm_response_free), or SLUICE_EPROTO with *out NULL and a
+ * message in err; never reads past len, whatever the bytes. Pure; any thread. */
+int store_cache_value_decode(const char *v, size_t len, llm_response **out, char *err,
+                             size_t errlen);
 
 /* ---- tasks (store_tasks.c) ------------------------------------------------------------ */
 
 void store_tasks_apply(store *s, store_batch *b, const store_op *op);
 /* One bounded pass of the retention sweep; same contract as store_cache_sweep. */
 bool store_tasks_sweep(store *s);
+/* Decode a task's record (<id>'r': tenant, custom_id, session, index, created_ms, request)
+ * and its status (<id>'s': state, finished_ms and the result) into t, whose fields they
+ * set (the caller frees t with store_task_free, also after a failure). SLUICE_OK, or
+ * SLUICE_EPROTO with a message in err; never read past len, whatever the bytes. Pure. */
+int store_task_record_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen);
+int store_task_status_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen);
 
 /* ---- sessions (store_meta.c) ---------------------------------------------------------- */
 

@@ -134,7 +134,7 @@ static int record_fields(const pb_task_record *m, store_task *t, char *err, size
     return rc;
 }
 
-static int record_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
+int store_task_record_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
     char why[192]; /* the caller's buffer has room for it and a prefix */
     ProtobufCMessage *pm = codec_message_unpack(&sluice__store__v1__task_record__descriptor,
                                                 (const uint8_t *)v, len, why, sizeof why);
@@ -153,7 +153,7 @@ static int record_decode(const char *v, size_t len, store_task *t, char *err, si
     return rc;
 }
 
-static int status_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
+int store_task_status_decode(const char *v, size_t len, store_task *t, char *err, size_t errlen) {
     const uint8_t *p = (const uint8_t *)v;
     if (len < STATUS_HEADER || p[0] != STATUS_FORMAT || !state_valid(p[1]) || p[10] > 1 ||
         (!p[10] && len != STATUS_HEADER)) {
@@ -210,8 +210,8 @@ int store_task_get(store *s, uint64_t id, store_task **out) {
         char why[256];
         t = XNEW(store_task);
         t->id = id;
-        rc = record_decode(r, rlen, t, why, sizeof why);
-        rc = rc ? rc : status_decode(st, slen, t, why, sizeof why);
+        rc = store_task_record_decode(r, rlen, t, why, sizeof why);
+        rc = rc ? rc : store_task_status_decode(st, slen, t, why, sizeof why);
         if (rc) {
             LOG_WARN(STORE_MODULE, "task %llu: unreadable record: %s", (unsigned long long)id, why);
             store_task_free(t);

@@ -10,6 +10,7 @@
 #include "sluice/status.h"
 #include "unit/test_util.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,46 @@ static void test_validation_names_the_element(void) {
     r->sampling.temperature = 0.5;
     CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), 0);
     llm_request_free(r);
+}
+
+/* NaN compared false both ways and passed the range checks; no provider body can carry it
+ * (found by fuzz_service: corpus/service/start_temperature_nan_passed_validation). */
+static void test_validation_refuses_nan_sampling(void) {
+    char err[256];
+    llm_request *r = one_text(LLM_ROLE_USER, "hi");
+    r->sampling.set = LLM_SET_TEMPERATURE;
+    r->sampling.temperature = NAN;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "temperature"));
+    r->sampling.set = LLM_SET_TOP_P;
+    r->sampling.top_p = NAN;
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "top_p"));
+    llm_request_free(r);
+}
+
+/* jansson's parse errors quote the text near the error, which can end with the first byte
+ * of a character ("invalid escape near '\"\\\xc3'"): scrubbed, the reason stays UTF-8 (found
+ * by fuzz_service: corpus/service/start_tool_arguments_error_quotes_half_a_character). */
+static void test_validation_reason_is_utf8(void) {
+    char err[256];
+    llm_request *r = one_text(LLM_ROLE_USER, "hi");
+    r->output_schema = xstrdup("{\"a\":\"\\\xc3\xa9\"}");
+    CU_ASSERT_EQUAL(llm_request_validate(r, err, sizeof err), SLUICE_EINVAL);
+    CU_ASSERT_TRUE(utf8_valid(err, strlen(err), NULL));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "invalid escape"));
+    llm_request_free(r);
+}
+
+static void test_utf8(void) {
+    CU_ASSERT_TRUE(utf8_valid("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10, NULL));
+    CU_ASSERT_FALSE(utf8_valid("\xc3", 1, NULL));             /* cut */
+    CU_ASSERT_FALSE(utf8_valid("\xc0\xaf", 2, NULL));         /* overlong */
+    CU_ASSERT_FALSE(utf8_valid("\xed\xa0\x80", 3, NULL));     /* surrogate */
+    CU_ASSERT_FALSE(utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* past U+10FFFF */
+    char s[] = "ok \xc3\xa9 \xc3 \xff.";
+    CU_ASSERT_EQUAL(utf8_scrub(s), 2);
+    CU_ASSERT_STRING_EQUAL(s, "ok \xc3\xa9 ? ?.");
 }
 
 static void test_sampling_merge(void) {
@@ -237,6 +278,9 @@ int main(void) {
         {"add_text_appends_a_message", test_add_text_appends_a_message},
         {"estimate_matches_lm_deluge", test_estimate_matches_lm_deluge},
         {"validation_names_the_element", test_validation_names_the_element},
+        {"validation_refuses_nan_sampling", test_validation_refuses_nan_sampling},
+        {"validation_reason_is_utf8", test_validation_reason_is_utf8},
+        {"utf8", test_utf8},
         {"sampling_merge", test_sampling_merge},
         {"error_message_cut_between_characters", test_error_message_cut_between_characters},
         {"config", test_config},

@@ -62,6 +62,12 @@ static void test_rfc3339(void) {
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02"), -1);
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02.5e400Z"), -1);
     CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02.Z"), -1);
+    /* Offsets past +-23:59, and times an offset moves before the epoch, are junk (the
+     * latter returned a negative time other than -1; found by fuzz_feedback). */
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02+23:60"), -1);
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("2026-11-26T13:29:02-24:00"), -1);
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("1970-01-01T00:00:00+23:59"), -1);
+    CU_ASSERT_EQUAL(feedback_rfc3339_ms("1970-01-01T23:59:00+23:59"), 0);
 }
 
 static void test_openai_headers(void) {

@@ -34,6 +34,8 @@ static void on_state(void *ctx, uint64_t id, void *task_ctx, dtask_state state) 
     harness *h = ctx;
     pthread_mutex_lock(&h->mu);
     h->state_events++;
+    if (state == DTASK_IN_FLIGHT && h->n_launches < HARNESS_MAX_TASKS)
+        h->launch_ms[h->n_launches++] = clock_now_ms();
     pthread_mutex_unlock(&h->mu);
 }
 

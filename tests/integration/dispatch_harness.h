@@ -46,6 +46,8 @@ typedef struct harness {
     uint64_t completed;
     uint64_t next_id;
     unsigned state_events;
+    uint64_t launch_ms[HARNESS_MAX_TASKS]; /* when each attempt went out (monotonic clock) */
+    size_t n_launches;
 } harness;
 
 typedef struct harness_opts {

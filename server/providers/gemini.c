@@ -380,9 +380,10 @@ static int gm_build(const model_info *m, const char *api_key, const llm_request 
     wire_ctx w;
     wire_ctx_init(&w, err, errlen);
     char *path = gm_path(m->upstream_model);
-    wire_request_start(out, m->base_url, path ? path : "");
+    bool path_ok = path != NULL;
+    wire_request_start(out, m->base_url, path_ok ? path : "");
     free(path);
-    if (!path)
+    if (!path_ok)
         wire_fail(&w, SLUICE_EINVAL,
                   "model %s: upstream id '%s' is not a Gemini model id ([A-Za-z0-9._-])", m->name,
                   m->upstream_model);

@@ -16,10 +16,13 @@
  * LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII, MALFORMED_FUNCTION_CALL, OTHER, ...), as the
  * contract says ("the provider's finish reason as sent"). What they mean here:
  * - any reason with text or tool calls: an answer (cut short for MAX_TOKENS);
- * - a reason other than STOP with nothing in it (SAFETY, RECITATION, PROHIBITED_CONTENT,
- *   MAX_TOKENS spent on thinking, ...): an answer without text, like OpenAI's content_filter;
- *   retrying the same prompt would meet the same filter;
- * - STOP (or none) with nothing in it: SLUICE_EPROTO, retried (Gemini's known empty answer);
+ * - a filter or limit with nothing in it (SAFETY, RECITATION, PROHIBITED_CONTENT, MAX_TOKENS
+ *   spent on thinking, ...): an answer without text, like OpenAI's content_filter; retrying
+ *   the same prompt would meet the same filter;
+ * - STOP (or none) with nothing in it, Gemini's known empty answer, and a function call the
+ *   model botched (MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL) with nothing else:
+ *   SLUICE_EPROTO, retried (another sample usually succeeds; an empty answer must not be
+ *   cached);
  * - no candidate at all: a prompt Gemini blocked (promptFeedback.blockReason, which becomes
  *   the finish reason, with the prompt's usage), or SLUICE_EPROTO when no reason is given.
  * Other parse failures (not JSON, parts that are not objects, a functionCall without a name
@@ -107,6 +110,16 @@ static void gm_parse_usage(const json_t *u, llm_usage *usage) {
     usage->cache_read_tokens = wire_uint(u, "cachedContentTokenCount");
 }
 
+/* Finish reasons that leave nothing worth keeping when no text or call came with them. */
+static bool gm_retry_when_empty(const char *finish) {
+    static const char *const reasons[] = {"STOP", "FINISH_REASON_UNSPECIFIED",
+                                          "MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"};
+    for (size_t i = 0; finish && i < sizeof reasons / sizeof *reasons; i++)
+        if (strcmp(finish, reasons[i]) == 0)
+            return true;
+    return !finish;
+}
+
 static bool gm_has_answer(const llm_response *r) {
     for (size_t i = 0; i < r->n_content; i++)
         if (r->content[i].kind == LLM_PART_TEXT || r->content[i].kind == LLM_PART_TOOL_CALL)
@@ -145,7 +158,7 @@ static int gm_parse_candidate(const json_t *cand, llm_response *out, char *err, 
             return rc;
     }
     const char *finish = wire_get_str(cand, "finishReason");
-    if (!gm_has_answer(out) && (!finish || strcmp(finish, "STOP") == 0)) {
+    if (!gm_has_answer(out) && gm_retry_when_empty(finish)) {
         snprintf(err, errlen, "candidates[0] holds no text and no function call (finishReason %s)",
                  finish ? finish : "absent");
         return SLUICE_EPROTO;

@@ -499,6 +499,9 @@ static void test_parse_finish_reasons(void) {
     static const char empty_stop[] =
         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"STOP\"}]}";
     parse_fails(empty_stop, strlen(empty_stop), "no text and no function call");
+    static const char botched[] = "{\"candidates\":[{\"content\":{},\"finishReason\":"
+                                  "\"MALFORMED_FUNCTION_CALL\"}]}";
+    parse_fails(botched, strlen(botched), "MALFORMED_FUNCTION_CALL");
     static const char only_thought[] = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
                                        "\"hm\",\"thought\":true}]}}]}";
     parse_fails(only_thought, strlen(only_thought), "finishReason absent");

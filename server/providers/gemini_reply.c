@@ -233,8 +233,11 @@ static int64_t gm_duration_ms(const char *s) {
     double secs = strtod(s, &end);
     if (end == s || errno || strcmp(end, "s") != 0 || !isfinite(secs) || secs < 0)
         return -1;
-    double ms = ceil(secs * 1000.0);
-    return ms > 9e15 ? (int64_t)9e15 : (int64_t)ms;
+    double ms = secs * 1000.0;
+    if (ms > 9e15)
+        return (int64_t)9e15;
+    int64_t whole = (int64_t)ms;
+    return (double)whole < ms ? whole + 1 : whole; /* rounded up, without libm */
 }
 
 int64_t gemini_retry_after_ms(int status, const char *body, size_t len) {

@@ -36,7 +36,7 @@
  * Differences from lm-deluge's Gemini client, on purpose: the key travels in a header, not
  * in the URL's ?key= (URLs end up in logs); thought parts are thinking, not answer text;
  * made-up tool call ids are deterministic (a random id would differ between a cached answer
- * and a fresh one); a tool result is named after its call instead of failing in Gemini.
+ * and a fresh one).
  */
 #include "server/common/alloc.h"
 #include "server/providers/gemini.h"

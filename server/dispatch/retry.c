@@ -7,8 +7,8 @@
  * Differences from lm-deluge, on purpose (lm-deluge-behaviour.md §4, §9.3):
  * - 5xx retries the same model with backoff instead of switching at once (a 500 is usually
  *   transient); 503 switches model because it usually means that model has no capacity.
- * - 429 and Anthropic's 529 cool the upstream key down for both providers, whatever the
- *   body says; context-length errors are matched case-insensitively for both providers.
+ * - 429 and Anthropic's 529 cool the upstream key down for every provider, whatever the
+ *   body says; context-length errors are matched case-insensitively for every provider.
  * - 401/403/404 blocklist the model for the session (and retry elsewhere); other 4xx that
  *   cannot succeed on retry fail at once, except 400/422, which another model may accept
  *   (they fail at once when the session has no other model).
@@ -39,7 +39,7 @@ typedef struct retry_rule {
 #define RULES_END                                                                                  \
     { 0, 0, RETRY_NONE, NULL }
 
-/* Both providers. */
+/* Every provider. */
 static const retry_rule status_rules[] = {
     {200, 299, RETRY_NONE, "success"},
     {429, 429, RETRY_RATE_LIMITED, "rate limited (429)"},

@@ -53,7 +53,7 @@ void wire_set(wire_ctx *w, json_t *obj, const char *key, json_t *value);
 /* Appends value to arr, same failure rule. */
 void wire_append(wire_ctx *w, json_t *arr, json_t *value);
 /* Sets obj[key] to the array of s's stop strings (at most LLM_MAX_STOP); nothing when s has
- * none. Both wire APIs take the same list under different names. */
+ * none. Every wire API takes the same list under its own name. */
 void wire_set_stop(wire_ctx *w, json_t *obj, const char *key, const llm_sampling *s);
 
 /* Every system message's text, joined with blank lines (Anthropic's "system", Gemini's

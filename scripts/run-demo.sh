@@ -2,8 +2,9 @@
 # The README's main job: sets up a fresh Debian 12 machine (deploy/packages.txt), builds
 # sluice, starts sluiced on its embedded RocksDB store (./sluice-data), and runs
 # examples/prompts.jsonl through `sluice run` with a progress bar, writing
-# demo-results.jsonl. It uses the real provider when OPENAI_API_KEY or ANTHROPIC_API_KEY is
-# set, and the bundled fake provider otherwise - and says which. sluiced is stopped (drained)
+# demo-results.jsonl. It uses the real provider when OPENAI_API_KEY, ANTHROPIC_API_KEY or
+# GEMINI_API_KEY is set (the first of them), and the bundled fake provider otherwise - and
+# says which. sluiced is stopped (drained)
 # at the end.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +28,9 @@ if [ -n "${OPENAI_API_KEY:-}" ]; then
 elif [ -n "${ANTHROPIC_API_KEY:-}" ]; then
   model="${SLUICE_MODEL:-claude-haiku-4.5}"
   echo "demo: ANTHROPIC_API_KEY is set: using the real Anthropic API with $model"
+elif [ -n "${GEMINI_API_KEY:-}" ]; then
+  model="${SLUICE_MODEL:-gemini-2.5-flash}"
+  echo "demo: GEMINI_API_KEY is set: using the real Gemini API with $model"
 else
   model="gpt-4.1-mini"
   "$B/tests/sluice-fake-provider" --quiet --latency-ms 400 --jitter-ms 800 >"$work/fake.out" &
@@ -37,7 +41,7 @@ else
   done
   fake_port="$(sed -n 's/^port=//p' "$work/fake.out")"
   echo "demo: no provider key set: using the bundled fake provider (127.0.0.1:$fake_port)"
-  echo "      (set OPENAI_API_KEY or ANTHROPIC_API_KEY to use a real one)"
+  echo "      (set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY to use a real one)"
   cat >"$work/registry.json" <<JSON
 {"keys": {"fake": {"provider": "openai", "env": "SLUICE_DEMO_KEY",
                    "requests_per_minute": 600, "tokens_per_minute": 1000000,

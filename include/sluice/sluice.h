@@ -63,7 +63,7 @@ typedef struct sluice_sampling {
     double top_p;             /* (0, 1]; default 1.0 */
     uint32_t max_new_tokens;  /* 0 = default (512) */
     int reasoning_effort;     /* 0 unset, 1 none, 2 minimal, 3 low, 4 medium, 5 high, 6 xhigh */
-    uint32_t thinking_budget; /* Anthropic thinking tokens; 0 = unset */
+    uint32_t thinking_budget; /* Anthropic / Gemini thinking tokens; 0 = unset */
     bool json_mode;
 } sluice_sampling;
 

@@ -48,7 +48,7 @@ typedef struct llm_part {
     size_t data_len;
     char *media_type; /* IMAGE MIME type of data */
     char *detail;     /* IMAGE detail hint (OpenAI), may be NULL */
-    char *signature;  /* THINKING signature (Anthropic), may be NULL */
+    char *signature;  /* THINKING signature (Anthropic; Gemini thought signature), may be NULL */
     bool is_error;    /* TOOL_RESULT */
 } llm_part;
 

@@ -263,6 +263,10 @@ static void on_http_done(void *ud, const http_response *r) {
         failure = RETRY_FAILURE_MALFORMED;
     } else {
         ops->parse_error(r->status, r->body, r->body_len, msg, sizeof msg);
+        /* Gemini names its delay in the body (google.rpc.RetryInfo): a Retry-After all the
+         * same, used when no header gave one. */
+        if (fb.retry_after_ms < 0 && ops->retry_after_ms)
+            fb.retry_after_ms = ops->retry_after_ms(r->status, r->body, r->body_len);
     }
     if (failure != RETRY_FAILURE_NONE) /* no usable answer: cut, empty, malformed, reset */
         kind = LLM_ERR_TRANSPORT;

@@ -1,16 +1,28 @@
 /*
  * Retry policy tables: ordered lists of status ranges, the first matching row decides
- * (Anthropic's own rows first, then the shared ones). The tables are the whole policy:
- * changing how a status is handled is a one-line edit here, and test_retry checks every row.
+ * (rows that need a word in the error text first, then Anthropic's own rows, then the
+ * shared ones). The tables are the whole policy: changing how a status is handled is a
+ * one-line edit here, and test_retry checks every row.
  *
  * Differences from lm-deluge, on purpose (lm-deluge-behaviour.md §4, §9.3):
  * - 5xx retries the same model with backoff instead of switching at once (a 500 is usually
  *   transient); 503 switches model because it usually means that model has no capacity.
- * - 429 and Anthropic's 529 cool the upstream key down for both providers, whatever the
- *   body says; context-length errors are matched case-insensitively for both providers.
+ * - 429 and Anthropic's 529 cool the upstream key down for every provider, whatever the
+ *   body says; context-length errors are matched case-insensitively for every provider.
  * - 401/403/404 blocklist the model for the session (and retry elsewhere); other 4xx that
  *   cannot succeed on retry fail at once, except 400/422, which another model may accept
  *   (they fail at once when the session has no other model).
+ *
+ * Gemini's statuses (google.rpc codes) on these rows: 429 RESOURCE_EXHAUSTED cools the key
+ * down for the google.rpc.RetryInfo retryDelay of its body (the adapter reports it; the
+ * dispatcher honours it as a Retry-After); 500 INTERNAL and 504 DEADLINE_EXCEEDED retry the
+ * same model with backoff; 503 UNAVAILABLE (overloaded) moves to another model; 400
+ * INVALID_ARGUMENT moves or fails like any 400, and fails at once when its message says the
+ * input token count exceeds the model's maximum; 401 UNAUTHENTICATED, 403
+ * PERMISSION_DENIED and 404 NOT_FOUND blocklist. Gemini answers 400 for a bad key too
+ * (reason API_KEY_INVALID) and for a project that cannot use the API (FAILED_PRECONDITION:
+ * billing, region): its adapter puts those words first in the error text, and the word rows
+ * blocklist the model, since every prompt would meet the same refusal.
  */
 #include "retry.h"
 
@@ -27,7 +39,7 @@ typedef struct retry_rule {
 #define RULES_END                                                                                  \
     { 0, 0, RETRY_NONE, NULL }
 
-/* Both providers. */
+/* Every provider. */
 static const retry_rule status_rules[] = {
     {200, 299, RETRY_NONE, "success"},
     {429, 429, RETRY_RATE_LIMITED, "rate limited (429)"},
@@ -51,6 +63,33 @@ static const retry_rule anthropic_rules[] = {
     RULES_END,
 };
 
+/* A row that applies to one provider's error texts holding `word` (the status or reason
+ * word its adapter puts first), consulted before the others. */
+typedef struct word_rule {
+    provider_kind provider;
+    const char *word;
+    retry_rule rule;
+} word_rule;
+
+static const word_rule word_rules[] = {
+    {PROVIDER_GEMINI,
+     "API_KEY_INVALID",
+     {400, 400, RETRY_BLOCKLIST, "invalid API key (400 API_KEY_INVALID)"}},
+    {PROVIDER_GEMINI,
+     "FAILED_PRECONDITION",
+     {400, 400, RETRY_BLOCKLIST, "failed precondition (400): the project cannot use this model"}},
+};
+
+static const retry_rule *find_word_rule(provider_kind provider, int status, const char *text) {
+    for (size_t i = 0; text && i < sizeof word_rules / sizeof *word_rules; i++) {
+        const word_rule *w = &word_rules[i];
+        if (w->provider == provider && status >= w->rule.lo && status <= w->rule.hi &&
+            strstr(text, w->word))
+            return &w->rule;
+    }
+    return NULL;
+}
+
 static const retry_rule *find_rule(const retry_rule *rules, int status) {
     for (const retry_rule *r = rules; r->why; r++)
         if (status >= r->lo && status <= r->hi)
@@ -58,9 +97,16 @@ static const retry_rule *find_rule(const retry_rule *rules, int status) {
     return NULL;
 }
 
+/* The last is Gemini's: "The input token count (N) exceeds the maximum number of tokens
+ * allowed (M)." */
 static const char *const context_markers[] = {
-    "context length",     "context_length_exceeded", "maximum context",
-    "prompt is too long", "too many tokens",         "context window",
+    "context length",
+    "context_length_exceeded",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+    "context window",
+    "exceeds the maximum number of tokens",
 };
 
 bool retry_is_context_error(const char *error_text) {
@@ -106,8 +152,9 @@ retry_verdict retry_classify(provider_kind provider, retry_failure failure, int 
     if (failure != RETRY_FAILURE_NONE)
         return failure_verdict(failure);
     retry_verdict v = {RETRY_SAME, "unexpected status", false, false};
-    const retry_rule *r =
-        provider == PROVIDER_ANTHROPIC ? find_rule(anthropic_rules, status) : NULL;
+    const retry_rule *r = find_word_rule(provider, status, error_text);
+    if (!r && provider == PROVIDER_ANTHROPIC)
+        r = find_rule(anthropic_rules, status);
     if (!r)
         r = find_rule(status_rules, status);
     if (r) {

@@ -5,7 +5,7 @@
  * answer comes from data, not code paths: a per-provider table maps HTTP status ranges to
  * an action, transport failures (timeout, connection error, reset, truncated or malformed
  * body) are always retried on the same model with backoff, and a context-length message
- * (matched case-insensitively for both providers) fails the task at once. Whether a
+ * (matched case-insensitively for every provider) fails the task at once. Whether a
  * retry happens at all is the dispatcher's business (attempts left, time budget, retry
  * budget); this module only says what kind of retry the outcome deserves.
  */
@@ -46,13 +46,14 @@ typedef struct retry_verdict {
 } retry_verdict;
 
 /* Classifies one attempt. `status` is the HTTP status (0 when a failure prevented one),
- * `error_text` the provider's error message (may be NULL). */
+ * `error_text` the provider's error message as its adapter's parse_error wrote it (may be
+ * NULL); some rows of a provider's table also look for a status word in it. */
 retry_verdict retry_classify(provider_kind provider, retry_failure failure, int status,
                              const char *error_text);
 
 /* True when an error text says the prompt exceeds the model's context (case-insensitive:
  * "context length", "context_length_exceeded", "maximum context", "prompt is too long",
- * "too many tokens"). */
+ * "too many tokens", "context window", Gemini's "exceeds the maximum number of tokens"). */
 bool retry_is_context_error(const char *error_text);
 
 /* Backoff before retry number `retry` (1 = first retry): min(max_ms, base_ms * 2^(retry-1))

@@ -99,17 +99,17 @@ static json_t *an_schema(wire_ctx *w, const char *text, const char *what) {
     return schema;
 }
 
-/* Splits "data:<type>;base64,<data>" into a base64 source; NULL when it is not one. */
+/* A "data:<type>;base64,<data>" URL as a base64 source; NULL when it is not one. */
 static json_t *an_data_url_source(wire_ctx *w, const char *url, const char *where) {
-    const char *semi = strchr(url, ';');
-    if (!semi || strncmp(semi, ";base64,", 8) != 0) {
+    char *media;
+    const char *data;
+    if (!wire_data_url(url, &media, &data)) {
         wire_fail(w, SLUICE_EINVAL, "%s: Anthropic takes data: URLs only when base64", where);
         return NULL;
     }
-    char *media = xstrndup(url + 5, (size_t)(semi - (url + 5)));
     json_t *src = wire_typed(w, "base64");
     wire_set(w, src, "media_type", wire_str(w, media, where));
-    wire_set(w, src, "data", wire_str(w, semi + 8, where));
+    wire_set(w, src, "data", wire_str(w, data, where));
     free(media);
     return src;
 }
@@ -210,35 +210,6 @@ static json_t *an_messages(wire_ctx *w, const model_info *model, const llm_reque
     return msgs;
 }
 
-/* All system text joined with blank lines; NULL when there is none. */
-static char *an_system_text(const llm_request *req) {
-    size_t len = 0;
-    for (size_t i = 0; i < req->n_messages; i++)
-        for (size_t j = 0; j < req->messages[i].n_parts; j++) {
-            const llm_part *p = &req->messages[i].parts[j];
-            if (req->messages[i].role == LLM_ROLE_SYSTEM && p->kind == LLM_PART_TEXT && p->text)
-                len += strlen(p->text) + 2;
-        }
-    if (len == 0)
-        return NULL;
-    char *s = xmalloc(len + 1);
-    size_t off = 0;
-    for (size_t i = 0; i < req->n_messages; i++)
-        for (size_t j = 0; j < req->messages[i].n_parts; j++) {
-            const llm_part *p = &req->messages[i].parts[j];
-            if (req->messages[i].role != LLM_ROLE_SYSTEM || p->kind != LLM_PART_TEXT || !p->text)
-                continue;
-            if (off) {
-                memcpy(s + off, "\n\n", 2);
-                off += 2;
-            }
-            memcpy(s + off, p->text, strlen(p->text));
-            off += strlen(p->text);
-        }
-    s[off] = '\0';
-    return s;
-}
-
 static void an_sampling(wire_ctx *w, const model_info *m, const llm_sampling *s, uint32_t budget,
                         json_t *body) {
     bool one_of =
@@ -320,7 +291,7 @@ static int an_build(const model_info *m, const char *api_key, const llm_request 
     json_t *body = json_object();
     wire_set(&w, body, "model", wire_str(&w, m->upstream_model, "model"));
     wire_set(&w, body, "max_tokens", json_integer((json_int_t)s->max_new_tokens + budget));
-    char *system = an_system_text(req);
+    char *system = wire_system_text(req);
     if (system)
         wire_set(&w, body, "system", wire_str(&w, system, "system"));
     free(system);

@@ -12,6 +12,8 @@ const provider_ops *provider_get(provider_kind kind) {
         return &provider_openai;
     case PROVIDER_ANTHROPIC:
         return &provider_anthropic;
+    case PROVIDER_GEMINI:
+        return &provider_gemini;
     }
     return NULL;
 }

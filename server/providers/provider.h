@@ -16,6 +16,7 @@
 #include "server/providers/registry.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ static inline void provider_request_cleanup(provider_request *r) {
 }
 
 typedef struct provider_ops {
-    const char *name; /* "openai" / "anthropic" */
+    const char *name; /* "openai" / "anthropic" / "gemini" */
     provider_kind kind;
 
     /* Builds the request for one attempt of `req` on model `m` with the effective
@@ -70,6 +71,14 @@ typedef struct provider_ops {
      * when the body is its JSON error shape, else the start of the raw text. Always
      * NUL-terminates msg. */
     void (*parse_error)(int status, const char *body, size_t len, char *msg, size_t msglen);
+
+    /* Optional (NULL for a provider that names no delay in its error bodies). The delay in
+     * milliseconds a non-2xx body asks for before the next attempt, or -1 when it names
+     * none (or names it in a form this adapter does not understand). Gemini carries it in
+     * the body as a google.rpc.RetryInfo detail ("retryDelay": "17s"), not in a Retry-After
+     * header; the dispatcher consults this only when the answer had no Retry-After header,
+     * and then treats the value exactly as one. */
+    int64_t (*retry_after_ms)(int status, const char *body, size_t len);
 } provider_ops;
 
 /* The adapter for a provider kind; NULL for an unknown kind. */
@@ -77,5 +86,6 @@ const provider_ops *provider_get(provider_kind kind);
 
 extern const provider_ops provider_openai;
 extern const provider_ops provider_anthropic;
+extern const provider_ops provider_gemini;
 
 #endif

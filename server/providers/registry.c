@@ -28,6 +28,7 @@
 #define SECRET_FILE_MAX 16384
 #define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
 #define DEFAULT_ANTHROPIC_BASE "https://api.anthropic.com/v1"
+#define DEFAULT_GEMINI_BASE "https://generativelanguage.googleapis.com/v1beta"
 #define DEFAULT_RPM 500u
 #define DEFAULT_TPM 200000u
 #define DEFAULT_CONCURRENT 100u
@@ -121,7 +122,7 @@ static int get_provider(reg_ctx *c, const json_t *obj, provider_kind *out) {
     if (rc)
         return rc;
     if (provider_kind_parse(s, out) != 0)
-        return fail(c, "provider", "must be \"openai\" or \"anthropic\"");
+        return fail(c, "provider", "must be \"openai\", \"anthropic\" or \"gemini\"");
     return SLUICE_OK;
 }
 
@@ -209,8 +210,21 @@ static int parse_key(reg_ctx *c, const char *name, const json_t *obj, upstream_k
 static const char *const model_fields[] = {
     "provider", "upstream", "base_url", "key", "input_price", "output_price",
     "cached_input_price", "cache_write_price", "context_window", "max_output_tokens",
-    "reasoning", "json_schema", "images", NULL};
+    "reasoning", "json_schema", "images", "long_context_threshold", "long_input_price",
+    "long_output_price", "long_cached_input_price", NULL};
 /* clang-format on */
+
+static const char *default_base_url(provider_kind k) {
+    switch (k) {
+    case PROVIDER_ANTHROPIC:
+        return DEFAULT_ANTHROPIC_BASE;
+    case PROVIDER_GEMINI:
+        return DEFAULT_GEMINI_BASE;
+    case PROVIDER_OPENAI:
+        break;
+    }
+    return DEFAULT_OPENAI_BASE;
+}
 
 static int parse_base_url(reg_ctx *c, const json_t *obj, model_info *m) {
     const char *url;
@@ -218,7 +232,7 @@ static int parse_base_url(reg_ctx *c, const json_t *obj, model_info *m) {
     if (rc)
         return rc;
     if (!url)
-        url = m->provider == PROVIDER_ANTHROPIC ? DEFAULT_ANTHROPIC_BASE : DEFAULT_OPENAI_BASE;
+        url = default_base_url(m->provider);
     size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
     if (!scheme || !url[scheme] || url[scheme] == '/' || strchr(url, ' '))
         return fail(c, "base_url", "must be an http:// or https:// URL");
@@ -255,6 +269,16 @@ static int parse_prices(reg_ctx *c, const json_t *obj, model_info *m) {
         rc = get_price(c, obj, "cached_input_price", false, m->input_price, &m->cached_input_price);
     if (!rc)
         rc = get_price(c, obj, "cache_write_price", false, m->input_price, &m->cache_write_price);
+    /* A second tier for long prompts; each price defaults to its one-tier counterpart. */
+    if (!rc)
+        rc = get_u32(c, obj, "long_context_threshold", 0, 0, false, &m->long_context_threshold);
+    if (!rc)
+        rc = get_price(c, obj, "long_input_price", false, m->input_price, &m->long_input_price);
+    if (!rc)
+        rc = get_price(c, obj, "long_output_price", false, m->output_price, &m->long_output_price);
+    if (!rc)
+        rc = get_price(c, obj, "long_cached_input_price", false, m->cached_input_price,
+                       &m->long_cached_input_price);
     return rc;
 }
 
@@ -420,13 +444,27 @@ bool registry_model_available(const registry *r, const model_info *m) {
     return registry_model_key(r, m)->secret != NULL;
 }
 
+uint64_t registry_prompt_tokens(const model_info *m, const llm_usage *u) {
+    if (m->provider == PROVIDER_ANTHROPIC)
+        return u->input_tokens + u->cache_read_tokens + u->cache_write_tokens;
+    return u->input_tokens;
+}
+
 double registry_cost(const model_info *m, const llm_usage *u) {
-    /* Anthropic reports cache reads apart from input_tokens; OpenAI counts them inside. */
+    /* Anthropic reports cache reads apart from input_tokens; OpenAI and Gemini count them
+     * inside. */
     uint64_t plain = u->input_tokens;
     if (m->provider != PROVIDER_ANTHROPIC)
         plain = u->input_tokens > u->cache_read_tokens ? u->input_tokens - u->cache_read_tokens : 0;
-    return ((double)plain * m->input_price + (double)u->output_tokens * m->output_price +
-            (double)u->cache_read_tokens * m->cached_input_price +
+    /* Gemini 2.5 Pro bills a whole answer at its long-context prices once the prompt passes
+     * 200k tokens; a cache write has no long-context price of its own. */
+    bool long_ctx =
+        m->long_context_threshold && registry_prompt_tokens(m, u) > m->long_context_threshold;
+    double in = long_ctx ? m->long_input_price : m->input_price;
+    double out = long_ctx ? m->long_output_price : m->output_price;
+    double cached = long_ctx ? m->long_cached_input_price : m->cached_input_price;
+    return ((double)plain * in + (double)u->output_tokens * out +
+            (double)u->cache_read_tokens * cached +
             (double)u->cache_write_tokens * m->cache_write_price) /
            1e6;
 }
@@ -437,6 +475,8 @@ const char *provider_kind_name(provider_kind k) {
         return "openai";
     case PROVIDER_ANTHROPIC:
         return "anthropic";
+    case PROVIDER_GEMINI:
+        return "gemini";
     }
     return "unknown";
 }
@@ -446,6 +486,8 @@ int provider_kind_parse(const char *name, provider_kind *out) {
         *out = PROVIDER_OPENAI;
     else if (name && strcmp(name, "anthropic") == 0)
         *out = PROVIDER_ANTHROPIC;
+    else if (name && strcmp(name, "gemini") == 0)
+        *out = PROVIDER_GEMINI;
     else
         return -1;
     return 0;

@@ -93,6 +93,50 @@ void wire_set_stop(wire_ctx *w, json_t *obj, const char *key, const llm_sampling
     wire_set(w, obj, key, stop);
 }
 
+/* Adds the length of (or, with s, copies) every system text part; returns the length. */
+static size_t system_parts(const llm_request *req, char *s) {
+    size_t off = 0;
+    for (size_t i = 0; i < req->n_messages; i++)
+        for (size_t j = 0; j < req->messages[i].n_parts; j++) {
+            const llm_part *p = &req->messages[i].parts[j];
+            if (req->messages[i].role != LLM_ROLE_SYSTEM || p->kind != LLM_PART_TEXT || !p->text)
+                continue;
+            size_t n = strlen(p->text);
+            if (off) {
+                if (s)
+                    memcpy(s + off, "\n\n", 2);
+                off += 2;
+            }
+            if (s)
+                memcpy(s + off, p->text, n);
+            off += n;
+        }
+    return off;
+}
+
+char *wire_system_text(const llm_request *req) {
+    size_t len = system_parts(req, NULL);
+    if (len == 0)
+        return NULL;
+    char *s = xmalloc(len + 1);
+    system_parts(req, s);
+    s[len] = '\0';
+    return s;
+}
+
+bool wire_data_url(const char *url, char **media_type, const char **data) {
+    *media_type = NULL;
+    *data = NULL;
+    if (!url || strncmp(url, "data:", 5) != 0)
+        return false;
+    const char *semi = strchr(url + 5, ';');
+    if (!semi || strncmp(semi, ";base64,", 8) != 0)
+        return false;
+    *media_type = xstrndup(url + 5, (size_t)(semi - (url + 5)));
+    *data = semi + 8;
+    return true;
+}
+
 char *wire_base64(const uint8_t *data, size_t len) {
     /* EVP_EncodeBlock takes an int length: encode in chunks whose size is a multiple of 3. */
     enum { CHUNK = 3 * 1024 * 1024 };

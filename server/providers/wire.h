@@ -53,8 +53,15 @@ void wire_set(wire_ctx *w, json_t *obj, const char *key, json_t *value);
 /* Appends value to arr, same failure rule. */
 void wire_append(wire_ctx *w, json_t *arr, json_t *value);
 /* Sets obj[key] to the array of s's stop strings (at most LLM_MAX_STOP); nothing when s has
- * none. Both wire APIs take the same list under different names. */
+ * none. Every wire API takes the same list under its own name. */
 void wire_set_stop(wire_ctx *w, json_t *obj, const char *key, const llm_sampling *s);
+
+/* Every system message's text, joined with blank lines (Anthropic's "system", Gemini's
+ * systemInstruction); NULL when there is none. Free with free(). */
+char *wire_system_text(const llm_request *req);
+/* Splits "data:<media type>;base64,<data>": true with *media_type (free with free()) and
+ * *data (pointing into url) set; false, with both NULL, for any other URL. */
+bool wire_data_url(const char *url, char **media_type, const char **data);
 
 /* Base64 (RFC 4648, padded) of len bytes. Free with free(). */
 char *wire_base64(const uint8_t *data, size_t len);

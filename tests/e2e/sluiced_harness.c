@@ -37,7 +37,7 @@ static int write_file(const char *dir, const char *name, const char *text, char 
 static int write_registry(sluiced_proc *p, uint32_t rpm, char *path, size_t len) {
     fake_key_limits ka = {.rpm = rpm ? rpm : 6000000, .tpm = 1000000000, .conc = 10000};
     fake_key_limits kb = {.rpm = 6000000, .tpm = 1000000000, .conc = 10000};
-    char *text = fake_registry_json(fake_provider_base_url(p->fake), ka, kb, NULL);
+    char *text = fake_registry_json(fake_provider_base_url(p->fake), ka, kb, kb, NULL);
     int rc = write_file(p->dir, "registry.json", text, path, len);
     free(text);
     return rc;
@@ -78,13 +78,14 @@ static char **child_env(const sluiced_proc *p, const char *tokens, char *store, 
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 8, sizeof *env);
+    char **env = calloc(n + 9, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "SLUICE_", 7) != 0)
             env[k++] = environ[i];
     env[k++] = "SLUICE_TEST_KEY_A=sk-test-a";
     env[k++] = "SLUICE_TEST_KEY_B=sk-test-b";
+    env[k++] = "SLUICE_TEST_KEY_G=sk-test-g";
     env[k++] = "SLUICE_LOG_LEVEL=warn";
     env[k++] = "SLUICE_METRICS_LISTEN=127.0.0.1:0";
     if (p->wire.ca_file[0]) {

@@ -5,8 +5,9 @@
  * names: plain, HTTP/1.1 over TLS or HTTP/2 over TLS, sluiced trusting its certificate
  * through SLUICE_CA_FILE), writes a model registry whose
  * models point at it (m-a and m-b on OpenAI-shaped key "ka", m-c on Anthropic-shaped key
- * "kb") into a temporary directory, and starts sluiced on 127.0.0.1:0 with a fresh data
- * directory there and its metrics endpoint on 127.0.0.1:0, reading both ports back from
+ * "kb", m-g on Gemini-shaped key "kg") into a temporary directory, and starts sluiced on
+ * 127.0.0.1:0 with a fresh data directory there and its metrics endpoint on 127.0.0.1:0, reading
+ * both ports back from
  * --port-file. Stopping first checks sluiced's metrics (libcurl must never have refused to
  * set a transfer up: a bug of ours), then sends SIGTERM and checks that sluiced drained and
  * exited 0.

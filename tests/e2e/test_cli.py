@@ -94,13 +94,38 @@ def test_bad_lines_and_exit_codes():
 
 
 def test_as_completed_and_completions_only():
-    inp = "\n".join('"ac %d"' % i for i in range(10)) + "\n"
-    rc, out, _ = sluice(["run", "-m", "m-c", "--as-completed", "--completions-only", "-q"],
-                        stdin=inp)
-    res = lines(out)
-    check(rc == 0 and len(res) == 10, "as-completed writes every result")
-    check(sorted(r["line"] for r in res) == list(range(1, 11)), "each line exactly once")
-    check(all("usage" not in r and r["completion"] for r in res), "completions only")
+    for model, upstream in [("m-c", "up-c"), ("m-g", "up-g")]:
+        inp = "\n".join('"ac %d"' % i for i in range(10)) + "\n"
+        rc, out, _ = sluice(["run", "-m", model, "--as-completed", "--completions-only", "-q"],
+                            stdin=inp)
+        res = lines(out)
+        check(rc == 0 and len(res) == 10, "%s: as-completed writes every result" % model)
+        check(sorted(r["line"] for r in res) == list(range(1, 11)),
+              "%s: each line exactly once" % model)
+        check(all("usage" not in r and ("echo[%s]" % upstream) in r["completion"] for r in res),
+              "%s: completions only" % model)
+
+
+def test_gemini_tools_schema_and_cost():
+    """A Gemini model through the CLI: a tool call, a schema answer, usage and cost."""
+    rows = [{"prompt": "weather in Oslo [[tool]]", "custom_id": "tool",
+             "tools": [{"name": "get_weather", "description": "weather",
+                        "parameters": {"type": "object",
+                                       "properties": {"city": {"type": "string"}}}}]},
+            {"prompt": "a city", "custom_id": "schema",
+             "output_schema": {"type": "object", "additionalProperties": False,
+                               "properties": {"city": {"type": "string"}}}},
+            {"prompt": "plain", "custom_id": "plain"}]
+    rc, out, err = sluice(["run", "-m", "m-g", "-q"],
+                          stdin="\n".join(json.dumps(r) for r in rows) + "\n")
+    res = {r["custom_id"]: r for r in lines(out)}
+    check(rc == 0 and len(res) == 3, "gemini: three results (%s)" % err.strip())
+    calls = res["tool"]["tool_calls"]
+    check(len(calls) == 1 and calls[0]["name"] == "get_weather", "gemini: the tool is called")
+    check("city" in json.loads(res["schema"]["completion"]), "gemini: the schema is answered")
+    plain = res["plain"]
+    check(plain["model"] == "m-g" and plain["usage"]["input_tokens"] > 0 and plain["cost"] > 0,
+          "gemini: usage and cost reported")
 
 
 def metric(text, name, labels=""):
@@ -199,6 +224,8 @@ def test_start_wait_status_models():
     check(rc == 0 and st["succeeded"] == 2, "status shows the session's tracker")
     rc, out, _ = sluice(["models"])
     check(rc == 0 and "m-a" in out and "configured" in out, "models lists the registry")
+    check(re.search(r"^m-g\s+gemini\s+up-g\s", out, re.M) is not None,
+          "models lists the Gemini model with its provider")
     rc, _, err = sluice(["wait", "local:t99999999"])
     check(rc == 2 and "local:t99999999" in err, "unknown task id is named, exit 2")
 
@@ -313,7 +340,8 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as gen:
         PB = load_messages(gen)
         for t in [test_run_in_order, test_bad_lines_and_exit_codes,
-                  test_as_completed_and_completions_only, test_resume_sends_only_missing,
+                  test_as_completed_and_completions_only, test_gemini_tools_schema_and_cost,
+                  test_resume_sends_only_missing,
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
                   test_metrics_show_the_batch, test_check_config,
                   test_status_calls_get_status_once, test_run_writes_undecodable_answers]:

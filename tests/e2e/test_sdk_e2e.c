@@ -76,9 +76,17 @@ static void test_list_models(void) {
     sluice_model_info *m = NULL;
     size_t n = 0;
     CU_ASSERT_EQUAL(sluice_list_models(c, &m, &n), 0);
-    CU_ASSERT_EQUAL(n, 3);
-    for (size_t i = 0; i < n; i++)
+    CU_ASSERT_EQUAL(n, 4);
+    bool gemini = false;
+    for (size_t i = 0; i < n; i++) {
         CU_ASSERT_TRUE(m[i].available);
+        if (strcmp(m[i].name, "m-g") == 0) {
+            gemini = true;
+            CU_ASSERT_STRING_EQUAL(m[i].provider, "gemini");
+            CU_ASSERT_STRING_EQUAL(m[i].upstream_model, "up-g");
+        }
+    }
+    CU_ASSERT_TRUE(gemini);
     free(m);
     sluice_client_free(c);
     stop();

@@ -6,7 +6,8 @@
  * a tool call (forced tool, or tools plus "[[tool]]" in the final user message; only the
  * final message counts so a tool loop ends once the result comes back), a JSON object built
  * from the output schema, or the echo text. Error bodies follow each provider's published
- * shape so the dispatcher's real parsers and classifiers are exercised.
+ * shape so the dispatcher's real parsers and classifiers are exercised; Gemini's carry the
+ * google.rpc details (ErrorInfo reason, RetryInfo retryDelay) the real API sends.
  */
 #include "tests/fake_provider/fake_answer.h"
 
@@ -15,12 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FAKE_CREATED 1700000000
 #define FAKE_ECHO_CHARS 40
 #define FAKE_SCHEMA_DEPTH 8
 #define OPENAI_CONTEXT 128000u
 #define ANTHROPIC_CONTEXT 200000u
+#define GEMINI_CONTEXT 1048576u
+/* Thinking tokens a Gemini answer reports when thinking was on (billed as output). */
+#define GEMINI_THOUGHTS_TOKENS 8u
 
 /* Byte length of the first n code points of s. */
 static size_t prefix_bytes(const char *s, size_t n) {
@@ -51,8 +56,9 @@ static uint64_t count_words(const char *s) {
     return n ? n : 1;
 }
 
-/* A value that satisfies common JSON schemas: every property, one array item, the first
- * enum/const/anyOf choice. $ref is not resolved (null). */
+/* A value that satisfies common JSON schemas (and Gemini's, whose type names are upper
+ * case): every property, one array item, the first enum/const/anyOf choice. $ref is not
+ * resolved (null). */
 static json_t *dummy_value(const json_t *schema, const char *tag, int depth) {
     if (!json_is_object(schema) || depth > FAKE_SCHEMA_DEPTH)
         return json_null();
@@ -67,12 +73,12 @@ static json_t *dummy_value(const json_t *schema, const char *tag, int depth) {
     const char *type = json_string_value(t);
     for (size_t i = 0; !type && i < json_array_size(t); i++) {
         type = json_string_value(json_array_get(t, i));
-        if (type && strcmp(type, "null") == 0)
+        if (type && strcasecmp(type, "null") == 0)
             type = NULL;
     }
     if (!type)
         type = json_object_get(schema, "properties") ? "object" : "string";
-    if (strcmp(type, "object") == 0) {
+    if (strcasecmp(type, "object") == 0) {
         json_t *o = json_object();
         const char *k;
         json_t *prop;
@@ -80,15 +86,15 @@ static json_t *dummy_value(const json_t *schema, const char *tag, int depth) {
             json_object_set_new(o, k, dummy_value(prop, tag, depth + 1));
         return o;
     }
-    if (strcmp(type, "array") == 0)
+    if (strcasecmp(type, "array") == 0)
         return json_pack("[o]", dummy_value(json_object_get(schema, "items"), tag, depth + 1));
-    if (strcmp(type, "integer") == 0)
+    if (strcasecmp(type, "integer") == 0)
         return json_integer(1);
-    if (strcmp(type, "number") == 0)
+    if (strcasecmp(type, "number") == 0)
         return json_real(1.5);
-    if (strcmp(type, "boolean") == 0)
+    if (strcasecmp(type, "boolean") == 0)
         return json_true();
-    if (strcmp(type, "null") == 0)
+    if (strcasecmp(type, "null") == 0)
         return json_null();
     return json_string(tag);
 }
@@ -102,7 +108,8 @@ static const char *pick_tool(const fake_parsed *p, const json_t **schema) {
         const char *name = json_string_value(json_object_get(def, "name"));
         if (!name || (p->forced_tool && strcmp(name, p->forced_tool) != 0))
             continue;
-        *schema = json_object_get(def, p->api == FAKE_API_OPENAI ? "parameters" : "input_schema");
+        *schema =
+            json_object_get(def, p->api == FAKE_API_ANTHROPIC ? "input_schema" : "parameters");
         return name;
     }
     return NULL;
@@ -179,6 +186,32 @@ static char *openai_success(const fake_parsed *p, answer *a) {
         "reasoning_tokens", 0, "system_fingerprint", "fp_fake"));
 }
 
+/* Gemini: a thought summary first when asked for, a thought signature on the answer's part
+ * when thinking was on (as Gemini 2.5 sends them). */
+static char *gemini_success(const fake_parsed *p, answer *a) {
+    json_t *parts = json_array();
+    if (p->include_thoughts)
+        json_array_append_new(
+            parts, json_pack("{s:s+, s:b}", "text", "thinking about #", p->msg_hash, "thought", 1));
+    json_t *part =
+        a->tool ? json_pack("{s:{s:s, s:O}}", "functionCall", "name", a->tool, "args", a->args)
+                : json_pack("{s:s}", "text", a->text);
+    if (p->thinking)
+        json_object_set_new(part, "thoughtSignature", json_pack("s+", "sig_", p->msg_hash));
+    json_array_append_new(parts, part);
+    uint64_t in = p->input_tokens, out = a->output_tokens;
+    uint64_t thoughts = p->thinking ? GEMINI_THOUGHTS_TOKENS : 0;
+    json_t *usage =
+        json_pack("{s:I, s:I, s:I}", "promptTokenCount", (json_int_t)in, "candidatesTokenCount",
+                  (json_int_t)out, "totalTokenCount", (json_int_t)(in + out + thoughts));
+    if (thoughts)
+        json_object_set_new(usage, "thoughtsTokenCount", json_integer((json_int_t)thoughts));
+    return dump(json_pack("{s:[{s:{s:o, s:s}, s:s, s:i}], s:o, s:s, s:s}", "candidates", "content",
+                          "parts", parts, "role", "model", "finishReason", "STOP", "index", 0,
+                          "usageMetadata", usage, "modelVersion", p->model, "responseId",
+                          p->msg_hash));
+}
+
 static char *anthropic_success(const fake_parsed *p, answer *a) {
     json_t *block;
     if (a->tool)
@@ -197,18 +230,26 @@ static char *anthropic_success(const fake_parsed *p, answer *a) {
 char *fake_answer_success(const fake_parsed *p) {
     answer a;
     make_answer(p, &a);
-    char *body = p->api == FAKE_API_OPENAI ? openai_success(p, &a) : anthropic_success(p, &a);
+    char *body = p->api == FAKE_API_OPENAI   ? openai_success(p, &a)
+                 : p->api == FAKE_API_GEMINI ? gemini_success(p, &a)
+                                             : anthropic_success(p, &a);
     free(a.text);
     json_decref(a.args);
     return body;
 }
 
 char *fake_answer_malformed(fake_api api) {
-    return xstrdup(api == FAKE_API_OPENAI
-                       ? "{\"id\":\"chatcmpl-broken\",\"object\":\"chat.completion\",\"choices\":"
-                         "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ech"
-                       : "{\"id\":\"msg_broken\",\"type\":\"message\",\"content\":[{\"type\":"
-                         "\"text\",\"text\":\"ech");
+    switch (api) {
+    case FAKE_API_OPENAI:
+        return xstrdup("{\"id\":\"chatcmpl-broken\",\"object\":\"chat.completion\",\"choices\":"
+                       "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ech");
+    case FAKE_API_GEMINI:
+        return xstrdup("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ech");
+    case FAKE_API_ANTHROPIC:
+        break;
+    }
+    return xstrdup("{\"id\":\"msg_broken\",\"type\":\"message\",\"content\":[{\"type\":"
+                   "\"text\",\"text\":\"ech");
 }
 
 static const char *openai_type(int status) {
@@ -238,8 +279,76 @@ static const char *anthropic_type(int status) {
     }
 }
 
+/* The google.rpc.Code name Gemini sends with an HTTP status. */
+static const char *gemini_state(int status) {
+    switch (status) {
+    case 400:
+        return "INVALID_ARGUMENT";
+    case 401:
+        return "UNAUTHENTICATED";
+    case 403:
+        return "PERMISSION_DENIED";
+    case 404:
+        return "NOT_FOUND";
+    case 409:
+        return "ABORTED";
+    case 429:
+        return "RESOURCE_EXHAUSTED";
+    case 499:
+        return "CANCELLED";
+    case 500:
+        return "INTERNAL";
+    case 501:
+        return "NOT_IMPLEMENTED";
+    case 503:
+        return "UNAVAILABLE";
+    case 504:
+        return "DEADLINE_EXCEEDED";
+    default:
+        return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+    }
+}
+
+/* A protobuf Duration as JSON: "2s", "1.500s". */
+static json_t *duration(int64_t ms) {
+    char s[40];
+    if (ms % 1000 == 0)
+        snprintf(s, sizeof s, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(s, sizeof s, "%lld.%03llds", (long long)(ms / 1000), (long long)(ms % 1000));
+    return json_string(s);
+}
+
+char *fake_gemini_error(int status, const char *state, const char *reason, const char *message,
+                        int64_t retry_delay_ms) {
+    json_t *details = json_array();
+    if (reason)
+        json_array_append_new(details, json_pack("{s:s, s:s, s:s}", "@type",
+                                                 "type.googleapis.com/google.rpc.ErrorInfo",
+                                                 "reason", reason, "domain", "googleapis.com"));
+    if (status == 429)
+        json_array_append_new(
+            details, json_pack("{s:s, s:[{s:s, s:s}]}", "@type",
+                               "type.googleapis.com/google.rpc.QuotaFailure", "violations",
+                               "quotaMetric", "generativelanguage.googleapis.com/fake_requests",
+                               "quotaId", "GenerateRequestsPerMinutePerProjectPerModel"));
+    if (retry_delay_ms >= 0)
+        json_array_append_new(details, json_pack("{s:s, s:o}", "@type",
+                                                 "type.googleapis.com/google.rpc.RetryInfo",
+                                                 "retryDelay", duration(retry_delay_ms)));
+    json_t *e = json_pack("{s:i, s:s, s:s}", "code", status, "message", message, "status",
+                          state ? state : gemini_state(status));
+    if (json_array_size(details))
+        json_object_set_new(e, "details", details);
+    else
+        json_decref(details);
+    return dump(json_pack("{s:o}", "error", e));
+}
+
 char *fake_error_body(fake_api api, int status, const char *type, const char *code,
                       const char *message) {
+    if (api == FAKE_API_GEMINI)
+        return fake_gemini_error(status, type, NULL, message, -1);
     if (api == FAKE_API_ANTHROPIC)
         return dump(json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
                               type ? type : anthropic_type(status), "message", message));
@@ -277,7 +386,55 @@ static const char *anthropic_message(int status) {
     }
 }
 
+static const char *gemini_message(int status) {
+    switch (status) {
+    case 401:
+        return "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+               "login cookie or other valid authentication credential.";
+    case 403:
+        return "Method doesn't allow unregistered callers (callers without established "
+               "identity). Please use API Key or other form of API consumer identity to call "
+               "this API.";
+    case 429:
+        return "Resource has been exhausted (e.g. check quota).";
+    case 500:
+        return "An internal error has occurred. Please retry or report in "
+               "https://developers.generativeai.google/guide/troubleshooting";
+    case 503:
+        return "The model is overloaded. Please try again later.";
+    case 504:
+        return "Deadline expired before operation could complete.";
+    default:
+        return NULL;
+    }
+}
+
+static char *gemini_error_for_status(int status, const char *model, int64_t retry_delay_ms) {
+    char msg[320];
+    const char *m = gemini_message(status);
+    if (status == 404)
+        snprintf(msg, sizeof msg,
+                 "models/%s is not found for API version v1beta, or is not supported for "
+                 "generateContent. Call ListModels to see the list of available models and their "
+                 "supported methods.",
+                 model ? model : "");
+    else if (m)
+        snprintf(msg, sizeof msg, "%s", m);
+    else
+        snprintf(msg, sizeof msg, "fake provider error (status %d)", status);
+    return fake_gemini_error(status, NULL, NULL, msg, retry_delay_ms);
+}
+
+char *fake_error_for_status_delay(fake_api api, int status, const char *model,
+                                  int64_t retry_delay_ms) {
+    if (api == FAKE_API_GEMINI)
+        return gemini_error_for_status(status, model, retry_delay_ms);
+    return fake_error_for_status(api, status, model);
+}
+
 char *fake_error_for_status(fake_api api, int status, const char *model) {
+    if (api == FAKE_API_GEMINI)
+        return gemini_error_for_status(status, model, -1);
     char msg[256];
     const char *code = NULL;
     if (status == 404 && api == FAKE_API_OPENAI) {
@@ -299,6 +456,13 @@ char *fake_error_for_status(fake_api api, int status, const char *model) {
 
 char *fake_error_context(fake_api api, const fake_parsed *p) {
     char msg[320];
+    if (api == FAKE_API_GEMINI) {
+        snprintf(msg, sizeof msg,
+                 "The input token count (%llu) exceeds the maximum number of tokens allowed "
+                 "(%u).",
+                 (unsigned long long)(GEMINI_CONTEXT + p->input_tokens), GEMINI_CONTEXT);
+        return fake_gemini_error(400, NULL, NULL, msg, -1);
+    }
     if (api == FAKE_API_OPENAI) {
         snprintf(msg, sizeof msg,
                  "This model's maximum context length is %u tokens. However, your messages "

@@ -18,13 +18,15 @@
 typedef enum fake_api {
     FAKE_API_OPENAI = 1,
     FAKE_API_ANTHROPIC = 2,
+    FAKE_API_GEMINI = 3, /* generateContent: the model is in the URL, not the body */
 } fake_api;
 
 /* A provider request body, read once. Borrowed pointers point into `root`. */
 typedef struct fake_parsed {
     fake_api api;
     json_t *root;          /* owned */
-    const char *model;     /* borrowed */
+    const char *model;     /* borrowed (from root, or model_buf for Gemini) */
+    char *model_buf;       /* owned: the model a Gemini URL names */
     char *last_user_text;  /* owned; text of the last user message, "" if none */
     bool last_is_user;     /* the conversation ends with a user text message */
     buf prompt_text;       /* every message text (system included), '\n'-joined: markers */
@@ -36,13 +38,16 @@ typedef struct fake_parsed {
     const json_t *tools;     /* non-empty tools array, or NULL */
     const char *forced_tool; /* tool the request forces, or NULL */
     const json_t *schema;    /* output JSON schema, or NULL */
-    bool json_object;        /* OpenAI json_object mode */
+    bool json_object;        /* OpenAI json_object mode, Gemini JSON without a schema */
+    bool thinking;           /* Gemini: a thinking budget other than 0 */
+    bool include_thoughts;   /* Gemini: thought summaries asked for */
 } fake_parsed;
 
-/* Parses a body. Returns 0, or -1 with a provider-style message (answer 400). On success
+/* Parses a body. `model` is the model a Gemini URL names (ignored for the others, whose
+ * body names it). Returns 0, or -1 with a provider-style message (answer 400). On success
  * out must be released with fake_parsed_cleanup; on failure it needs no cleanup. */
-int fake_parse(fake_api api, const char *body, size_t len, fake_parsed *out, char *err,
-               size_t errlen);
+int fake_parse(fake_api api, const char *model, const char *body, size_t len, fake_parsed *out,
+               char *err, size_t errlen);
 void fake_parsed_cleanup(fake_parsed *p);
 
 /* Markers found in a request's text (see fake_provider.h). */
@@ -63,11 +68,21 @@ char *fake_answer_success(const fake_parsed *p);
 /* A 200 body that is not valid JSON. */
 char *fake_answer_malformed(fake_api api);
 /* The provider's error body: OpenAI {"error":{message,type,param,code}}, Anthropic
- * {"type":"error","error":{type,message}}. type/code may be NULL (derived from status). */
+ * {"type":"error","error":{type,message}}, Gemini {"error":{code,message,status}}. type/code
+ * may be NULL (derived from status; for Gemini, type is the status word). */
 char *fake_error_body(fake_api api, int status, const char *type, const char *code,
                       const char *message);
+/* Gemini's error body, with a google.rpc.ErrorInfo detail when `reason` is set and a
+ * google.rpc.RetryInfo detail ("retryDelay": "2s", "1.500s") when retry_delay_ms >= 0.
+ * `state` NULL = the status word of the HTTP status. */
+char *fake_gemini_error(int status, const char *state, const char *reason, const char *message,
+                        int64_t retry_delay_ms);
 /* The provider's canned error for a status (500, 503, 529, 404 ...). */
 char *fake_error_for_status(fake_api api, int status, const char *model);
+/* The same with a retry delay, which only Gemini carries in the body (the others in
+ * headers, so for them it is ignored); -1 = none. */
+char *fake_error_for_status_delay(fake_api api, int status, const char *model,
+                                  int64_t retry_delay_ms);
 /* The provider's real context-length error (status 400). */
 char *fake_error_context(fake_api api, const fake_parsed *p);
 

@@ -6,7 +6,9 @@
  * answer, after its latency. Rate-limit headers ride on every answer the limiter saw, in
  * the provider's own style (OpenAI x-ratelimit-* with durations like "6m0s"; Anthropic
  * anthropic-ratelimit-* with RFC 3339 reset times), so the dispatcher's header parsing is
- * exercised by every test, not just the 429 ones.
+ * exercised by every test, not just the 429 ones. Gemini sends no rate-limit headers: its
+ * 429s carry the delay in the body (google.rpc.RetryInfo), and so do the fake's, for the
+ * limiter and for the retry-after markers alike.
  */
 #include "tests/fake_provider/fake_decide.h"
 
@@ -21,6 +23,8 @@
 static const char *api_key(const fake_http_in *in) {
     if (in->api == FAKE_API_ANTHROPIC)
         return in->x_api_key && *in->x_api_key ? in->x_api_key : NULL;
+    if (in->api == FAKE_API_GEMINI)
+        return in->x_goog_api_key && *in->x_goog_api_key ? in->x_goog_api_key : NULL;
     const char *a = in->authorization;
     if (!a || strncasecmp(a, "Bearer ", 7) != 0)
         return NULL;
@@ -35,20 +39,35 @@ static void reply_error(fake_reply *out, fake_api api, int status, const char *t
     fake_reply_set(out, status, fake_error_body(api, status, type, NULL, msg));
 }
 
+/* The refusal of a request without a key, in the provider's words. */
+static void no_key(const fake_http_in *in, fake_reply *out) {
+    switch (in->api) {
+    case FAKE_API_OPENAI:
+        reply_error(out, in->api, 401, "invalid_request_error",
+                    "You didn't provide an API key. You need to provide your API key in an "
+                    "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                    "YOUR_KEY).");
+        return;
+    case FAKE_API_GEMINI:
+        fake_reply_set(out, 403, fake_error_for_status(in->api, 403, NULL));
+        return;
+    case FAKE_API_ANTHROPIC:
+        break;
+    }
+    reply_error(out, in->api, 401, "authentication_error", "x-api-key header is required");
+}
+
 /* Checks done before reading the body; true when the request was refused. */
 static bool gateway_refusal(fake_state *st, const fake_http_in *in, fake_reply *out) {
-    bool oa = in->api == FAKE_API_OPENAI;
+    bool gemini = in->api == FAKE_API_GEMINI;
     if (!api_key(in))
-        reply_error(out, in->api, 401, oa ? "invalid_request_error" : "authentication_error",
-                    oa ? "You didn't provide an API key. You need to provide your API key in an "
-                         "Authorization header using Bearer auth (i.e. Authorization: Bearer "
-                         "YOUR_KEY)."
-                       : "x-api-key header is required");
-    else if (!oa && !in->anthropic_version)
+        no_key(in, out);
+    else if (in->api == FAKE_API_ANTHROPIC && !in->anthropic_version)
         reply_error(out, in->api, 400, NULL, "anthropic-version: header is required");
     else if (in->body_too_large)
-        reply_error(out, in->api, 413, NULL,
-                    "Request exceeds the maximum allowed number of bytes.");
+        reply_error(out, in->api, gemini ? 400 : 413, NULL,
+                    gemini ? "Request payload size exceeds the limit."
+                           : "Request exceeds the maximum allowed number of bytes.");
     else
         return false;
     fake_state_rejected(st);
@@ -109,9 +128,11 @@ static void limit_headers(fake_reply *out, fake_api api, const limit_header_name
     fake_reply_header(out, names->reset, "%s", reset);
 }
 
-/* The headers of each limit the limiter applied to this request. */
+/* The headers of each limit the limiter applied to this request (Gemini sends none). */
 static void rate_limit_headers(fake_reply *out, fake_api api, const fake_verdict *v,
                                int64_t wall_s) {
+    if (api == FAKE_API_GEMINI)
+        return;
     const limit_header_names *names = api == FAKE_API_OPENAI ? openai_names : anthropic_names;
     if (v->has_requests)
         limit_headers(out, api, &names[0], v->req_limit, v->req_remaining, v->req_reset_ms, wall_s);
@@ -119,7 +140,26 @@ static void rate_limit_headers(fake_reply *out, fake_api api, const fake_verdict
         limit_headers(out, api, &names[1], v->tok_limit, v->tok_remaining, v->tok_reset_ms, wall_s);
 }
 
+/* Gemini's quota error: the delay in the body's RetryInfo, no header. */
+static void gemini_limited_reply(fake_reply *out, const fake_parsed *p, const fake_verdict *v) {
+    const char *what = v->by_tokens ? "input_token_count" : "requests";
+    uint32_t limit = v->by_tokens ? v->tok_limit : v->req_limit;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "You exceeded your current quota, please check your plan and billing details.\n"
+             "* Quota exceeded for metric: generativelanguage.googleapis.com/"
+             "generate_content_paid_tier_%s, limit: %u, model: %s",
+             what, limit, p->model);
+    fake_reply_set(
+        out, 429,
+        fake_gemini_error(429, NULL, NULL, msg, v->never_fits ? -1 : (int64_t)v->wait_ms));
+}
+
 static void limited_reply(fake_reply *out, const fake_parsed *p, const fake_verdict *v) {
+    if (p->api == FAKE_API_GEMINI) {
+        gemini_limited_reply(out, p, v);
+        return;
+    }
     bool oa = p->api == FAKE_API_OPENAI;
     const char *what = v->by_tokens ? "tokens per min (TPM)" : "requests per min (RPM)";
     uint32_t limit = v->by_tokens ? v->tok_limit : v->req_limit;
@@ -157,13 +197,30 @@ static void scripted_reply(fake_reply *out, const fake_parsed *p, const fake_scr
         fake_reply_header_line(out, s->headers[i]);
 }
 
+/* Gemini names a retry delay in the body (RetryInfo), never in a header; only the HTTP-date
+ * marker, which Gemini has no form for, stays a header. */
+static void gemini_marker_status(fake_reply *out, const fake_parsed *p, const fake_markers *m) {
+    int64_t delay = m->retry_after_ms >= 0  ? m->retry_after_ms
+                    : m->retry_after_s >= 0 ? (int64_t)m->retry_after_s * 1000
+                                            : -1;
+    if (m->status >= 200 && m->status < 300)
+        status_reply(out, p, m->status);
+    else
+        fake_reply_set(out, m->status,
+                       fake_error_for_status_delay(p->api, m->status, p->model, delay));
+}
+
 static void marker_status(fake_reply *out, const fake_parsed *p, const fake_markers *m,
                           int64_t wall_s) {
-    status_reply(out, p, m->status);
-    if (m->retry_after_s >= 0)
-        fake_reply_header(out, "retry-after", "%d", m->retry_after_s);
-    if (m->retry_after_ms >= 0)
-        fake_reply_header(out, "retry-after-ms", "%d", m->retry_after_ms);
+    if (p->api == FAKE_API_GEMINI) {
+        gemini_marker_status(out, p, m);
+    } else {
+        status_reply(out, p, m->status);
+        if (m->retry_after_s >= 0)
+            fake_reply_header(out, "retry-after", "%d", m->retry_after_s);
+        if (m->retry_after_ms >= 0)
+            fake_reply_header(out, "retry-after-ms", "%d", m->retry_after_ms);
+    }
     if (m->retry_after_date) {
         char date[64];
         fmt_http_date(date, sizeof date, wall_s + 3);
@@ -216,7 +273,7 @@ void fake_decide(fake_state *st, const fake_http_in *in, uint64_t now_ms, int64_
         return;
     fake_parsed p;
     char err[320];
-    if (fake_parse(in->api, in->body, in->body_len, &p, err, sizeof err) != 0) {
+    if (fake_parse(in->api, in->model, in->body, in->body_len, &p, err, sizeof err) != 0) {
         fake_state_rejected(st);
         reply_error(out, in->api, 400, NULL, err);
         return;
@@ -231,8 +288,9 @@ void fake_decide(fake_state *st, const fake_http_in *in, uint64_t now_ms, int64_
     else
         model_answer(out, &p, &a, wall_s);
     rate_limit_headers(out, p.api, &a.verdict, wall_s);
-    fake_reply_header(out, p.api == FAKE_API_OPENAI ? "x-request-id" : "request-id", "req_%s",
-                      p.msg_hash);
+    if (p.api != FAKE_API_GEMINI)
+        fake_reply_header(out, p.api == FAKE_API_OPENAI ? "x-request-id" : "request-id", "req_%s",
+                          p.msg_hash);
     fake_state_answered(st, p.model, body_key, out->action == FAKE_ACT_RESPOND ? out->status : 0);
     fake_arrival_cleanup(&a);
     fake_parsed_cleanup(&p);

@@ -2,12 +2,12 @@
  * fake_decide.h - decides the fake provider's reply to one provider API request.
  *
  * Input is what the HTTP layer read (API shape, the auth headers, the body); output is a
- * fake_reply (status, headers, body, delay, or reset/hang/truncate). Order: auth (401),
- * anthropic-version (400), body size (413), JSON shape (400), then shared state (counters,
- * unknown model 404, the key's rate limiter 429, scripts, forced statuses), then markers in
- * the prompt text, then the deterministic answer. Gateway-level refusals (401/400/404/429)
- * are immediate; model answers, injected errors and truncation wait for the drawn latency.
- * The clocks are parameters. Thread safety: any thread (fake_state locks itself).
+ * fake_reply (status, headers, body, delay, or reset/hang/truncate). Order: auth (401;
+ * Gemini 403), anthropic-version (400), body size (413; Gemini 400), JSON shape (400), then
+ * shared state (counters, unknown model 404, the key's rate limiter 429, scripts, forced
+ * statuses), then markers in the prompt text, then the deterministic answer. Gateway-level refusals
+ * (401/400/404/429) are immediate; model answers, injected errors and truncation wait for the drawn
+ * latency. The clocks are parameters. Thread safety: any thread (fake_state locks itself).
  */
 #ifndef SLUICE_TESTS_FAKE_DECIDE_H
 #define SLUICE_TESTS_FAKE_DECIDE_H
@@ -22,8 +22,10 @@
 
 typedef struct fake_http_in {
     fake_api api;
+    const char *model;             /* Gemini: the model its URL names; NULL for the others */
     const char *authorization;     /* "Authorization" header or NULL */
     const char *x_api_key;         /* "x-api-key" header or NULL */
+    const char *x_goog_api_key;    /* "x-goog-api-key" header or NULL */
     const char *anthropic_version; /* "anthropic-version" header or NULL */
     const char *body;
     size_t body_len;

@@ -68,7 +68,7 @@ typedef struct h2_stream {
     bool stopping; /* ... because the timer stopped */
     bool counted;  /* in the fake's in-flight gauge */
     char *method, *path, *query;
-    char *authorization, *x_api_key, *anthropic_version, *accept_encoding;
+    char *authorization, *x_api_key, *x_goog_api_key, *anthropic_version, *accept_encoding;
     buf body;
     bool too_large;
     fake_reply reply;
@@ -146,6 +146,7 @@ static void stream_free(h2_stream *s) {
     free(s->query);
     free(s->authorization);
     free(s->x_api_key);
+    free(s->x_goog_api_key);
     free(s->anthropic_version);
     free(s->accept_encoding);
     buf_cleanup(&s->body);
@@ -301,6 +302,7 @@ static void request_done(h2_conn *c, h2_stream *s) {
         .path = s->path,
         .authorization = s->authorization,
         .x_api_key = s->x_api_key,
+        .x_goog_api_key = s->x_goog_api_key,
         .anthropic_version = s->anthropic_version,
         .accept_encoding = s->accept_encoding,
         .body = s->body.data ? s->body.data : "",
@@ -377,6 +379,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         keep(&s->authorization, value, valuelen);
     } else if (IS("x-api-key")) {
         keep(&s->x_api_key, value, valuelen);
+    } else if (IS("x-goog-api-key")) {
+        keep(&s->x_goog_api_key, value, valuelen);
     } else if (IS("anthropic-version")) {
         keep(&s->anthropic_version, value, valuelen);
     } else if (IS("accept-encoding")) {

@@ -32,8 +32,9 @@ static void usage(FILE *f) {
             "         [--threads N] [--conn-memory BYTES] [--unknown-model NAME]...\n"
             "         [--request-log] [--config JSON]\n"
             "         [--quiet] [--die-with-parent]\n"
-            "Prints port=N first; serves OpenAI (/v1/chat/completions) and Anthropic\n"
-            "(/v1/messages) shapes; control API under /_fake/; exits on SIGTERM.\n"
+            "Prints port=N first; serves OpenAI (/v1/chat/completions), Anthropic\n"
+            "(/v1/messages) and Gemini (/v1beta/models/M:generateContent) shapes; control API\n"
+            "under /_fake/; exits on SIGTERM.\n"
             "--http2 (needs TLS) serves HTTP/2 by ALPN (h2, http/1.1); --gzip encodes answers\n"
             "for clients that accept it; --chunked sends them without Content-Length.\n");
 }

@@ -5,9 +5,10 @@
  * last user text, every message text joined (where fault markers are searched, so markers
  * in tool schemas or ids do not count), lm-deluge's token estimate (which the rate limiter
  * charges), the messages hash (which makes answers deterministic), and whether the request
- * asks for a tool call or a JSON object. Both wire shapes are read: OpenAI chat
- * completions (content as string or parts; tool_calls) and Anthropic messages (top-level
- * system; content blocks). Bounded by the body size the caller accepted.
+ * asks for a tool call or a JSON object. Three wire shapes are read: OpenAI chat
+ * completions (content as string or parts; tool_calls), Anthropic messages (top-level
+ * system; content blocks) and Gemini generateContent (systemInstruction; contents of parts;
+ * the model from the URL). Bounded by the body size the caller accepted.
  */
 #include "tests/fake_provider/fake_answer.h"
 
@@ -65,7 +66,8 @@ static void add_text(walk *w, const char *s) {
     buf_append_str(&w->msg_text, s);
 }
 
-/* Content as a string or an array of parts/blocks: text counts by length, the rest 85. */
+/* Content as a string or an array of parts/blocks: text counts by length, the rest 85.
+ * Gemini's parts have no type: a part holding "text" (and not a thought) is text. */
 static void walk_content(walk *w, const json_t *content) {
     if (json_is_string(content)) {
         add_text(w, json_string_value(content));
@@ -75,8 +77,12 @@ static void walk_content(walk *w, const json_t *content) {
     const json_t *part;
     json_array_foreach(content, i, part) {
         const char *type = json_string_value(json_object_get(part, "type"));
-        if (type && strcmp(type, "text") == 0)
-            add_text(w, json_string_value(json_object_get(part, "text")));
+        const json_t *text = json_object_get(part, "text");
+        if (w->p->api == FAKE_API_GEMINI && json_is_string(text) &&
+            !json_is_true(json_object_get(part, "thought")))
+            add_text(w, json_string_value(text));
+        else if (type && strcmp(type, "text") == 0)
+            add_text(w, json_string_value(text));
         else
             w->non_text++;
     }
@@ -84,11 +90,12 @@ static void walk_content(walk *w, const json_t *content) {
 
 /* Walks one message; `last` is true for the final message of the conversation. */
 static void walk_message(walk *w, const json_t *m, bool last) {
+    bool gemini = w->p->api == FAKE_API_GEMINI;
     const char *role = json_string_value(json_object_get(m, "role"));
-    bool user = role && strcmp(role, "user") == 0;
+    bool user = role ? strcmp(role, "user") == 0 : gemini; /* Gemini: no role = user */
     buf_reset(&w->msg_text);
     w->messages++;
-    walk_content(w, json_object_get(m, "content"));
+    walk_content(w, json_object_get(m, gemini ? "parts" : "content"));
     w->non_text += json_array_size(json_object_get(m, "tool_calls"));
     if (w->msg_text.len) {
         fake_parsed *p = w->p;
@@ -109,7 +116,7 @@ static void walk_system(walk *w, const json_t *system) {
         return;
     buf_reset(&w->msg_text);
     w->messages++;
-    walk_content(w, system);
+    walk_content(w, w->p->api == FAKE_API_GEMINI ? json_object_get(system, "parts") : system);
     if (w->msg_text.len)
         buf_append(&w->p->prompt_text, w->msg_text.data, w->msg_text.len);
 }
@@ -131,6 +138,13 @@ static void hash_messages(fake_parsed *p, const json_t *messages, const json_t *
 }
 
 static const char *forced_tool(fake_api api, const json_t *choice) {
+    if (api == FAKE_API_GEMINI) {
+        const json_t *fc = json_object_get(choice, "functionCallingConfig");
+        const char *mode = json_string_value(json_object_get(fc, "mode"));
+        if (!mode || strcmp(mode, "ANY") != 0)
+            return NULL;
+        return json_string_value(json_array_get(json_object_get(fc, "allowedFunctionNames"), 0));
+    }
     const char *type = json_string_value(json_object_get(choice, "type"));
     if (!type)
         return NULL;
@@ -141,8 +155,34 @@ static const char *forced_tool(fake_api api, const json_t *choice) {
     return NULL;
 }
 
+/* Gemini: tools[0].functionDeclarations, generationConfig. */
+static void read_gemini_options(fake_parsed *p) {
+    const json_t *root = p->root;
+    const json_t *decls =
+        json_object_get(json_array_get(json_object_get(root, "tools"), 0), "functionDeclarations");
+    p->tools = json_array_size(decls) ? decls : NULL;
+    if (p->tools)
+        p->forced_tool = forced_tool(p->api, json_object_get(root, "toolConfig"));
+    const json_t *gc = json_object_get(root, "generationConfig");
+    const char *mime = json_string_value(json_object_get(gc, "responseMimeType"));
+    p->schema = json_object_get(gc, "responseSchema");
+    if (!p->schema)
+        p->schema = json_object_get(gc, "responseJsonSchema");
+    p->json_object = !p->schema && mime && strcmp(mime, "application/json") == 0;
+    const json_t *mt = json_object_get(gc, "maxOutputTokens");
+    p->max_tokens = json_is_integer(mt) ? (uint64_t)json_integer_value(mt) : 0;
+    const json_t *tc = json_object_get(gc, "thinkingConfig");
+    const json_t *budget = json_object_get(tc, "thinkingBudget");
+    p->thinking = json_is_integer(budget) && json_integer_value(budget) != 0;
+    p->include_thoughts = p->thinking && json_is_true(json_object_get(tc, "includeThoughts"));
+}
+
 static void read_options(fake_parsed *p) {
     const json_t *root = p->root;
+    if (p->api == FAKE_API_GEMINI) {
+        read_gemini_options(p);
+        return;
+    }
     const json_t *tools = json_object_get(root, "tools");
     p->tools = json_array_size(tools) ? tools : NULL;
     if (p->tools)
@@ -168,8 +208,20 @@ static void read_options(fake_parsed *p) {
     }
 }
 
+/* Gemini's checks: contents must be a non-empty array (the model is in the URL). */
+static int check_gemini_shape(const json_t *root, char *err, size_t errlen) {
+    const json_t *contents = json_object_get(root, "contents");
+    if (!json_is_array(contents) || json_array_size(contents) == 0)
+        snprintf(err, errlen, "* GenerateContentRequest.contents: contents is not specified");
+    else
+        return 0;
+    return -1;
+}
+
 /* Checks the fields every request needs; writes the provider's wording on failure. */
 static int check_shape(fake_api api, const json_t *root, char *err, size_t errlen) {
+    if (api == FAKE_API_GEMINI)
+        return check_gemini_shape(root, err, errlen);
     bool oa = api == FAKE_API_OPENAI;
     const json_t *messages = json_object_get(root, "messages");
     if (!json_is_string(json_object_get(root, "model")))
@@ -189,16 +241,25 @@ static int check_shape(fake_api api, const json_t *root, char *err, size_t errle
     return -1;
 }
 
-int fake_parse(fake_api api, const char *body, size_t len, fake_parsed *out, char *err,
-               size_t errlen) {
+static const char *json_error_words(fake_api api) {
+    switch (api) {
+    case FAKE_API_OPENAI:
+        return "We could not parse the JSON body of your request";
+    case FAKE_API_GEMINI:
+        return "Invalid JSON payload received";
+    case FAKE_API_ANTHROPIC:
+        break;
+    }
+    return "Invalid JSON";
+}
+
+int fake_parse(fake_api api, const char *model, const char *body, size_t len, fake_parsed *out,
+               char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!json_is_object(root)) {
-        snprintf(err, errlen, "%s: %s",
-                 api == FAKE_API_OPENAI ? "We could not parse the JSON body of your request"
-                                        : "Invalid JSON",
-                 root ? "not an object" : jerr.text);
+        snprintf(err, errlen, "%s: %s", json_error_words(api), root ? "not an object" : jerr.text);
         json_decref(root);
         return -1;
     }
@@ -208,13 +269,21 @@ int fake_parse(fake_api api, const char *body, size_t len, fake_parsed *out, cha
     }
     out->api = api;
     out->root = root;
-    out->model = json_string_value(json_object_get(root, "model"));
+    if (api == FAKE_API_GEMINI) {
+        out->model_buf = xstrdup(model ? model : "");
+        out->model = out->model_buf;
+    } else {
+        out->model = json_string_value(json_object_get(root, "model"));
+    }
     buf_init(&out->prompt_text, len + 64);
     walk w = {.p = out};
     buf_init(&w.msg_text, len + 64);
-    const json_t *system = api == FAKE_API_ANTHROPIC ? json_object_get(root, "system") : NULL;
+    const json_t *system = api == FAKE_API_ANTHROPIC ? json_object_get(root, "system")
+                           : api == FAKE_API_GEMINI  ? json_object_get(root, "systemInstruction")
+                                                     : NULL;
     walk_system(&w, system);
-    const json_t *messages = json_object_get(root, "messages");
+    const json_t *messages =
+        json_object_get(root, api == FAKE_API_GEMINI ? "contents" : "messages");
     size_t i, n = json_array_size(messages);
     const json_t *m;
     json_array_foreach(messages, i, m) walk_message(&w, m, i + 1 == n);
@@ -232,6 +301,7 @@ int fake_parse(fake_api api, const char *body, size_t len, fake_parsed *out, cha
 
 void fake_parsed_cleanup(fake_parsed *p) {
     json_decref(p->root);
+    free(p->model_buf);
     free(p->last_user_text);
     buf_cleanup(&p->prompt_text);
     memset(p, 0, sizeof *p);

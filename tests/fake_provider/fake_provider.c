@@ -180,6 +180,7 @@ static enum MHD_Result decide(fake_provider *fp, fake_req *r, const char *method
         .path = url,
         .authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION),
         .x_api_key = header(c, "x-api-key"),
+        .x_goog_api_key = header(c, "x-goog-api-key"),
         .anthropic_version = header(c, "anthropic-version"),
         .accept_encoding = header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING),
         .arg_all = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "all"),

@@ -1,4 +1,4 @@
-# The fake LLM provider (OpenAI + Anthropic shapes) used by tests and benchmarks:
+# The fake LLM provider (OpenAI, Anthropic and Gemini shapes) used by tests and benchmarks:
 #   sluice_fake_provider  library for in-process use (fake_provider.h)
 #   sluice-fake-provider  standalone server (prints port=N, exits on SIGTERM)
 #   sluice-http-bench     load generator: http_client against a fake (timing lives here)
@@ -34,6 +34,7 @@ if(TARGET sluice_http)
 
   sluice_test(test_fake_provider
     SOURCES ${FAKE_DIR}/test_fake_provider.c ${FAKE_DIR}/test_fake_provider_state.c
+            ${FAKE_DIR}/test_fake_provider_gemini.c
     LIBS sluice_fake_provider sluice_fake_test_util sluice_http
     LABELS unit fake_provider
     TIMEOUT 120)

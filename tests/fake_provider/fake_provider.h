@@ -1,5 +1,5 @@
 /*
- * fake_provider.h - an in-process fake LLM provider (OpenAI + Anthropic).
+ * fake_provider.h - an in-process fake LLM provider (OpenAI, Anthropic and Gemini).
  *
  * A real HTTP(S) server for tests and benchmarks, on the wires real providers use: plain
  * HTTP/1.1, HTTP/1.1 over TLS (libmicrohttpd), or HTTP/2 over TLS with ALPN offering "h2"
@@ -9,12 +9,16 @@
  * answers
  *   POST /v1/chat/completions  (OpenAI; auth "Authorization: Bearer <key>")
  *   POST /v1/messages          (Anthropic; auth "x-api-key: <key>", needs anthropic-version)
+ *   POST /v1beta/models/{model}:generateContent  (Gemini; auth "x-goog-api-key: <key>")
  * with deterministic answers derived from the request: the completion text is
  *   echo[<model>]: <first 40 code points of the last user text>#<8 hex of sha256(messages)>
- * (for Anthropic, messages plus system). Tool definitions plus a last user message whose text
- * contains "[[tool]]", or a forced tool choice, give a tool call; an OpenAI json_schema /
- * json_object response_format or an Anthropic output_config json_schema gives a JSON object.
- * Usage: input tokens ~ characters/4, output tokens = words of the answer.
+ * (for Anthropic, messages plus system; for Gemini, contents plus systemInstruction). Tool
+ * definitions plus a last user message whose text contains "[[tool]]", or a forced tool
+ * choice, give a tool call; an OpenAI json_schema / json_object response_format, an
+ * Anthropic output_config json_schema or a Gemini responseSchema / JSON responseMimeType
+ * gives a JSON object. Usage: input tokens ~ characters/4, output tokens = words of the
+ * answer; a Gemini request with a thinking budget also gets a thought summary (when it asks
+ * with includeThoughts), a thought signature and 8 thoughtsTokenCount.
  *
  * Faults are injected per request by markers in any message text:
  *   [[status:503]]  [[status:429,retry-after:2]]  [[status:429,retry-after-ms:1500]]
@@ -22,6 +26,9 @@
  *   [[reset]] (close without answer)  [[hang]] (no answer until FAKE_HANG_MAX_MS, then close)
  *   [[truncate]] (Content-Length larger than the body, then close)  [[malformed]] (200, bad
  *   JSON)  [[context]] (400 context-length error in the provider's words)
+ * Gemini's errors are its own shape ({"error":{code,message,status,details}}): a retry-after
+ * or retry-after-ms marker becomes a google.rpc.RetryInfo retryDelay in the body instead of a
+ * header, as Gemini sends it (retry-after-date stays a header).
  *   [[fail-first:N]] (500 for the first N arrivals of this exact body, then normal)
  *   [[pad:N]] (the answer text grows by N bytes: large results on demand)
  * On HTTP/2 "close without answer" ([[reset]], an expired [[hang]]) resets that request's
@@ -33,7 +40,8 @@
  * and programmatically: per-model scripted responses, per-model forced status, unknown models
  * (404 model_not_found), latency + jitter, per-key rate limits (token buckets for requests
  * and tokens per minute, starting full, refilling continuously; 429 with retry-after and
- * provider-style x-ratelimit-* / anthropic-ratelimit-* headers).
+ * provider-style x-ratelimit-* / anthropic-ratelimit-* headers; for Gemini no headers and
+ * a 429 RESOURCE_EXHAUSTED whose RetryInfo names the wait).
  *
  * Delayed answers suspend the connection (MHD suspend/resume, one timer thread), so thousands
  * of requests can wait without holding server threads. Control endpoints for other processes:

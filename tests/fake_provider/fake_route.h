@@ -3,7 +3,7 @@
  *
  * Both HTTP engines of the fake (libmicrohttpd for HTTP/1.1, the nghttp2 front for HTTP/2)
  * read a request into a fake_request and let this module decide: the route (OpenAI,
- * Anthropic, control, not found), then fake_decide or fake_control_handle, then how the
+ * Anthropic, Gemini, control, not found), then fake_decide or fake_control_handle, then how the
  * answer travels (gzip when configured and the client accepts it; chunked or in small
  * DATA frames when configured). So a behaviour is written once and every wire serves it.
  * Thread safety: any thread (fake_state locks itself).
@@ -21,8 +21,12 @@ typedef enum fake_route {
     FAKE_ROUTE_NOT_FOUND = 0,
     FAKE_ROUTE_OPENAI,
     FAKE_ROUTE_ANTHROPIC,
+    FAKE_ROUTE_GEMINI, /* POST /v1beta/models/{model}:generateContent */
     FAKE_ROUTE_CONTROL,
 } fake_route;
+
+/* The longest model name a Gemini URL may carry. */
+#define FAKE_MAX_MODEL_NAME 200u
 
 /* Bodies are capped per route (bigger ones set body_too_large). */
 #define FAKE_MAX_BODY (8u * 1024u * 1024u)
@@ -33,7 +37,7 @@ typedef struct fake_request {
     fake_route route;
     const char *method;
     const char *path; /* without the query */
-    const char *authorization, *x_api_key, *anthropic_version, *accept_encoding;
+    const char *authorization, *x_api_key, *x_goog_api_key, *anthropic_version, *accept_encoding;
     const char *arg_all, *arg_key; /* query arguments of control routes */
     const char *body;
     size_t body_len;

@@ -194,23 +194,29 @@ char *fake_read_file(const char *path) {
 }
 
 char *fake_registry_json(const char *base_url, fake_key_limits ka, fake_key_limits kb,
-                         const char *extra_models) {
+                         fake_key_limits kg, const char *extra_models) {
     return xasprintf(
         "{\"keys\":{"
         "\"ka\":{\"provider\":\"openai\",\"env\":\"SLUICE_TEST_KEY_A\","
         "\"requests_per_minute\":%u,\"tokens_per_minute\":%u,\"max_concurrent\":%u},"
         "\"kb\":{\"provider\":\"anthropic\",\"env\":\"SLUICE_TEST_KEY_B\","
+        "\"requests_per_minute\":%u,\"tokens_per_minute\":%u,\"max_concurrent\":%u},"
+        "\"kg\":{\"provider\":\"gemini\",\"env\":\"SLUICE_TEST_KEY_G\","
         "\"requests_per_minute\":%u,\"tokens_per_minute\":%u,\"max_concurrent\":%u}},"
         "\"models\":{"
         "\"m-a\":{\"provider\":\"openai\",\"upstream\":\"up-a\",\"base_url\":\"%s/v1\","
         "\"key\":\"ka\",\"input_price\":1,\"output_price\":2,\"context_window\":100000},"
         "\"m-b\":{\"provider\":\"openai\",\"upstream\":\"up-b\",\"base_url\":\"%s/v1\","
-        "\"key\":\"ka\",\"input_price\":3,\"output_price\":4,\"context_window\":100000},"
+        "\"key\":\"ka\",\"input_price\":3,\"output_price\":4,\"context_window\":100000,"
+        "\"json_schema\":true},"
         "\"m-c\":{\"provider\":\"anthropic\",\"upstream\":\"up-c\",\"base_url\":\"%s/v1\","
-        "\"key\":\"kb\",\"input_price\":1,\"output_price\":5,\"context_window\":100000}"
+        "\"key\":\"kb\",\"input_price\":1,\"output_price\":5,\"context_window\":100000},"
+        "\"m-g\":{\"provider\":\"gemini\",\"upstream\":\"up-g\",\"base_url\":\"%s/v1beta\","
+        "\"key\":\"kg\",\"input_price\":2,\"output_price\":6,\"cached_input_price\":0.5,"
+        "\"context_window\":100000,\"reasoning\":true,\"json_schema\":true}"
         "%s%s}}",
-        ka.rpm, ka.tpm, ka.conc, kb.rpm, kb.tpm, kb.conc, base_url, base_url, base_url,
-        extra_models ? "," : "", extra_models ? extra_models : "");
+        ka.rpm, ka.tpm, ka.conc, kb.rpm, kb.tpm, kb.conc, kg.rpm, kg.tpm, kg.conc, base_url,
+        base_url, base_url, base_url, extra_models ? "," : "", extra_models ? extra_models : "");
 }
 
 char *fake_write_file(const char *dir, const char *name, const char *text) {

@@ -81,11 +81,14 @@ typedef struct fake_key_limits {
 } fake_key_limits;
 
 /* The model registry (JSON text) of the tests that run sluice against a fake provider at
- * base_url: key "ka" (OpenAI, env SLUICE_TEST_KEY_A) and key "kb" (Anthropic, env
- * SLUICE_TEST_KEY_B) with the limits given; models m-a (upstream up-a) and m-b (up-b) on
- * "ka", m-c (up-c) on "kb", all at base_url/v1; then extra_models, more members of
- * "models" ("\"name\":{...}", may be NULL). Free the result with free(). */
+ * base_url: key "ka" (OpenAI, env SLUICE_TEST_KEY_A), key "kb" (Anthropic, env
+ * SLUICE_TEST_KEY_B) and key "kg" (Gemini, env SLUICE_TEST_KEY_G) with the limits given;
+ * models m-a (upstream up-a) and m-b (up-b, with native structured output) on "ka" and m-c
+ * (up-c) on "kb", at base_url/v1,
+ * and m-g (up-g, a reasoning model with native structured output) on "kg" at
+ * base_url/v1beta; then extra_models, more members of "models" ("\"name\":{...}", may be
+ * NULL). Free the result with free(). */
 char *fake_registry_json(const char *base_url, fake_key_limits ka, fake_key_limits kb,
-                         const char *extra_models);
+                         fake_key_limits kg, const char *extra_models);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * test_fake_provider.c - the fake provider: both API shapes, determinism, tool and JSON
- * answers, every fault marker and unknown models; the rest (limits, counters, control API,
- * the binary) is in test_fake_provider_state.c. main() is here.
+ * test_fake_provider.c - the fake provider: the OpenAI and Anthropic shapes, determinism,
+ * tool and JSON answers, every fault marker and unknown models; the rest (limits, counters,
+ * control API, the binary) is in test_fake_provider_state.c, the Gemini shape in
+ * test_fake_provider_gemini.c. main() is here.
  *
  * One in-process fake (plain HTTP) serves every test; tests that change settings undo them.
  * Requests go through libcurl's easy interface (fake_test_util) so the fake is tested
@@ -353,6 +354,7 @@ int main(void) {
     };
     int rc = test_run_suite("fake_provider", tests);
     rc |= test_run_suite("fake_provider_state", fake_state_tests);
+    rc |= test_run_suite("fake_provider_gemini", fake_gemini_tests);
     fake_provider_free(g_fp);
     curl_global_cleanup();
     return rc;

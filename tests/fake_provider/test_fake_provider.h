@@ -1,5 +1,5 @@
 /*
- * test_fake_provider.h - shared fixture of the fake provider's CUnit tests (two .c files,
+ * test_fake_provider.h - shared fixture of the fake provider's CUnit tests (three .c files,
  * one executable). The fake is started in main() before any test runs.
  */
 #ifndef SLUICE_TESTS_TEST_FAKE_PROVIDER_H
@@ -34,7 +34,8 @@ json_t *parse(const fake_http_result *r);
 const char *str_at(json_t *j, const char *path);
 json_int_t int_at(json_t *j, const char *path);
 
-/* The tests of test_fake_provider_state.c. */
+/* The tests of test_fake_provider_state.c and test_fake_provider_gemini.c. */
 extern const test_case fake_state_tests[];
+extern const test_case fake_gemini_tests[];
 
 #endif

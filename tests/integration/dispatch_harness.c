@@ -44,12 +44,13 @@ static char *registry_json(const harness *h, const harness_opts *o) {
                           .tpm = o->key_tpm ? o->key_tpm : 1000000000,
                           .conc = o->key_conc ? o->key_conc : 20000};
     fake_key_limits kb = {.rpm = 6000000, .tpm = 1000000000, .conc = 20000};
-    return fake_registry_json(fake_provider_base_url(h->fake), ka, kb, o->extra_models_json);
+    return fake_registry_json(fake_provider_base_url(h->fake), ka, kb, kb, o->extra_models_json);
 }
 
 static int make_registry(harness *h, const harness_opts *o) {
     setenv("SLUICE_TEST_KEY_A", "sk-test-a", 1);
     setenv("SLUICE_TEST_KEY_B", "sk-test-b", 1);
+    setenv("SLUICE_TEST_KEY_G", "sk-test-g", 1);
     char *text = registry_json(h, o);
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
@@ -173,6 +174,18 @@ dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t
     }
     free(list);
     return s;
+}
+
+uint64_t harness_submit_request(harness *h, dsession *s, llm_request *req) {
+    pthread_mutex_lock(&h->mu);
+    uint64_t id = h->next_id++;
+    pthread_mutex_unlock(&h->mu);
+    dispatcher_task_spec spec = {.id = id, .request = req};
+    int rc = dispatcher_submit(h->d, s, &spec, 1, &h->sink);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc)
+        llm_request_free(req);
+    return id;
 }
 
 llm_request *harness_text_request(const char *text) {

@@ -3,11 +3,11 @@
  *
  * A harness owns a fake provider on 127.0.0.1:0 (on the wire $SLUICE_TEST_WIRE names, or
  * the one the test asks for), a registry whose models point at it
- * (two OpenAI-shaped models on key "ka", one Anthropic-shaped model on key "kb", plus
- * whatever the test adds), optionally a store in a temp directory, and a started
- * dispatcher. Its sink records every completion (asserting each task ends exactly once)
- * and lets the test thread wait for them. Freeing it asserts that libcurl never refused to
- * set a transfer up (such a refusal is a bug of ours).
+ * (two OpenAI-shaped models on key "ka", one Anthropic-shaped model on key "kb", one
+ * Gemini-shaped model on key "kg", plus whatever the test adds), optionally a store in a temp
+ * directory, and a started dispatcher. Its sink records every completion (asserting each task ends
+ * exactly once) and lets the test thread wait for them. Freeing it asserts that libcurl never
+ * refused to set a transfer up (such a refusal is a bug of ours).
  */
 #ifndef SLUICE_TESTS_DISPATCH_HARNESS_H
 #define SLUICE_TESTS_DISPATCH_HARNESS_H
@@ -70,6 +70,8 @@ dsession *harness_session(harness *h, const char *models, uint32_t rpm, uint32_t
 /* Submits n prompts with the given texts (text[i % n_texts]); returns the first id. */
 uint64_t harness_submit_texts(harness *h, dsession *s, const char *const *texts, size_t n_texts,
                               size_t n);
+/* Submits one request (the dispatcher takes ownership of it); returns its id. */
+uint64_t harness_submit_request(harness *h, dsession *s, llm_request *req);
 /* Waits until `count` tasks completed in total or timeout_ms passed; returns completed. */
 uint64_t harness_wait(harness *h, uint64_t count, uint32_t timeout_ms);
 /* Builds a one-user-message request. */

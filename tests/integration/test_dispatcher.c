@@ -37,7 +37,7 @@ static harness_result *res(harness *h, uint64_t id) {
 
 static void test_hundred_tasks_complete_once(void) {
     harness *h = start(NULL);
-    dsession *s = harness_session(h, "m-a,m-b,m-c", 0, 0, 0, 0, CACHE_MODE_OFF);
+    dsession *s = harness_session(h, "m-a,m-b,m-c,m-g", 0, 0, 0, 0, CACHE_MODE_OFF);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const char *texts[100];
     char buf[100][32];
@@ -172,27 +172,35 @@ static void test_blocklist_after_404_and_401(void) {
     CU_ASSERT_EQUAL(mc.requests, 1);
 
     /* A single-model session whose key is refused: a clear error, then every later prompt
-     * fails at once without an upstream call, until the blocklist is cleared. */
-    fake_provider_force_status(h->fake, "up-c", 401);
-    dsession *s2 = harness_session(h, "m-c", 0, 0, 0, 3, CACHE_MODE_OFF);
-    uint64_t id3 = harness_submit_texts(h, s2, t, 1, 1);
-    CU_ASSERT_EQUAL(harness_wait(h, 12, WAIT_MS), 12);
-    CU_ASSERT_EQUAL(res(h, id3)->final, DTASK_FAILED);
-    CU_ASSERT_EQUAL(res(h, id3)->resp->error_kind, LLM_ERR_NO_MODEL);
-    uint64_t id4 = harness_submit_texts(h, s2, t, 1, 1);
-    CU_ASSERT_EQUAL(harness_wait(h, 13, WAIT_MS), 13);
-    CU_ASSERT_EQUAL(res(h, id4)->resp->error_kind, LLM_ERR_NO_MODEL);
-    CU_ASSERT_EQUAL(res(h, id4)->resp->n_attempts, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(res(h, id4)->resp->error_message, "blocklisted"));
-    fake_provider_force_status(h->fake, "up-c", 0);
-    dispatcher_session_clear_blocklist(h->d, s2);
-    uint64_t id5 = harness_submit_texts(h, s2, t, 1, 1);
-    CU_ASSERT_EQUAL(harness_wait(h, 14, WAIT_MS), 14);
-    CU_ASSERT_EQUAL(res(h, id5)->final, DTASK_DONE);
+     * fails at once without an upstream call, until the blocklist is cleared. Anthropic's
+     * and Gemini's shapes alike. */
+    static const char *const single[][2] = {{"m-c", "up-c"}, {"m-g", "up-g"}};
+    uint64_t done = 11;
+    for (size_t i = 0; i < 2; i++) {
+        fake_provider_force_status(h->fake, single[i][1], 401);
+        dsession *s2 = harness_session(h, single[i][0], 0, 0, 0, 3, CACHE_MODE_OFF);
+        uint64_t id3 = harness_submit_texts(h, s2, t, 1, 1);
+        done++;
+        CU_ASSERT_EQUAL(harness_wait(h, done, WAIT_MS), done);
+        CU_ASSERT_EQUAL(res(h, id3)->final, DTASK_FAILED);
+        CU_ASSERT_EQUAL(res(h, id3)->resp->error_kind, LLM_ERR_NO_MODEL);
+        uint64_t id4 = harness_submit_texts(h, s2, t, 1, 1);
+        done++;
+        CU_ASSERT_EQUAL(harness_wait(h, done, WAIT_MS), done);
+        CU_ASSERT_EQUAL(res(h, id4)->resp->error_kind, LLM_ERR_NO_MODEL);
+        CU_ASSERT_EQUAL(res(h, id4)->resp->n_attempts, 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res(h, id4)->resp->error_message, "blocklisted"));
+        fake_provider_force_status(h->fake, single[i][1], 0);
+        dispatcher_session_clear_blocklist(h->d, s2);
+        uint64_t id5 = harness_submit_texts(h, s2, t, 1, 1);
+        done++;
+        CU_ASSERT_EQUAL(harness_wait(h, done, WAIT_MS), done);
+        CU_ASSERT_EQUAL(res(h, id5)->final, DTASK_DONE);
+        dispatcher_session_close(h->d, s2, NULL, NULL);
+        dsession_unref(s2);
+    }
     dispatcher_session_close(h->d, s, NULL, NULL);
-    dispatcher_session_close(h->d, s2, NULL, NULL);
     dsession_unref(s);
-    dsession_unref(s2);
     harness_free(h);
 }
 
@@ -220,7 +228,7 @@ static void test_impossible_token_budget_fails_at_once(void) {
 
 static void test_context_error_fails_after_one_attempt(void) {
     harness *h = start(NULL);
-    dsession *s = harness_session(h, "m-a,m-c", 0, 0, 0, 5, CACHE_MODE_OFF);
+    dsession *s = harness_session(h, "m-a,m-c,m-g", 0, 0, 0, 5, CACHE_MODE_OFF);
     const char *t[] = {"too long [[context]]"};
     uint64_t id = harness_submit_texts(h, s, t, 1, 4);
     CU_ASSERT_EQUAL(harness_wait(h, 4, WAIT_MS), 4);

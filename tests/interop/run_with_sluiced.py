@@ -11,7 +11,8 @@ refused to set a transfer up), stops sluiced with SIGTERM (it must exit 0) and t
 SLUICE_TEST_WIRE=h1tls or h2tls puts the fake on HTTP/1.1 or HTTP/2 over TLS with gzip,
 chunked answers (a certificate made here, trusted by sluiced through SLUICE_CA_FILE and by
 the command through SSL_CERT_FILE and NODE_EXTRA_CA_CERTS); the default is plain HTTP. The exit code is the command's (or 1 when sluiced
-did not stop cleanly). Models offered: m-a, m-b (OpenAI shape) and m-c (Anthropic shape).
+did not stop cleanly). Models offered: m-a, m-b (OpenAI shape), m-c (Anthropic shape) and m-g
+(Gemini shape).
 --config gives sluiced a configuration file with this JSON text (limits, ...).
 """
 import ctypes
@@ -58,12 +59,13 @@ def start_fake(build, args):
 
 
 def registry(fake_url):
-    base = fake_url + "/v1"
+    base, gemini_base = fake_url + "/v1", fake_url + "/v1beta"
     key = {"requests_per_minute": 600000, "tokens_per_minute": 1000000000,
            "max_concurrent": 1000}
     return {
         "keys": {"ka": dict(provider="openai", env="SLUICE_TEST_KEY_A", **key),
-                 "kb": dict(provider="anthropic", env="SLUICE_TEST_KEY_B", **key)},
+                 "kb": dict(provider="anthropic", env="SLUICE_TEST_KEY_B", **key),
+                 "kg": dict(provider="gemini", env="SLUICE_TEST_KEY_G", **key)},
         "models": {
             "m-a": {"provider": "openai", "upstream": "up-a", "base_url": base, "key": "ka",
                     "input_price": 1, "output_price": 2, "context_window": 100000},
@@ -72,6 +74,9 @@ def registry(fake_url):
             "m-c": {"provider": "anthropic", "upstream": "up-c", "base_url": base,
                     "key": "kb", "input_price": 1, "output_price": 5,
                     "context_window": 100000},
+            "m-g": {"provider": "gemini", "upstream": "up-g", "base_url": gemini_base,
+                    "key": "kg", "input_price": 2, "output_price": 6, "cached_input_price": 0.5,
+                    "context_window": 100000, "reasoning": True, "json_schema": True},
         },
     }
 
@@ -87,6 +92,7 @@ def start_sluiced(build, tmp, fake_url, ca, config):
             f.write(config)
     port_file = os.path.join(tmp, "port")
     env = dict(os.environ, SLUICE_TEST_KEY_A="sk-a", SLUICE_TEST_KEY_B="sk-b",
+               SLUICE_TEST_KEY_G="sk-g",
                SLUICE_LOG_LEVEL="warn", SLUICE_METRICS_LISTEN="127.0.0.1:0")
     if ca:
         env["SLUICE_CA_FILE"] = ca

@@ -189,6 +189,7 @@ void parse_fails(const char *body, size_t len, const char *err_part) {
 static int suite_init(void) {
     unsetenv("OPENAI_API_KEY");
     unsetenv("ANTHROPIC_API_KEY");
+    unsetenv("GEMINI_API_KEY");
     json_t *root = json_loads(registry_default_json(), 0, NULL);
     char err[256];
     int rc = root ? registry_from_json(root, &reg, err, sizeof err) : -1;

@@ -1,7 +1,7 @@
 /*
  * adapter_test_util.h - helpers shared by the provider-adapter tests (test_openai.c,
- * test_anthropic.c): building requests, reading JSON bodies back by path, and calling the
- * adapter under test with the default model registry loaded.
+ * test_anthropic.c, test_gemini.c): building requests, reading JSON bodies back by path,
+ * and calling the adapter under test with the default model registry loaded.
  *
  * A test program names its adapter once with adapter_test_main(); every helper below then
  * works on that adapter. Single-threaded, like the CUnit programs that use it.

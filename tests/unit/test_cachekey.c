@@ -177,6 +177,7 @@ MUT(tenant, set_str(&k->tenant, "tenant-b"))
 MUT(tenant_null, set_str(&k->tenant, NULL))
 MUT(tenant_empty, set_str(&k->tenant, ""))
 MUT(provider, set_str(&k->provider, "anthropic"))
+MUT(provider_gemini, set_str(&k->provider, "gemini"))
 MUT(model, set_str(&k->model, "gpt-4.1"))
 MUT(role, k->req->messages[0].role = LLM_ROLE_SYSTEM)
 MUT(role2, k->req->messages[2].role = LLM_ROLE_USER)
@@ -268,6 +269,7 @@ static const mutation mutations[] = {
     M(tenant_null),
     M(tenant_empty),
     M(provider),
+    M(provider_gemini),
     M(model),
     M(role),
     M(role2),

@@ -100,8 +100,21 @@ static void remove_temp(char *path) {
 
 /* ---- the built-in registry ---------------------------------------------------------- */
 
+static const char *default_base_url(provider_kind k) {
+    switch (k) {
+    case PROVIDER_ANTHROPIC:
+        return "https://api.anthropic.com/v1";
+    case PROVIDER_GEMINI:
+        return "https://generativelanguage.googleapis.com/v1beta";
+    case PROVIDER_OPENAI:
+        break;
+    }
+    return "https://api.openai.com/v1";
+}
+
 static void test_default_registry(void) {
     unsetenv("OPENAI_API_KEY");
+    unsetenv("GEMINI_API_KEY");
     setenv("ANTHROPIC_API_KEY", "sk-ant-test", 1);
     registry *r = load_ok(json_loads(registry_default_json(), JSON_REJECT_DUPLICATES, NULL));
     static const struct {
@@ -123,6 +136,9 @@ static void test_default_registry(void) {
         {"claude-sonnet-4.5", "claude-sonnet-4-5-20250929", PROVIDER_ANTHROPIC, true},
         {"claude-haiku-4.5", "claude-haiku-4-5-20251001", PROVIDER_ANTHROPIC, true},
         {"claude-3.5-haiku", "claude-3-5-haiku-20241022", PROVIDER_ANTHROPIC, false},
+        {"gemini-2.5-pro", "gemini-2.5-pro", PROVIDER_GEMINI, true},
+        {"gemini-2.5-flash", "gemini-2.5-flash", PROVIDER_GEMINI, true},
+        {"gemini-2.5-flash-lite", "gemini-2.5-flash-lite", PROVIDER_GEMINI, true},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const model_info *m = registry_find(r, want[i].name);
@@ -141,9 +157,12 @@ static void test_default_registry(void) {
         CU_ASSERT_TRUE(m->context_window >= 128000);
         CU_ASSERT_TRUE(m->max_output_tokens > 0 && m->max_output_tokens < m->context_window);
         CU_ASSERT_EQUAL(registry_model_available(r, m), m->provider == PROVIDER_ANTHROPIC);
-        CU_ASSERT_STRING_EQUAL(m->base_url, m->provider == PROVIDER_OPENAI
-                                                ? "https://api.openai.com/v1"
-                                                : "https://api.anthropic.com/v1");
+        CU_ASSERT_STRING_EQUAL(m->base_url, default_base_url(m->provider));
+        /* One price tier unless the model names a second one. */
+        if (!m->long_context_threshold) {
+            CU_ASSERT_DOUBLE_EQUAL(m->long_input_price, m->input_price, 1e-12);
+            CU_ASSERT_DOUBLE_EQUAL(m->long_output_price, m->output_price, 1e-12);
+        }
     }
     const upstream_key *ant = registry_model_key(r, registry_find(r, "claude-haiku-4.5"));
     EXPECT_STR(ant->secret, "sk-ant-test");
@@ -155,6 +174,14 @@ static void test_default_registry(void) {
     CU_ASSERT_DOUBLE_EQUAL(sonnet->input_price, 3.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(sonnet->output_price, 15.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(sonnet->cache_write_price, 3.75, 1e-12);
+    const upstream_key *gk = registry_model_key(r, registry_find(r, "gemini-2.5-flash"));
+    EXPECT_STR(gk->name, "gemini");
+    EXPECT_STR(gk->secret_source, "env GEMINI_API_KEY (unset)");
+    const model_info *pro = registry_find(r, "gemini-2.5-pro");
+    CU_ASSERT_EQUAL(pro->long_context_threshold, 200000);
+    CU_ASSERT_DOUBLE_EQUAL(pro->long_input_price, 2.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pro->long_output_price, 15.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pro->long_cached_input_price, 0.25, 1e-12);
     unsetenv("ANTHROPIC_API_KEY");
     registry_free(r);
 }
@@ -182,6 +209,8 @@ static void test_defaults(void) {
     CU_ASSERT_EQUAL(k->tokens_per_minute, 200000);
     CU_ASSERT_EQUAL(k->max_concurrent, 100);
     CU_ASSERT_EQUAL(registry_model_key(r, c)->provider, PROVIDER_ANTHROPIC);
+    CU_ASSERT_EQUAL(m->long_context_threshold, 0);
+    CU_ASSERT_DOUBLE_EQUAL(m->long_cached_input_price, m->cached_input_price, 1e-12);
     CU_ASSERT_PTR_NULL(registry_find(r, "nope"));
     CU_ASSERT_PTR_NULL(registry_find(r, NULL));
     registry_free(r);
@@ -213,7 +242,7 @@ static void test_bad_values(void) {
          "models.m.max_output_tokens: must be an integer in [0, 4294967295]"},
         {"models.m.reasoning", "\"yes\"", "models.m.reasoning: must be true or false"},
         {"models.m.provider", "\"google\"",
-         "models.m.provider: must be \"openai\" or \"anthropic\""},
+         "models.m.provider: must be \"openai\", \"anthropic\" or \"gemini\""},
         {"models.m.upstream", "\"\"",
          "models.m.upstream: must be a non-empty string without control characters"},
         {"models.m.upstream", NULL, "models.m.upstream: is required"},
@@ -425,7 +454,47 @@ static void test_cost(void) {
     CU_ASSERT_DOUBLE_EQUAL(registry_cost(registry_find(r, "gpt-4o"), &u), 1.25, 1e-9);
     u = (llm_usage){0};
     CU_ASSERT_DOUBLE_EQUAL(registry_cost(registry_find(r, "o3"), &u), 0.0, 1e-15);
+    /* gemini-2.5-flash: $0.30 in, $0.03 cached, $2.50 out (thoughts included, as the adapter
+     * reports them). Gemini's input includes the cached tokens, like OpenAI's:
+     * 800k plain * 0.3 + 200k cached * 0.03 + 100k out * 2.5 = 0.24 + 0.006 + 0.25. */
+    u = (llm_usage){.input_tokens = 1000000, .output_tokens = 100000, .cache_read_tokens = 200000};
+    CU_ASSERT_DOUBLE_EQUAL(registry_cost(registry_find(r, "gemini-2.5-flash"), &u), 0.496, 1e-9);
     registry_free(r);
+}
+
+/* gemini-2.5-pro bills a whole answer at its long-context prices once the prompt passes
+ * 200k tokens: $1.25 / $10 / $0.125 up to it, $2.50 / $15 / $0.25 above. */
+static void test_cost_long_context_tier(void) {
+    unsetenv("GEMINI_API_KEY");
+    registry *r = load_ok(json_loads(registry_default_json(), 0, NULL));
+    const model_info *pro = registry_find(r, "gemini-2.5-pro");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pro);
+    /* 200k exactly is the short tier: 150k * 1.25 + 50k * 0.125 + 10k * 10. */
+    llm_usage u = {.input_tokens = 200000, .output_tokens = 10000, .cache_read_tokens = 50000};
+    CU_ASSERT_DOUBLE_EQUAL(registry_cost(pro, &u), 0.1875 + 0.00625 + 0.1, 1e-9);
+    /* One more token: 150001 * 2.5 + 50k * 0.25 + 10k * 15. */
+    u.input_tokens = 200001;
+    CU_ASSERT_DOUBLE_EQUAL(registry_cost(pro, &u), 0.3750025 + 0.0125 + 0.15, 1e-9);
+    CU_ASSERT_EQUAL(registry_prompt_tokens(pro, &u), 200001);
+    /* Anthropic's prompt counts its cache reads and writes too. */
+    const model_info *haiku = registry_find(r, "claude-haiku-4.5");
+    u = (llm_usage){.input_tokens = 10, .cache_read_tokens = 20, .cache_write_tokens = 30};
+    CU_ASSERT_EQUAL(registry_prompt_tokens(haiku, &u), 60);
+    registry_free(r);
+    /* A registry file's tier: prices default to the one-tier ones, the threshold is a count. */
+    json_t *root = base();
+    set_path(root, "models.m.long_context_threshold", json_integer(100));
+    set_path(root, "models.m.long_output_price", json_real(8.0));
+    r = load_ok(root);
+    const model_info *m = registry_find(r, "m");
+    CU_ASSERT_DOUBLE_EQUAL(m->long_input_price, m->input_price, 1e-12);
+    u = (llm_usage){.input_tokens = 101, .output_tokens = 1000000};
+    CU_ASSERT_DOUBLE_EQUAL(registry_cost(m, &u), 101 * m->input_price / 1e6 + 8.0, 1e-9);
+    registry_free(r);
+    expect_invalid("models.m.long_context_threshold", "-1",
+                   "models.m.long_context_threshold: must be an integer in [0, 4294967295]");
+    expect_invalid("models.m.long_input_price", "\"x\"",
+                   "models.m.long_input_price: must be a number >= 0");
 }
 
 static void test_provider_kind_names(void) {
@@ -434,10 +503,33 @@ static void test_provider_kind_names(void) {
     CU_ASSERT_EQUAL(k, PROVIDER_OPENAI);
     CU_ASSERT_EQUAL(provider_kind_parse("anthropic", &k), 0);
     CU_ASSERT_EQUAL(k, PROVIDER_ANTHROPIC);
+    CU_ASSERT_EQUAL(provider_kind_parse("gemini", &k), 0);
+    CU_ASSERT_EQUAL(k, PROVIDER_GEMINI);
     CU_ASSERT_EQUAL(provider_kind_parse("OpenAI", &k), -1);
     CU_ASSERT_EQUAL(provider_kind_parse(NULL, &k), -1);
     CU_ASSERT_STRING_EQUAL(provider_kind_name(PROVIDER_OPENAI), "openai");
     CU_ASSERT_STRING_EQUAL(provider_kind_name(PROVIDER_ANTHROPIC), "anthropic");
+    CU_ASSERT_STRING_EQUAL(provider_kind_name(PROVIDER_GEMINI), "gemini");
+}
+
+/* A gemini key and model with no base_url get Google's endpoint. */
+static void test_gemini_defaults(void) {
+    json_t *root = base();
+    set_path(root, "keys.g", json_pack("{s:s,s:s}", "provider", "gemini", "env", ENV_VAR));
+    set_path(root, "models.g",
+             json_pack("{s:s,s:s,s:s,s:f,s:f,s:i}", "provider", "gemini", "upstream",
+                       "gemini-2.5-flash", "key", "g", "input_price", 0.3, "output_price", 2.5,
+                       "context_window", 1048576));
+    registry *r = load_ok(root);
+    const model_info *g = registry_find(r, "g");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(g->provider, PROVIDER_GEMINI);
+    CU_ASSERT_STRING_EQUAL(g->base_url, "https://generativelanguage.googleapis.com/v1beta");
+    CU_ASSERT_EQUAL(registry_model_key(r, g)->provider, PROVIDER_GEMINI);
+    registry_free(r);
+    /* A gemini model on an OpenAI key is refused, naming both. */
+    expect_invalid("models.m.provider", "\"gemini\"",
+                   "models.m.key: key 'k' is for provider openai, the model is gemini");
 }
 
 int main(void) {
@@ -454,6 +546,8 @@ int main(void) {
         {"secret_never_in_errors", test_secret_never_in_errors},
         {"load_file", test_load_file},
         {"cost", test_cost},
+        {"cost_long_context_tier", test_cost_long_context_tier},
+        {"gemini_defaults", test_gemini_defaults},
         {"provider_kind_names", test_provider_kind_names},
         {NULL, NULL},
     };

@@ -2,13 +2,15 @@
 #include "server/dispatch/retry.h"
 #include "unit/test_util.h"
 
+#include <stdio.h>
+
 static retry_action act(provider_kind p, int status) {
     return retry_classify(p, RETRY_FAILURE_NONE, status, "some error").action;
 }
 
-static void test_table_rows_both_providers(void) {
-    provider_kind ps[] = {PROVIDER_OPENAI, PROVIDER_ANTHROPIC};
-    for (int i = 0; i < 2; i++) {
+static void test_table_rows_every_provider(void) {
+    provider_kind ps[] = {PROVIDER_OPENAI, PROVIDER_ANTHROPIC, PROVIDER_GEMINI};
+    for (int i = 0; i < 3; i++) {
         provider_kind p = ps[i];
         CU_ASSERT_EQUAL(act(p, 200), RETRY_NONE);
         CU_ASSERT_EQUAL(act(p, 429), RETRY_RATE_LIMITED);
@@ -28,6 +30,49 @@ static void test_table_rows_both_providers(void) {
     /* Anthropic's overloaded status cools the key down; for OpenAI it is a plain 5xx. */
     CU_ASSERT_EQUAL(act(PROVIDER_ANTHROPIC, 529), RETRY_RATE_LIMITED);
     CU_ASSERT_EQUAL(act(PROVIDER_OPENAI, 529), RETRY_SAME);
+    CU_ASSERT_EQUAL(act(PROVIDER_GEMINI, 529), RETRY_SAME);
+}
+
+/* Gemini's rows, with the error texts its adapter writes ("<STATUS> (<reason>): ..."). */
+static void test_gemini_rows(void) {
+    static const struct {
+        int status;
+        const char *text;
+        retry_action want;
+    } rows[] = {
+        {429, "RESOURCE_EXHAUSTED: You exceeded your current quota", RETRY_RATE_LIMITED},
+        {503, "UNAVAILABLE: The model is overloaded. Please try again later.", RETRY_OTHER},
+        {500, "INTERNAL: An internal error has occurred.", RETRY_SAME},
+        {504, "DEADLINE_EXCEEDED: Deadline expired before operation could complete.", RETRY_SAME},
+        {400, "INVALID_ARGUMENT: Invalid JSON payload received.", RETRY_OTHER_OR_FAIL},
+        {400, "INVALID_ARGUMENT (API_KEY_INVALID): API key not valid.", RETRY_BLOCKLIST},
+        {400, "FAILED_PRECONDITION: User location is not supported for the API use.",
+         RETRY_BLOCKLIST},
+        {401, "UNAUTHENTICATED: Request had invalid authentication credentials.", RETRY_BLOCKLIST},
+        {403, "PERMISSION_DENIED: Method doesn't allow unregistered callers.", RETRY_BLOCKLIST},
+        {404, "NOT_FOUND: models/x is not found for API version v1beta.", RETRY_BLOCKLIST},
+        {400,
+         "INVALID_ARGUMENT: The input token count (1200000) exceeds the maximum number of "
+         "tokens allowed (1048576).",
+         RETRY_FAIL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        retry_verdict v =
+            retry_classify(PROVIDER_GEMINI, RETRY_FAILURE_NONE, rows[i].status, rows[i].text);
+        CU_ASSERT_EQUAL(v.action, rows[i].want);
+        if (v.action != rows[i].want)
+            fprintf(stderr, "\n  %d %s: got %d\n", rows[i].status, rows[i].text, (int)v.action);
+    }
+    CU_ASSERT_TRUE(retry_classify(PROVIDER_GEMINI, RETRY_FAILURE_NONE, 400,
+                                  "INVALID_ARGUMENT: The input token count (2) exceeds the "
+                                  "maximum number of tokens allowed (1).")
+                       .context_exceeded);
+    /* The status words are Gemini's alone: another provider's 400 saying them still moves. */
+    CU_ASSERT_EQUAL(
+        retry_classify(PROVIDER_OPENAI, RETRY_FAILURE_NONE, 400, "FAILED_PRECONDITION").action,
+        RETRY_OTHER_OR_FAIL);
+    CU_ASSERT_EQUAL(retry_classify(PROVIDER_GEMINI, RETRY_FAILURE_NONE, 400, NULL).action,
+                    RETRY_OTHER_OR_FAIL);
 }
 
 static void test_rate_limited_flag(void) {
@@ -103,7 +148,8 @@ static void test_rng_uniformish(void) {
 
 int main(void) {
     static const test_case cases[] = {
-        {"table_rows_both_providers", test_table_rows_both_providers},
+        {"table_rows_every_provider", test_table_rows_every_provider},
+        {"gemini_rows", test_gemini_rows},
         {"rate_limited_flag", test_rate_limited_flag},
         {"context_errors_fail_now_case_insensitive", test_context_errors_fail_now_case_insensitive},
         {"transport_failures_are_retryable", test_transport_failures_are_retryable},

@@ -131,6 +131,18 @@ def header_features(ch, pb, session_id):
           "the header's tool is offered and called: %s" % results[0])
 
 
+def every_provider(ch, pb):
+    """One batch per provider shape (m-a OpenAI, m-c Anthropic, m-g Gemini), each on a
+    session of its own: the answer, the model that gave it, usage and cost."""
+    for model, upstream in [("m-a", "up-a"), ("m-c", "up-c"), ("m-g", "up-g")]:
+        header = pb.BatchHeader(config=pb.SessionConfig(
+            models=[pb.ModelChoice(name=model, weight=1)]), expected_prompts=1)
+        r = run_batch(ch, pb, header, [pb.Prompt(text="hello %s" % model, index=0)])[0]
+        check(("echo[%s]: hello %s" % (upstream, model)) in r.completion and
+              r.model_used == model and r.usage.input_tokens > 0 and r.cost > 0,
+              "%s answers with usage and cost: %s" % (model, r.completion))
+
+
 def prompt_after_end(ch, pb):
     """A prompt sent after BatchEnd is a client error, answered INVALID_ARGUMENT naming it
     (it used to be dropped without a word). The first prompt hangs upstream, so the batch is
@@ -160,7 +172,8 @@ def main():
         check(health(b"", timeout=10) == b"\x08\x01", "sluiced's health service says SERVING")
         open_session = rpc(ch, pb, "OpenSession", pb.OpenSessionRequest, pb.OpenSessionResponse)
         cfg = pb.SessionConfig(models=[pb.ModelChoice(name="m-a", weight=1),
-                                       pb.ModelChoice(name="m-c", weight=1)])
+                                       pb.ModelChoice(name="m-c", weight=1),
+                                       pb.ModelChoice(name="m-g", weight=1)])
         sid = open_session(pb.OpenSessionRequest(config=cfg), timeout=10).session_id
         check(sid.startswith("local:s"), "OpenSession returns a session id")
 
@@ -173,6 +186,7 @@ def main():
               "BatchProcess: summary counts 25 succeeded")
 
         header_features(ch, pb, sid)
+        every_provider(ch, pb)
 
         start = rpc(ch, pb, "Start", pb.StartRequest, pb.StartResponse)
         ids = start(pb.StartRequest(session_id=sid, prompts=[

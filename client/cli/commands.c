@@ -268,6 +268,32 @@ static void on_progress(void *ud, const sluice_tracker *t, uint64_t done, uint64
     cli_progress_update(s->progress, t, done, expected, rate);
 }
 
+/* Whether running the same input again can finish a batch that failed with `rc`: the
+ * connection or the server failed on the way (the answers so far are cached). A refused
+ * request (a limit, a bad argument, the credentials, an unsupported call) or a local
+ * failure fails the same way again. */
+static bool rerun_can_fix(int rc) {
+    switch (rc) {
+    case SLUICE_EUNAVAILABLE:
+    case SLUICE_ETIMEDOUT:
+    case SLUICE_ECANCELLED:
+    case SLUICE_EIO:
+    case SLUICE_EPROTO:
+    case SLUICE_EINTERNAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The batch failed with rc and message why: says so, and how to go on when there is a
+ * way. */
+static void report_batch_error(int rc, const char *why) {
+    fprintf(stderr, "sluice: %s\n", *why ? why : sluice_strerror(rc));
+    if (rerun_can_fix(rc))
+        fprintf(stderr, "(re-run the same input to finish: answers so far are cached)\n");
+}
+
 static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t *failed) {
     sink s = {o,
               in,
@@ -293,16 +319,17 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
     for (size_t i = 0; i < in->n_lines; i++)
         json_decref(s.pending[i]);
     free(s.pending);
+    /* The batch's message, kept before closing the session clears it (it used to be
+     * printed after the close: an empty "sluice: "). */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", rc ? sluice_last_error() : "");
     sluice_tracker final;
     int crc = sluice_client_close(c, &final);
     cli_progress_finish(s.progress, crc == 0 ? &final : NULL);
     cli_progress_free(s.progress);
     *failed = s.failed;
     if (rc)
-        fprintf(stderr,
-                "sluice: %s\n(re-run the same input to finish: answers so far are "
-                "cached)\n",
-                sluice_last_error());
+        report_batch_error(rc, why);
     return rc;
 }
 

@@ -22,7 +22,8 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "interop", "python"))
-from fake_sluice import FakeSluice  # noqa: E402
+from fake_sluice import Abort, FakeSluice  # noqa: E402
+import grpc  # noqa: E402
 from test_service_interop import load_messages  # noqa: E402
 
 BUILD = os.environ["SLUICE_BUILD_DIR"]
@@ -309,6 +310,45 @@ def test_run_writes_undecodable_answers():
           "undecodable text written with '?' (%s)" % res)
 
 
+def batch_refused_with(code, details):
+    """A BatchProcess handler that reads the batch, then ends the call with this status."""
+    def handler(requests):
+        for req in requests:
+            if req.WhichOneof("kind") == "end":
+                break
+        raise Abort(code, details)
+        yield  # a generator, like every BatchProcess handler
+    return handler
+
+
+def test_run_prints_a_refused_batch_error():
+    """run_batch closed the session (which clears the SDK's error) before printing it, so a
+    refused batch printed "sluice: " and nothing else, followed by a resume hint that a
+    re-run cannot honour. The message is printed; the hint only for failures a re-run can
+    finish (the connection or the server failing on the way)."""
+    session = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+               "CloseSession": lambda req: PB.CloseSessionResponse(status=PB.TrackerStatus())}
+    limit = "limit max_batch_prompts=1 reached"
+    rc, _, err, calls = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.RESOURCE_EXHAUSTED, limit)),
+        ["run", "-q"], stdin='"one"\n"two"\n')
+    check(rc == 4 and limit in err, "a refused batch prints its message (%d: %r)" % (rc, err))
+    check("re-run" not in err, "no resume hint for a limit (%r)" % err)
+    check(calls["CloseSession"] == 1, "the session is still closed")
+    bad = "header.config.models[0].name: unknown model 'x'"
+    rc, _, err, _ = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.INVALID_ARGUMENT, bad)),
+        ["run", "-q"], stdin='"one"\n')
+    check(rc == 2 and bad in err and "re-run" not in err,
+          "a bad request: its message, exit 2, no resume hint (%d: %r)" % (rc, err))
+    rc, _, err, _ = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.UNAVAILABLE,
+                                                      "the server is stopping")),
+        ["run", "-q"], stdin='"one"\n')
+    check(rc == 3 and "the server is stopping" in err and "re-run the same input" in err,
+          "a server going away: its message and the resume hint (%d: %r)" % (rc, err))
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as gen:
         PB = load_messages(gen)
@@ -316,7 +356,8 @@ if __name__ == "__main__":
                   test_as_completed_and_completions_only, test_resume_sends_only_missing,
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
                   test_metrics_show_the_batch, test_check_config,
-                  test_status_calls_get_status_once, test_run_writes_undecodable_answers]:
+                  test_status_calls_get_status_once, test_run_writes_undecodable_answers,
+                  test_run_prints_a_refused_batch_error]:
             print("--", t.__name__)
             t()
     print("cli: all checks passed")

@@ -251,6 +251,39 @@ def test_check_config():
         check(p.returncode == 0, "the default configuration is valid")
 
 
+def test_store_sizes_reach_rocksdb():
+    """store.memory_budget_bytes reaches RocksDB through sluiced's configuration: the sizes
+    it derives are in the OPTIONS file RocksDB writes at open, and in sluiced's start-up
+    log line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "c.json")
+        data = os.path.join(tmp, "data")
+        open(cfg, "w").write(json.dumps({"listen": "127.0.0.1:0", "store": {
+            "data_dir": data, "memory_budget_bytes": 8 << 20, "wal_max_bytes": 3 << 20}}))
+        p = subprocess.Popen([SLUICED, "--config", cfg, "--port-file",
+                              os.path.join(tmp, "port")], stderr=subprocess.PIPE, text=True)
+        try:
+            line = ""
+            for line in p.stderr:
+                if "memory budget" in line:
+                    break
+            check("memory budget 8 MiB (block cache 2 MiB, write buffers 4 MiB), WAL cap 3 MiB"
+                  in line, "sluiced logs the store's sizes (%s)" % line.strip())
+            opts = {}
+            newest = sorted(f for f in os.listdir(data) if f.startswith("OPTIONS-"))[-1]
+            for row in open(os.path.join(data, newest)):
+                k, _, v = row.strip().partition("=")
+                opts.setdefault(k, v)
+            check(opts.get("db_write_buffer_size") == str(4 << 20) and
+                  opts.get("max_total_wal_size") == str(3 << 20),
+                  "RocksDB was opened with them (%s, %s)" % (opts.get("db_write_buffer_size"),
+                                                           opts.get("max_total_wal_size")))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=60)
+        check(p.returncode == 0, "sluiced stops cleanly")
+
+
 # ---- against a scripted server (fake_sluice.py) ----------------------------------------
 
 PB = None  # sluice.v1 message classes, generated in main
@@ -355,7 +388,7 @@ if __name__ == "__main__":
         for t in [test_run_in_order, test_bad_lines_and_exit_codes,
                   test_as_completed_and_completions_only, test_resume_sends_only_missing,
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
-                  test_metrics_show_the_batch, test_check_config,
+                  test_metrics_show_the_batch, test_check_config, test_store_sizes_reach_rocksdb,
                   test_status_calls_get_status_once, test_run_writes_undecodable_answers,
                   test_run_prints_a_refused_batch_error]:
             print("--", t.__name__)

@@ -308,10 +308,14 @@ static bool rerun_can_fix(int rc) {
 }
 
 /* The batch failed with rc and message why: says so, and how to go on when there is a
- * way. */
+ * way. A proxy that refuses a request body as too large answers HTTP 413, which gRPC reports
+ * as "Received http2 header with status: 413". */
 static void report_batch_error(int rc, const char *why) {
     fprintf(stderr, "sluice: %s\n", *why ? why : sluice_strerror(rc));
-    if (rerun_can_fix(rc))
+    if (strstr(why, "status: 413"))
+        fprintf(stderr, "(a proxy refused the request as too large: send the batch in smaller "
+                        "calls with --max-call-bytes, e.g. its client_max_body_size)\n");
+    else if (rerun_can_fix(rc))
         fprintf(stderr, "(re-run the same input to finish: answers so far are cached)\n");
 }
 

@@ -26,6 +26,11 @@ static void usage(FILE *out, const char *cmd) {
                 "                             earlier line: up to N bytes of them in memory\n"
                 "                             (default 67108864, 64 MiB), the rest in a temporary\n"
                 "                             file in $TMPDIR (or /tmp), deleted as it goes\n"
+                "      --max-call-bytes N     send the batch in BatchProcess calls of at most N\n"
+                "                             request bytes each, on one session (for a proxy\n"
+                "                             that limits request bodies, e.g. nginx\n"
+                "                             client_max_body_size: give its value); default:\n"
+                "                             one call\n"
                 "  -o, --output FILE          results file (default stdout)\n"
                 "  -q, --quiet                no progress on stderr\n");
     if (!cmd || strcmp(cmd, "wait") == 0)

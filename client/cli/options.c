@@ -80,7 +80,8 @@ enum {
     O_TEMP,
     O_SESSION,
     O_WAIT,
-    O_BUFFER
+    O_BUFFER,
+    O_CALL_BYTES
 };
 
 const struct option cli_longopts[] = {{"model", required_argument, 0, 'm'},
@@ -106,6 +107,7 @@ const struct option cli_longopts[] = {{"model", required_argument, 0, 'm'},
                                       {"session", required_argument, 0, O_SESSION},
                                       {"timeout-wait", required_argument, 0, O_WAIT},
                                       {"buffer-bytes", required_argument, 0, O_BUFFER},
+                                      {"max-call-bytes", required_argument, 0, O_CALL_BYTES},
                                       {0, 0, 0, 0}};
 
 int cli_apply_option(cli_opts *o, int c, const char *arg) {
@@ -171,6 +173,8 @@ int cli_apply_option(cli_opts *o, int c, const char *arg) {
     case O_BUFFER:
         o->buffer_bytes_set = true;
         return parse_size(arg, &o->buffer_bytes);
+    case O_CALL_BYTES:
+        return parse_size(arg, &co->max_call_bytes);
     default:
         return -1;
     }

@@ -461,6 +461,70 @@ def test_run_bounds_the_input_order_buffer():
               "%d KiB)" % (rss, rss_unbounded))
 
 
+def batch_behind_a_body_limit(limit, seen):
+    """A BatchProcess handler behind a proxy-like limit on the request body: it counts each
+    call's bytes as a proxy does (every message with gRPC's 5-byte prefix) and refuses a
+    call that goes beyond `limit` the way grpc reports nginx's 413. It answers each prompt,
+    last first, and records per call (session_id, bytes, indexes) in `seen`."""
+    def handler(requests):
+        call = {"session": None, "bytes": 0, "indexes": []}
+        seen.append(call)
+        for req in requests:
+            call["bytes"] += len(req.SerializeToString()) + 5
+            if call["bytes"] > limit:
+                raise Abort(grpc.StatusCode.UNKNOWN, "Received http2 header with status: 413")
+            kind = req.WhichOneof("kind")
+            if kind == "header":
+                call["session"] = req.header.session_id
+            elif kind == "prompts":
+                call["indexes"] += [p.index for p in req.prompts.prompts]
+            elif kind == "end":
+                break
+        yield PB.BatchEvent(results=PB.BatchResults(results=[
+            PB.BatchResult(index=i, task_id="local:t%d" % i,
+                           response=PB.Response(completion="answer %d" % i, model_used="m-a"))
+            for i in reversed(call["indexes"])]))
+        yield PB.BatchEvent(summary=PB.BatchSummary(prompts=len(call["indexes"])))
+    return handler
+
+
+def test_run_splits_a_batch_for_a_proxy():
+    """Batches over a proxy's request-body limit (nginx client_max_body_size, 1 MiB by
+    default) failed: --max-call-bytes sends the batch as several calls within the limit, on
+    the run's one session, and the results come back complete and in input order."""
+    limit, n = 64 << 10, 2000  # ~400 KB of prompts
+    stdin = "".join(json.dumps({"prompt": "split me %d " % i + "x" * 150}) + "\n"
+                    for i in range(n))
+    closed = []
+    handlers = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+                "CloseSession": lambda req: closed.append(req.session_id) or
+                PB.CloseSessionResponse(status=PB.TrackerStatus(total=n, succeeded=n))}
+    seen = []
+    handlers["BatchProcess"] = batch_behind_a_body_limit(limit, seen)
+    rc, _, err, _ = with_fake(handlers, ["run", "-q"], stdin=stdin)
+    check(rc != 0 and "status: 413" in err and "--max-call-bytes" in err,
+          "one call is refused by the limit, and the error says what to do (%d: %r)"
+          % (rc, err[-300:]))
+    seen.clear()
+    closed.clear()
+    rc, out, err, calls = with_fake(handlers, ["run", "--max-call-bytes", str(limit)],
+                                    stdin=stdin)
+    res = lines(out)
+    check(rc == 0 and len(res) == n, "the batch completes (%d: %s)" % (rc, err[-300:]))
+    check([r["line"] for r in res] == list(range(1, n + 1)) and
+          all(r["completion"] == "answer %d" % i for i, r in enumerate(res)),
+          "results in input order")
+    check(calls["BatchProcess"] >= 6 and len(seen) == calls["BatchProcess"],
+          "several calls (%d)" % calls["BatchProcess"])
+    check(all(c["bytes"] <= limit for c in seen), "each within the limit (largest %d bytes)"
+          % max(c["bytes"] for c in seen))
+    check(all(c["session"] == "local:s1" for c in seen) and calls["OpenSession"] == 1 and
+          closed == ["local:s1"], "all on the run's one session, closed once at the end")
+    sent = [i for c in seen for i in c["indexes"]]
+    check(sent == list(range(n)), "every prompt sent once, with its index in the whole batch")
+    check("done: %d prompts" % n in err, "one final summary for the whole batch")
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as gen:
         PB = load_messages(gen)
@@ -469,7 +533,8 @@ if __name__ == "__main__":
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
                   test_metrics_show_the_batch, test_check_config, test_store_sizes_reach_rocksdb,
                   test_status_calls_get_status_once, test_run_writes_undecodable_answers,
-                  test_run_prints_a_refused_batch_error, test_run_bounds_the_input_order_buffer]:
+                  test_run_prints_a_refused_batch_error, test_run_bounds_the_input_order_buffer,
+                  test_run_splits_a_batch_for_a_proxy]:
             print("--", t.__name__)
             t()
     print("cli: all checks passed")

@@ -243,6 +243,16 @@ static int pump(sluice_client *c, sluice_rpc_call *call, stream_state *s, const 
             return rc;
         }
     }
+    /* The call may end (sluiced refused it) while a write is still pending: that write is
+     * reported next, and must be, or finishing the call gives SLUICE_EBUSY instead of the
+     * server's status (a refused batch read "BatchProcess: busy"). */
+    while (sluice_rpc_call_write_pending(call)) {
+        sluice_rpc_event ev;
+        if (sluice_rpc_call_next(call, -1, &ev) != 0)
+            break;
+        if (ev.kind == SLUICE_RPC_EVENT_READ_DONE && ev.msg)
+            protobuf_c_message_free_unpacked(ev.msg, NULL);
+    }
     return 0;
 }
 

@@ -184,6 +184,35 @@ static void test_small_batch_is_one_call(void) {
     free_prompts(ps);
 }
 
+/* Regression: sluiced refusing a batch (here: more than max_batch_prompts in one call)
+ * while the SDK still had a write pending made the batch fail with "BatchProcess: busy"
+ * (SLUICE_EBUSY from finishing a call with a write unreported) instead of the server's
+ * status; the CLI then printed that. Large messages, held by flow control once sluiced stops
+ * reading, make a pending write likely. */
+static void test_refused_batch_reports_the_limit_not_busy(void) {
+    enum { MANY = 2000 };
+    sluice_prompt **ps = calloc(MANY, sizeof *ps);
+    for (int i = 0; i < MANY; i++) { /* 1 KB each: the writes wait for flow control */
+        char text[1100];
+        snprintf(text, sizeof text, "refused %d %01000d", i, 0);
+        ps[i] = sluice_prompt_text(text);
+    }
+    for (int round = 0; round < 20; round++) {
+        sluice_client *c = client(0); /* a new connection: small flow-control windows */
+        sluice_response **rs = NULL;
+        int rc = sluice_process_prompts(c, ps, MANY, NULL, &rs);
+        if (rc != SLUICE_ELIMIT)
+            fprintf(stderr, "\n  round %d: %d %s\n", round, rc, sluice_last_error());
+        CU_ASSERT_EQUAL(rc, SLUICE_ELIMIT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sluice_last_error(), "limit max_batch_prompts=50"));
+        sluice_responses_free(rs, MANY);
+        sluice_client_free(c);
+    }
+    for (int i = 0; i < MANY; i++)
+        sluice_prompt_free(ps[i]);
+    free(ps);
+}
+
 static int setup(void) {
     sluiced_opts o;
     memset(&o, 0, sizeof o);
@@ -203,6 +232,7 @@ int main(void) {
         {"split_batch_on_a_session_of_its_own", test_split_batch_on_a_session_of_its_own},
         {"prompt_larger_than_a_call_is_refused", test_prompt_larger_than_a_call_is_refused},
         {"small_batch_is_one_call", test_small_batch_is_one_call},
+        {"refused_batch_reports_the_limit_not_busy", test_refused_batch_reports_the_limit_not_busy},
         {NULL, NULL},
     };
     return test_run_suite_with("batch_split", setup, teardown, cases);

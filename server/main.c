@@ -154,6 +154,10 @@ static int start_store(server *s) {
     sc.cache_max_bytes = s->cfg.cache_max_bytes;
     sc.result_retention_ms = s->cfg.result_retention_s * 1000;
     sc.sync_writes = s->cfg.sync_writes;
+    sc.memory_budget_bytes = s->cfg.memory_budget_bytes;
+    sc.block_cache_bytes = s->cfg.block_cache_bytes;
+    sc.write_buffer_bytes = s->cfg.write_buffer_bytes;
+    sc.wal_max_bytes = s->cfg.wal_max_bytes;
     /* Room for a Start of a tenant's whole open-task allowance (persisted as one atomic
      * batch: all or none) on top of the usual queue. */
     sc.write_queue_max = 65536 + s->cfg.max_open_tasks_per_tenant;
@@ -161,6 +165,16 @@ static int start_store(server *s) {
         LOG_ERROR("main", "%s", err);
         return -1;
     }
+    store_sizes z;
+    store_sizes_derive(&sc, &z);
+    LOG_INFO("main",
+             "store: memory budget %llu MiB (block cache %llu MiB, write buffers %llu MiB), WAL "
+             "cap %llu MiB, cache cap %llu MiB",
+             (unsigned long long)(z.memory_budget_bytes >> 20),
+             (unsigned long long)(z.block_cache_bytes >> 20),
+             (unsigned long long)(z.write_buffer_bytes >> 20),
+             (unsigned long long)(z.wal_max_bytes >> 20),
+             (unsigned long long)(sc.cache_max_bytes >> 20));
     return 0;
 }
 

@@ -32,8 +32,13 @@ typedef struct cli_opts {
     size_t n_models;
     sluice_client_options copts;
     uint32_t wait_timeout_ms;
+    size_t buffer_bytes; /* --buffer-bytes: results held in memory for input order */
+    bool buffer_bytes_set;
     char *ca_pem;
 } cli_opts;
+
+/* Default of --buffer-bytes. */
+#define CLI_BUFFER_BYTES ((size_t)64 << 20)
 
 /* options.c: the long options (for getopt_long), and applying one option to o. Both
  * return 0, -1 (a bad value: a usage error) or -2 (out of memory). cli_add_model adds
@@ -63,6 +68,27 @@ void cli_progress_finish(cli_progress *p, const sluice_tracker *final);
 void cli_progress_free(cli_progress *p);
 /* How often the server should send snapshots for this kind of output, in ms. */
 uint32_t cli_progress_interval_ms(const cli_progress *p);
+
+/* reorder.c: the input-order buffer of `run` - results waiting for an earlier line, as JSON
+ * lines by output slot, at most max_bytes of them in memory and the rest in an unlinked
+ * temporary file. One thread. */
+typedef struct cli_reorder cli_reorder;
+typedef struct cli_reorder_stats {
+    size_t peak_memory_bytes; /* most line bytes held in memory at once */
+    size_t spilled_lines;     /* lines that went through the temporary file */
+    uint64_t spilled_bytes;
+} cli_reorder_stats;
+/* A buffer of n_slots slots. NULL when out of memory. Free with cli_reorder_free. */
+cli_reorder *cli_reorder_new(size_t n_slots, size_t max_bytes);
+void cli_reorder_free(cli_reorder *r);
+/* Keeps a copy of line (len bytes, without newline) for slot i (ignored when i is out of
+ * range or already held). 0, or -2 when out of memory. */
+int cli_reorder_put(cli_reorder *r, size_t i, const char *line, size_t len);
+bool cli_reorder_has(const cli_reorder *r, size_t i);
+/* Writes slot i's line and a newline to out and forgets it. 0, or -1 when it could not be
+ * read back (an error line is written in its place) or i is not held. */
+int cli_reorder_write(cli_reorder *r, size_t i, FILE *out);
+void cli_reorder_get_stats(const cli_reorder *r, cli_reorder_stats *out);
 
 /* One result as a JSON object (new reference). */
 json_t *cli_result_json(const sluice_response *r, bool completions_only);

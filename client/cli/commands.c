@@ -91,23 +91,28 @@ json_t *cli_result_json(const sluice_response *r, bool completions_only) {
     return o;
 }
 
-/* One JSON line (j is taken; NULL allowed). Numbers get 15 significant digits, so a cost
- * prints as 2.12e-05 rather than 2.1200000000000004e-05 (the double's full expansion). A
- * value that could not be built or written (out of memory) becomes an error line, so every
- * input line still gets exactly one output line. Returns 0, or -1 for such a line. */
-static int write_json(FILE *out, json_t *j) {
+/* Stands in for a value that could not be built or written (out of memory), so every input
+ * line still gets exactly one output line. */
+static const char oom_line[] = "{\"is_error\":true,\"error\":\"sluice: this result could not be "
+                               "written as JSON (out of memory)\"}";
+
+/* The JSON text of j (taken; NULL allowed), free with free(), or NULL when it could not be
+ * built. Numbers get 15 significant digits, so a cost prints as 2.12e-05 rather than
+ * 2.1200000000000004e-05 (the double's full expansion). */
+static char *dump_json(json_t *j) {
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(j);
-    if (!s) {
-        fputs("{\"is_error\":true,\"error\":\"sluice: this result could not be written as "
-              "JSON (out of memory)\"}\n",
-              out);
-        return -1;
-    }
-    fputs(s, out);
+    return s;
+}
+
+/* One JSON line (j is taken; NULL allowed): oom_line when it cannot be built. Returns 0, or
+ * -1 for such a line. */
+static int write_json(FILE *out, json_t *j) {
+    char *s = dump_json(j);
+    fputs(s ? s : oom_line, out);
     fputc('\n', out);
     free(s);
-    return 0;
+    return s ? 0 : -1;
 }
 
 /* ---- reading the input -------------------------------------------------------------- */
@@ -206,9 +211,10 @@ typedef struct sink {
     cli_opts *o;
     input *in;
     FILE *out;
-    json_t **pending; /* by output slot (input order mode) */
-    size_t next;      /* next output slot to write */
+    cli_reorder *pending; /* by output slot (input order mode) */
+    size_t next;          /* next output slot to write */
     size_t failed;
+    bool nomem; /* a result could not be kept (out of memory): the run fails */
     cli_progress *progress;
 } sink;
 
@@ -222,17 +228,33 @@ static json_t *bad_line_json(const input *in, size_t slot) {
 /* Writes whatever is ready at the head of the input order. */
 static void flush_ordered(sink *s) {
     while (s->next < s->in->n_lines) {
-        if (s->in->bad[s->next]) {
+        if (s->in->bad[s->next])
             write_json(s->out, bad_line_json(s->in, s->next));
-        } else if (s->pending[s->next]) {
-            s->failed += write_json(s->out, s->pending[s->next]) != 0;
-            s->pending[s->next] = NULL;
-        } else {
+        else if (cli_reorder_has(s->pending, s->next))
+            s->failed += cli_reorder_write(s->pending, s->next, s->out) != 0;
+        else
             break;
-        }
         s->next++;
     }
     fflush(s->out);
+}
+
+/* A result's line for `slot` in input order: written at once when it is next (and what
+ * waited behind it), else kept in the bounded buffer. */
+static void place_ordered(sink *s, size_t slot, json_t *j) {
+    flush_ordered(s); /* bad lines at the head go first */
+    char *text = dump_json(j);
+    const char *line = text ? text : oom_line;
+    s->failed += text == NULL;
+    if (slot == s->next) {
+        fputs(line, s->out);
+        fputc('\n', s->out);
+        s->next++;
+        flush_ordered(s);
+    } else if (cli_reorder_put(s->pending, slot, line, strlen(line)) != 0) {
+        s->nomem = true;
+    }
+    free(text);
 }
 
 static void on_result(void *ud, sluice_response *r) {
@@ -254,12 +276,11 @@ static void on_result(void *ud, sluice_response *r) {
         fflush(s->out);
         return;
     }
-    if (idx >= s->in->n || s->pending[slot]) {
-        json_decref(j);
+    if (idx >= s->in->n || slot < s->next || cli_reorder_has(s->pending, slot)) {
+        json_decref(j); /* an index never sent, or a duplicate */
         return;
     }
-    s->pending[slot] = j;
-    flush_ordered(s);
+    place_ordered(s, slot, j);
 }
 
 static void on_progress(void *ud, const sluice_tracker *t, uint64_t done, uint64_t expected,
@@ -268,14 +289,59 @@ static void on_progress(void *ud, const sluice_tracker *t, uint64_t done, uint64
     cli_progress_update(s->progress, t, done, expected, rate);
 }
 
+/* Whether running the same input again can finish a batch that failed with `rc`: the
+ * connection or the server failed on the way (the answers so far are cached). A refused
+ * request (a limit, a bad argument, the credentials, an unsupported call) or a local
+ * failure fails the same way again. */
+static bool rerun_can_fix(int rc) {
+    switch (rc) {
+    case SLUICE_EUNAVAILABLE:
+    case SLUICE_ETIMEDOUT:
+    case SLUICE_ECANCELLED:
+    case SLUICE_EIO:
+    case SLUICE_EPROTO:
+    case SLUICE_EINTERNAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The batch failed with rc and message why: says so, and how to go on when there is a
+ * way. A proxy that refuses a request body as too large answers HTTP 413, which gRPC reports
+ * as "Received http2 header with status: 413". */
+static void report_batch_error(int rc, const char *why) {
+    fprintf(stderr, "sluice: %s\n", *why ? why : sluice_strerror(rc));
+    if (strstr(why, "status: 413"))
+        fprintf(stderr, "(a proxy refused the request as too large: send the batch in smaller "
+                        "calls with --max-call-bytes, e.g. its client_max_body_size)\n");
+    else if (rerun_can_fix(rc))
+        fprintf(stderr, "(re-run the same input to finish: answers so far are cached)\n");
+}
+
+/* Says how much waited for earlier lines in the temporary file (when any did). */
+static void report_spill(const sink *s) {
+    cli_reorder_stats st;
+    cli_reorder_get_stats(s->pending, &st);
+    if (s->o->quiet || !st.spilled_lines)
+        return;
+    fprintf(stderr,
+            "sluice: %zu results (%.1f MiB) waited for earlier lines in a temporary file; memory "
+            "held at most %zu bytes of them (--buffer-bytes %zu)\n",
+            st.spilled_lines, (double)st.spilled_bytes / (1 << 20), st.peak_memory_bytes,
+            s->o->buffer_bytes);
+}
+
 static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t *failed) {
-    sink s = {o,
-              in,
-              out,
-              calloc(in->n_lines ? in->n_lines : 1, sizeof(json_t *)),
-              0,
-              0,
-              cli_progress_new(o->quiet, in->n)};
+    if (!o->buffer_bytes_set)
+        o->buffer_bytes = CLI_BUFFER_BYTES;
+    sink s = {o, in, out,   cli_reorder_new(in->n_lines, o->buffer_bytes),
+              0, 0,  false, cli_progress_new(o->quiet, in->n)};
+    if (!s.pending) {
+        cli_progress_free(s.progress);
+        fprintf(stderr, "sluice: out of memory\n");
+        return SLUICE_ENOMEM;
+    }
     sluice_batch_options bo;
     memset(&bo, 0, sizeof bo);
     bo.show_progress = !o->quiet;
@@ -289,20 +355,24 @@ static int run_batch(cli_opts *o, sluice_client *c, input *in, FILE *out, size_t
                 write_json(out, bad_line_json(in, i));
     } else {
         flush_ordered(&s);
+        report_spill(&s);
     }
-    for (size_t i = 0; i < in->n_lines; i++)
-        json_decref(s.pending[i]);
-    free(s.pending);
+    cli_reorder_free(s.pending);
+    /* The batch's message, kept before closing the session clears it (it used to be
+     * printed after the close: an empty "sluice: "). */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", rc ? sluice_last_error() : "");
+    if (s.nomem && !rc) { /* a result could not be kept, so its line is missing */
+        rc = SLUICE_ENOMEM;
+        snprintf(why, sizeof why, "out of memory keeping results in input order");
+    }
     sluice_tracker final;
     int crc = sluice_client_close(c, &final);
     cli_progress_finish(s.progress, crc == 0 ? &final : NULL);
     cli_progress_free(s.progress);
     *failed = s.failed;
     if (rc)
-        fprintf(stderr,
-                "sluice: %s\n(re-run the same input to finish: answers so far are "
-                "cached)\n",
-                sluice_last_error());
+        report_batch_error(rc, why);
     return rc;
 }
 

@@ -22,6 +22,15 @@ static void usage(FILE *out, const char *cmd) {
                 "      --cache MODE           read_write (default), read_only, write_only, off\n"
                 "      --completions-only     results carry only the text\n"
                 "      --as-completed         write results as they finish (default: input order)\n"
+                "      --buffer-bytes N       input order holds results that finish before an\n"
+                "                             earlier line: up to N bytes of them in memory\n"
+                "                             (default 67108864, 64 MiB), the rest in a temporary\n"
+                "                             file in $TMPDIR (or /tmp), deleted as it goes\n"
+                "      --max-call-bytes N     send the batch in BatchProcess calls of at most N\n"
+                "                             request bytes each, on one session (for a proxy\n"
+                "                             that limits request bodies, e.g. nginx\n"
+                "                             client_max_body_size: give its value); default:\n"
+                "                             one call\n"
                 "  -o, --output FILE          results file (default stdout)\n"
                 "  -q, --quiet                no progress on stderr\n");
     if (!cmd || strcmp(cmd, "wait") == 0)

@@ -4,7 +4,9 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,16 @@ static int parse_u32(const char *s, uint32_t *out) {
     return 0;
 }
 
+static int parse_size(const char *s, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-' || v > SIZE_MAX)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
 static int parse_cache(const char *s, sluice_cache_mode *m) {
     static const char *const names[] = {"read_write", "read_only", "write_only", "off"};
     for (int i = 0; i < 4; i++)
@@ -67,7 +79,9 @@ enum {
     O_MNT,
     O_TEMP,
     O_SESSION,
-    O_WAIT
+    O_WAIT,
+    O_BUFFER,
+    O_CALL_BYTES
 };
 
 const struct option cli_longopts[] = {{"model", required_argument, 0, 'm'},
@@ -92,6 +106,8 @@ const struct option cli_longopts[] = {{"model", required_argument, 0, 'm'},
                                       {"temperature", required_argument, 0, O_TEMP},
                                       {"session", required_argument, 0, O_SESSION},
                                       {"timeout-wait", required_argument, 0, O_WAIT},
+                                      {"buffer-bytes", required_argument, 0, O_BUFFER},
+                                      {"max-call-bytes", required_argument, 0, O_CALL_BYTES},
                                       {0, 0, 0, 0}};
 
 int cli_apply_option(cli_opts *o, int c, const char *arg) {
@@ -154,6 +170,11 @@ int cli_apply_option(cli_opts *o, int c, const char *arg) {
         return 0;
     case O_WAIT:
         return parse_u32(arg, &o->wait_timeout_ms);
+    case O_BUFFER:
+        o->buffer_bytes_set = true;
+        return parse_size(arg, &o->buffer_bytes);
+    case O_CALL_BYTES:
+        return parse_size(arg, &co->max_call_bytes);
     default:
         return -1;
     }

@@ -1,9 +1,9 @@
 /*
- * Batches over the BatchProcess bidi stream, driven event by event: one write and one read
- * are kept pending at all times, so the client reads results while it sends prompts and a
- * server applying backpressure never deadlocks with us. Prompts go out many per message
- * (PromptBatch); results arrive in completion order, grouped in BatchResults events, each
- * carrying the prompt's index; the blocking forms put them back in input order.
+ * Batches over BatchProcess (one call: batch_call.c): the blocking forms put results back in
+ * input order, the background form runs a batch on a thread of its own. A batch larger than
+ * the client's max_call_bytes (a proxy's limit on a request body) goes out as several calls
+ * on one session, one after another; its results keep their positions in the whole batch,
+ * and progress counts the whole batch.
  */
 #include "sdk_internal.h"
 
@@ -11,172 +11,92 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A running batch, shared with sluice_batch_cancel. */
-typedef struct run {
-    pthread_mutex_t mu;
-    sluice_rpc_call *call;
-    bool cancelled;
-} run;
+/* Request bytes below which max_call_bytes cannot hold a header, one small prompt and the
+ * end: a smaller value is a mistake, refused before anything is sent. */
+#define MIN_CALL_BYTES 256
 
-/* Where the sending side is; whether a write or read is pending is the call's own state
- * (sluice_rpc_call_write_pending / _read_pending). */
-typedef struct stream_state {
-    size_t next; /* next prompt to send */
-    bool header_sent, end_sent;
-    bool eof;
-} stream_state;
-
-static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_batch_options *o,
-                        bool completions_only, size_t n, const char *session) {
-    Sluice__V1__BatchHeader h = SLUICE__V1__BATCH_HEADER__INIT;
-    if (session)
-        h.session_id = (char *)session;
-    else
-        h.config = c->config;
-    h.show_progress = o && (o->show_progress || o->on_progress);
-    h.progress_interval_ms = o ? o->progress_interval_ms : 0;
-    h.return_completions_only = completions_only;
-    h.expected_prompts = n;
-    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
-    req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_HEADER;
-    req.header = &h;
-    return sluice__v1__sluice__batch_process__start_write(call, &req);
-}
-
-/* Prompts per BatchRequest: up to CHUNK_PROMPTS or CHUNK_BYTES of packed prompts. */
-#define CHUNK_PROMPTS 256
-#define CHUNK_BYTES (1u << 20)
-
-/* Starts writing the next prompts as one PromptBatch (each with its position as index).
- * The callers' prompts are only read: each goes out as a shallow copy carrying the index
- * (packing happens before the write call returns). */
-static int write_prompts(sluice_rpc_call *call, stream_state *s, sluice_prompt *const *prompts,
-                         size_t n) {
-    Sluice__V1__Prompt copy[CHUNK_PROMPTS];
-    Sluice__V1__Prompt *chunk[CHUNK_PROMPTS];
-    size_t k = 0, bytes = 0;
-    while (s->next < n && k < CHUNK_PROMPTS && (k == 0 || bytes < CHUNK_BYTES)) {
-        copy[k] = *prompts[s->next]->msg;
-        copy[k].index = s->next++;
-        bytes += protobuf_c_message_get_packed_size(&copy[k].base);
-        chunk[k] = &copy[k];
-        k++;
-    }
-    Sluice__V1__PromptBatch pb = SLUICE__V1__PROMPT_BATCH__INIT;
-    pb.prompts = chunk;
-    pb.n_prompts = k;
-    Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
-    req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_PROMPTS;
-    req.prompts = &pb;
-    return sluice__v1__sluice__batch_process__start_write(call, &req);
-}
-
-static int write_next(sluice_client *c, sluice_rpc_call *call, stream_state *s,
-                      sluice_prompt *const *prompts, size_t n, const sluice_batch_options *o,
-                      bool completions_only, const char *session) {
-    int rc;
-    if (!s->header_sent) {
-        rc = write_header(c, call, o, completions_only, n, session);
-        s->header_sent = true;
-    } else if (s->next < n) {
-        rc = write_prompts(call, s, prompts, n);
-    } else {
-        Sluice__V1__BatchEnd end = SLUICE__V1__BATCH_END__INIT;
-        Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
-        req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_END;
-        req.end = &end;
-        rc = sluice__v1__sluice__batch_process__start_write(call, &req);
-        s->end_sent = true;
-    }
-    return rc;
-}
-
-static void deliver_progress(const sluice_batch_options *o, const Sluice__V1__ProgressSnapshot *p) {
-    if (!o || !o->on_progress)
-        return;
-    sluice_tracker t;
-    sdk_tracker_from(&t, p->status);
-    o->on_progress(o->progress_ud, &t, p->batch_done, p->batch_expected, p->rate_per_s);
-}
-
-/* Turns a result event into a response handed to cb. Returns SLUICE_ENOMEM or 0. */
-static int deliver_result(Sluice__V1__BatchResult *res, sluice_result_fn cb, void *ud) {
-    Sluice__V1__Response *msg = res->response;
-    res->response = NULL; /* the response takes it */
-    sluice_response *r = sdk_response_new(msg, res->task_id, res->custom_id, res->index);
-    if (!r)
-        return SLUICE_ENOMEM;
-    if (!msg) {
-        /* completions only: the text (or nothing) and whether it failed */
-        r->msg->is_error = res->is_error;
-        if (res->completion) {
-            r->msg->completion = sdk_strdup(res->completion->value);
-            if (!r->msg->completion) {
-                sluice_response_free(r);
-                return SLUICE_ENOMEM;
-            }
-        }
-    }
-    cb(ud, r);
+/* Every prompt's size in a call (plan->cost, to free). 0 or SLUICE_EINVAL/ENOMEM. */
+static int plan_costs(sdk_call_plan *p) {
+    if (p->max_bytes < MIN_CALL_BYTES)
+        return sdk_fail(SLUICE_EINVAL, "max_call_bytes: %zu is too small (at least %d)",
+                        p->max_bytes, MIN_CALL_BYTES);
+    size_t *cost = malloc(p->n * sizeof *cost);
+    if (!cost)
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->n; i++)
+        cost[i] = sdk_prompt_cost(p->prompts[i], i);
+    p->cost = cost;
     return 0;
 }
 
-static int handle_read(sluice_rpc_event *ev, stream_state *s, const sluice_batch_options *o,
-                       sluice_result_fn cb, void *ud) {
-    if (!ev->msg) {
-        s->eof = true;
-        return 0;
-    }
-    Sluice__V1__BatchEvent *e = (Sluice__V1__BatchEvent *)ev->msg;
-    int rc = 0;
-    if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_RESULTS)
-        for (size_t i = 0; i < e->results->n_results && rc == 0; i++)
-            rc = deliver_result(e->results->results[i], cb, ud);
-    else if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_PROGRESS)
-        deliver_progress(o, e->progress);
-    protobuf_c_message_free_unpacked(ev->msg, NULL);
-    return rc;
+/* Fails naming the first prompt that cannot go in a call of its own (header and end
+ * included) on p's session. */
+static int check_each_fits(sluice_client *c, const sdk_call_plan *p) {
+    size_t fixed = sdk_call_fixed_bytes(c, p);
+    for (size_t i = 0; i < p->n; i++)
+        if (fixed + p->cost[i] > p->max_bytes)
+            return sdk_fail(SLUICE_EINVAL,
+                            "prompts[%zu]: %zu bytes, more than one call may carry with "
+                            "max_call_bytes=%zu",
+                            i, p->cost[i], p->max_bytes);
+    return 0;
 }
 
-/* The event loop of one batch call. */
-static int pump(sluice_client *c, sluice_rpc_call *call, sluice_prompt *const *prompts, size_t n,
-                const sluice_batch_options *o, bool completions_only, const char *session,
-                sluice_result_fn cb, void *ud) {
-    stream_state s;
-    memset(&s, 0, sizeof s);
-    bool send_open = true;
-    while (!s.eof) {
-        if (send_open && !sluice_rpc_call_write_pending(call) && !s.end_sent) {
-            int wrc = write_next(c, call, &s, prompts, n, o, completions_only, session);
-            if (wrc == SLUICE_ECLOSED)
-                send_open = false; /* the call is over: read until its end */
-            else if (wrc)
-                return wrc; /* a local failure (out of memory): the call is abandoned */
+/* A batch too large for one call under max_call_bytes: several calls, one after another,
+ * on one session - the client's, or one opened here and closed at the end (as a batch's
+ * own session is). Each call ends with all its prompts answered before the next starts.
+ * Takes session (may be NULL). */
+static int run_split(sluice_client *c, sdk_call_plan *p, char *session, sdk_batch_run *r) {
+    bool own = session == NULL;
+    int rc = own ? sdk_open_session(c, &session) : 0;
+    if (rc)
+        return rc;
+    p->session = session;
+    rc = check_each_fits(c, p); /* nothing is sent when a prompt can never go */
+    uint32_t timeout = p->timeout_ms;
+    size_t calls = 0;
+    while (rc == 0 && p->first < p->n) {
+        double left_ms = timeout ? timeout - (sdk_monotonic_s() - p->t0) * 1000 : 0;
+        bool cancelled = false;
+        if (r) {
+            pthread_mutex_lock(&r->mu);
+            cancelled = r->cancelled;
+            pthread_mutex_unlock(&r->mu);
         }
-        if (send_open && s.end_sent && !sluice_rpc_call_write_pending(call)) {
-            sluice_rpc_call_close_send(call);
-            send_open = false;
+        size_t next = p->first;
+        if (cancelled) {
+            rc = sdk_fail(SLUICE_ECANCELLED, "BatchProcess: the batch was cancelled");
+        } else if (timeout && left_ms < 1) {
+            rc = sdk_fail(SLUICE_ETIMEDOUT, "BatchProcess: the batch's deadline passed");
+        } else {
+            p->timeout_ms = timeout ? (uint32_t)left_ms : 0;
+            calls++;
+            rc = sdk_batch_call(c, p, r, &next);
         }
-        if (!sluice_rpc_call_read_pending(call) && sluice_rpc_call_start_read(call) != 0)
-            break;
-        sluice_rpc_event ev;
-        int rc = sluice_rpc_call_next(call, -1, &ev);
+        if (rc == 0 && next == p->first) /* cannot happen: every prompt was checked */
+            rc = sdk_fail(SLUICE_EINTERNAL, "BatchProcess: prompt %zu did not fit a call", next);
+        else if (rc && calls) {
+            char why[768];
+            snprintf(why, sizeof why, "%s", sluice_last_error());
+            sdk_fail(rc, "%s (call %zu of the batch, prompts from %zu)", why, calls, p->first);
+        }
+        p->first = next;
+    }
+    if (own) { /* closing clears the error: keep the batch's */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", rc ? sluice_last_error() : "");
+        sdk_close_session(c, session, NULL);
+        sdk_clear_error();
         if (rc)
-            return rc;
-        if (ev.kind == SLUICE_RPC_EVENT_WRITE_DONE) {
-            if (!ev.ok)
-                send_open = false;
-        } else if (ev.kind == SLUICE_RPC_EVENT_READ_DONE &&
-                   (rc = handle_read(&ev, &s, o, cb, ud)) != 0) {
-            return rc;
-        }
+            sdk_fail(rc, "%s", why);
     }
-    return 0;
+    free(session);
+    return rc;
 }
 
 static int run_batch(sluice_client *c, sluice_prompt *const *prompts, size_t n,
                      const sluice_batch_options *o, bool completions_only, sluice_result_fn cb,
-                     void *ud, run *r) {
+                     void *ud, sdk_batch_run *r) {
     sdk_clear_error();
     if (n == 0)
         return sdk_fail(SLUICE_EINVAL, "prompts: at least one prompt is required");
@@ -189,37 +109,32 @@ static int run_batch(sluice_client *c, sluice_prompt *const *prompts, size_t n,
     pthread_mutex_unlock(&c->mu);
     if (nomem)
         return sdk_fail(SLUICE_ENOMEM, "out of memory");
-    sluice_rpc_call_opts copts = {o ? o->timeout_ms : 0};
-    sluice_rpc_call *call = NULL;
-    int rc = sluice__v1__sluice__batch_process__start(c->ch, &copts, &call);
-    if (rc) {
+    sdk_call_plan p = {.prompts = prompts,
+                       .n = n,
+                       .total = n,
+                       .session = session,
+                       .opts = o,
+                       .completions_only = completions_only,
+                       .cb = cb,
+                       .ud = ud,
+                       .t0 = sdk_monotonic_s(),
+                       .timeout_ms = o ? o->timeout_ms : 0};
+    int rc = 0;
+    bool split = false;
+    if (c->max_call_bytes) {
+        p.max_bytes = c->max_call_bytes;
+        rc = plan_costs(&p);
+        split = rc == 0 && !sdk_call_fits_all(c, &p);
+    }
+    size_t next;
+    if (rc == 0 && split)
+        rc = run_split(c, &p, session, r); /* takes session */
+    else if (rc == 0)
+        rc = sdk_batch_call(c, &p, r, &next);
+    if (!split)
         free(session);
-        return sdk_fail(rc, "BatchProcess: could not start the call");
-    }
-    if (r) {
-        pthread_mutex_lock(&r->mu);
-        r->call = call;
-        if (r->cancelled)
-            sluice_rpc_call_cancel(call);
-        pthread_mutex_unlock(&r->mu);
-    }
-    int prc = pump(c, call, prompts, n, o, completions_only, session, cb, ud);
-    /* After a local failure the call is abandoned (sluice_rpc_call_free cancels it):
-     * finishing it would half-close and wait for every prompt already sent. */
-    sluice_rpc_status st;
-    rc = prc ? 0 : sluice_rpc_call_finish(call, NULL, &st);
-    if (r) {
-        pthread_mutex_lock(&r->mu);
-        r->call = NULL;
-        pthread_mutex_unlock(&r->mu);
-    }
-    sluice_rpc_call_free(call);
-    free(session);
-    if (prc == SLUICE_ENOMEM)
-        return sdk_fail(prc, "out of memory");
-    if (prc)
-        return sdk_fail(prc, "BatchProcess: %s", sluice_strerror(prc));
-    return rc ? sdk_rpc_fail(rc, &st, "BatchProcess") : 0;
+    free((void *)p.cost);
+    return rc;
 }
 
 /* ---- the blocking forms ------------------------------------------------------------- */
@@ -283,7 +198,7 @@ int sluice_process_prompts_cb(sluice_client *c, sluice_prompt *const *prompts, s
 /* ---- the background form ------------------------------------------------------------ */
 
 struct sluice_batch {
-    run r;
+    sdk_batch_run r;
     pthread_t thread;
     bool joined;
     int status;

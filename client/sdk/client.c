@@ -88,6 +88,7 @@ int sluice_client_new(const char *target, const sluice_client_options *o, sluice
     c->config = build_config(o);
     c->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : DEFAULT_RPC_TIMEOUT_MS;
     c->max_message_bytes = co.max_message_bytes;
+    c->max_call_bytes = o->max_call_bytes;
     pthread_mutex_init(&c->mu, NULL);
     if (!c->target || !c->config) {
         sluice_client_free(c);
@@ -121,7 +122,7 @@ sluice_rpc_call_opts sdk_call_opts(const sluice_client *c) {
     return o;
 }
 
-static int open_locked(sluice_client *c) {
+int sdk_open_session(sluice_client *c, char **id) {
     Sluice__V1__OpenSessionRequest req = SLUICE__V1__OPEN_SESSION_REQUEST__INIT;
     req.config = c->config;
     Sluice__V1__OpenSessionResponse *resp = NULL;
@@ -130,9 +131,13 @@ static int open_locked(sluice_client *c) {
     int rc = sluice__v1__sluice__open_session__rpc(c->ch, &req, &resp, &o, &st);
     if (rc)
         return sdk_rpc_fail(rc, &st, "OpenSession");
-    c->session_id = sdk_strdup(resp->session_id);
+    *id = sdk_strdup(resp->session_id);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
-    return c->session_id ? 0 : sdk_fail(SLUICE_ENOMEM, "out of memory");
+    return *id ? 0 : sdk_fail(SLUICE_ENOMEM, "out of memory");
+}
+
+static int open_locked(sluice_client *c) {
+    return sdk_open_session(c, &c->session_id);
 }
 
 int sluice_client_open(sluice_client *c) {
@@ -195,13 +200,18 @@ int sluice_client_close(sluice_client *c, sluice_tracker *final) {
     pthread_mutex_unlock(&c->mu);
     if (!id)
         return sdk_fail(SLUICE_ECLOSED, "the client is not open");
+    int rc = sdk_close_session(c, id, final);
+    free(id);
+    return rc;
+}
+
+int sdk_close_session(sluice_client *c, const char *id, sluice_tracker *final) {
     Sluice__V1__CloseSessionRequest req = SLUICE__V1__CLOSE_SESSION_REQUEST__INIT;
-    req.session_id = id;
+    req.session_id = (char *)id;
     Sluice__V1__CloseSessionResponse *resp = NULL;
     sluice_rpc_status st;
     sluice_rpc_call_opts o = sdk_call_opts(c);
     int rc = sluice__v1__sluice__close_session__rpc(c->ch, &req, &resp, &o, &st);
-    free(id);
     if (rc)
         return sdk_rpc_fail(rc, &st, "CloseSession");
     if (final)

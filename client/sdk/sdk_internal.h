@@ -28,6 +28,7 @@ struct sluice_client {
     Sluice__V1__SessionConfig *config; /* built from the options */
     uint32_t rpc_timeout_ms;
     size_t max_message_bytes; /* the channel's receive limit (Wait answers stay within it) */
+    size_t max_call_bytes;    /* request bytes per BatchProcess call; 0 = no limit */
     pthread_mutex_t mu;       /* guards session_id */
     char *session_id;         /* open session, or NULL */
 };
@@ -60,6 +61,50 @@ void sdk_tracker_from(sluice_tracker *out, const Sluice__V1__TrackerStatus *st);
 
 /* client.c */
 sluice_rpc_call_opts sdk_call_opts(const sluice_client *c);
+/* OpenSession with the client's config, leaving the client as it is: *id (free()) is a
+ * session of the caller's. SLUICE_OK or the RPC's error (message set). */
+int sdk_open_session(sluice_client *c, char **id);
+/* CloseSession of `id` (borrowed); *final (may be NULL) gets its tracker. */
+int sdk_close_session(sluice_client *c, const char *id, sluice_tracker *final);
+
+/* batch_call.c: one BatchProcess call. */
+
+/* A batch running in the background, shared with sluice_batch_cancel: the call in flight
+ * (mu). */
+typedef struct sdk_batch_run {
+    pthread_mutex_t mu;
+    sluice_rpc_call *call;
+    bool cancelled;
+} sdk_batch_run;
+
+/* What one call sends and where its results and progress go. Borrowed for the call. */
+typedef struct sdk_call_plan {
+    sluice_prompt *const *prompts;
+    size_t first, n;     /* prompts[first, n) are left: the call sends as many as fit */
+    size_t max_bytes;    /* request bytes of the call (gRPC prefixes included); 0 = no limit */
+    const size_t *cost;  /* with max_bytes: sdk_prompt_cost of each prompt */
+    const char *session; /* NULL: header.config, a session of the call's own */
+    const sluice_batch_options *opts;
+    bool completions_only;
+    sluice_result_fn cb;
+    void *ud;
+    size_t total;        /* prompts of the whole batch (progress) */
+    double t0;           /* when the batch started (sdk_monotonic_s), for its rate */
+    uint32_t timeout_ms; /* the call's deadline; 0 = none */
+} sdk_call_plan;
+
+/* Runs one call of p; *next is the first prompt it did not send (p->n when it sent them
+ * all). Results go to p->cb as they arrive, on the calling thread. SLUICE_OK or the call's
+ * error (message set). r (may be NULL) lets another thread cancel the call. */
+int sdk_batch_call(sluice_client *c, const sdk_call_plan *p, sdk_batch_run *r, size_t *next);
+/* Bytes prompt p adds to a call at index i (its PromptBatch entry). */
+size_t sdk_prompt_cost(const sluice_prompt *p, size_t i);
+/* Bytes of a call of p besides its prompts: header, one message's framing, the end. */
+size_t sdk_call_fixed_bytes(const sluice_client *c, const sdk_call_plan *p);
+/* Whether prompts[first, n) all fit in one call within p->max_bytes (p->cost set). */
+bool sdk_call_fits_all(const sluice_client *c, const sdk_call_plan *p);
+/* Seconds on the monotonic clock. */
+double sdk_monotonic_s(void);
 /* The session id (copy, free()) opening one when `open_if_needed`. NULL + error if none. */
 char *sdk_session(sluice_client *c, bool open_if_needed, int *rc);
 

@@ -209,6 +209,18 @@ typedef struct sluice_client_options {
     const char *tls_server_name;    /* override the checked name (tests), may be NULL */
     uint32_t rpc_timeout_ms;        /* deadline of unary RPCs; 0 = 60000 */
     size_t max_message_bytes;       /* 0 = 16 MiB */
+    /* Batch splitting for proxies that limit a request body: the most request bytes one
+     * BatchProcess call sends (every gRPC message with its 5-byte prefix, which is what a
+     * proxy counts as the body: nginx's client_max_body_size, 1 MiB by default, ingress-nginx's
+     * proxy-body-size). Set it to the proxy's limit; 0 = no limit (one call per batch).
+     * A batch that needs more goes out as several BatchProcess calls, one after another, on
+     * one session: the open session, or one opened for the batch and closed after it. Each
+     * call ends with its prompts answered before the next starts. The caller still sees one
+     * batch: results carry their index in the whole batch (the blocking forms return them in
+     * input order), progress counts the whole batch (done and expected over all calls), and
+     * the session's tracker covers every call. A prompt too large to go in a call alone, or
+     * a value under 256, fails the batch with SLUICE_EINVAL before any prompt is sent. */
+    size_t max_call_bytes;
 } sluice_client_options;
 
 typedef struct sluice_client sluice_client;

@@ -13,7 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_STR, T_U32, T_U64, T_SIZE, T_INT, T_BOOL, T_DOUBLE, T_LEVEL, T_FORMAT } ktype;
+/* T_U64Z: a uint64_t that is 0 (derived from another key) or within the bounds. */
+typedef enum {
+    T_STR,
+    T_U32,
+    T_U64,
+    T_U64Z,
+    T_SIZE,
+    T_INT,
+    T_BOOL,
+    T_DOUBLE,
+    T_LEVEL,
+    T_FORMAT
+} ktype;
 
 typedef struct key_spec {
     const char *path; /* "store.cache_ttl_s" */
@@ -41,6 +53,10 @@ static const key_spec keys[] = {
     {"store.cache_max_bytes", T_U64, F(cache_max_bytes), 1 << 20, BIG, NULL},
     {"store.result_retention_s", T_U64, F(result_retention_s), 1, SECONDS_MAX, NULL},
     {"store.sync_writes", T_BOOL, F(sync_writes), 0, 0, NULL},
+    {"store.memory_budget_bytes", T_U64, F(memory_budget_bytes), 4 << 20, 1ull << 40, NULL},
+    {"store.block_cache_bytes", T_U64Z, F(block_cache_bytes), 1 << 20, 1ull << 40, NULL},
+    {"store.write_buffer_bytes", T_U64Z, F(write_buffer_bytes), 1 << 20, 1ull << 40, NULL},
+    {"store.wal_max_bytes", T_U64Z, F(wal_max_bytes), 1 << 20, 1ull << 40, NULL},
     {"limits.max_batch_in_flight", T_SIZE, F(max_batch_in_flight), 1, 1000000, NULL},
     {"limits.max_batch_prompts", T_U64, F(max_batch_prompts), 1, BIG, NULL},
     {"limits.max_open_tasks_per_tenant", T_SIZE, F(max_open_tasks_per_tenant), 1, 1e9, NULL},
@@ -71,6 +87,7 @@ void config_defaults(sluiced_config *c) {
     c->data_dir = xstrdup("./sluice-data");
     c->cache_max_bytes = 1ull << 30;
     c->result_retention_s = 86400;
+    c->memory_budget_bytes = 256ull << 20;
     c->max_batch_in_flight = 4096;
     c->max_batch_prompts = 10000000;
     c->max_open_tasks_per_tenant = 100000;
@@ -99,12 +116,14 @@ void config_cleanup(sluiced_config *c) {
 }
 
 static int set_number(sluiced_config *c, const key_spec *k, double v, char *err, size_t errlen) {
-    bool integral = k->type != T_DOUBLE;
+    bool integral = k->type != T_DOUBLE, zero = k->type == T_U64Z && v == 0;
     /* NaN fails the range test; the integer test casts only values a long long holds
      * (every double from 2^53 up is an integer anyway). */
-    if (!(v >= k->min && v <= k->max) || (integral && v < 9e18 && v != (double)(long long)v)) {
-        snprintf(err, errlen, "%s: must be %s between %g and %g", k->path,
-                 integral ? "an integer" : "a number", k->min, k->max);
+    if (!zero &&
+        (!(v >= k->min && v <= k->max) || (integral && v < 9e18 && v != (double)(long long)v))) {
+        snprintf(err, errlen, "%s: must be %s%s between %g and %g", k->path,
+                 k->type == T_U64Z ? "0 (derived) or " : "", integral ? "an integer" : "a number",
+                 k->min, k->max);
         return -1;
     }
     void *p = (char *)c + k->off;
@@ -113,6 +132,7 @@ static int set_number(sluiced_config *c, const key_spec *k, double v, char *err,
         *(uint32_t *)p = (uint32_t)v;
         break;
     case T_U64:
+    case T_U64Z:
         *(uint64_t *)p = (uint64_t)v;
         break;
     case T_SIZE:

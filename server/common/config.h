@@ -38,6 +38,10 @@ typedef struct sluiced_config {
     uint64_t cache_max_bytes;    /* default 1 GiB */
     uint64_t result_retention_s; /* default 86400 */
     bool sync_writes;
+    uint64_t memory_budget_bytes; /* RocksDB's memory; default 256 MiB */
+    uint64_t block_cache_bytes;   /* 0 = derived from memory_budget_bytes */
+    uint64_t write_buffer_bytes;  /* 0 = derived */
+    uint64_t wal_max_bytes;       /* 0 = derived */
 
     size_t max_batch_in_flight;
     uint64_t max_batch_prompts;

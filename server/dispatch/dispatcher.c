@@ -380,15 +380,23 @@ static dtask *task_new(dispatcher *d, dsession *s, dispatcher_task_spec *spec,
     return t;
 }
 
-static void track_submitted(dsession *s, size_t n) {
+static void track_submitted(dsession *s, size_t n, dispatcher_count how) {
     pthread_mutex_lock(&s->mu);
-    s->st.total += n;
+    if (how == DISPATCH_COUNT_NEW)
+        s->st.total += n;
+    else if (how == DISPATCH_COUNT_RESERVED)
+        s->reserved -= n < s->reserved ? n : s->reserved;
     s->st.queued += n;
     pthread_mutex_unlock(&s->mu);
 }
 
 int dispatcher_submit(dispatcher *d, dsession *s, dispatcher_task_spec *specs, size_t n,
                       const dispatcher_sink *sink) {
+    return dispatcher_submit_counted(d, s, specs, n, sink, DISPATCH_COUNT_NEW);
+}
+
+int dispatcher_submit_counted(dispatcher *d, dsession *s, dispatcher_task_spec *specs, size_t n,
+                              const dispatcher_sink *sink, dispatcher_count how) {
     if (n == 0)
         return SLUICE_EINVAL;
     if (atomic_load(&d->stopping) || dsession_is_closed(s))
@@ -407,7 +415,7 @@ int dispatcher_submit(dispatcher *d, dsession *s, dispatcher_task_spec *specs, s
         *tail = task_new(d, s, &specs[i], sink, now);
         tail = &(*tail)->next_submit;
     }
-    track_submitted(s, n);
+    track_submitted(s, n, how);
     push_cmd(d, c);
     return 0;
 }

@@ -99,9 +99,22 @@ void dispatcher_stop(dispatcher *d);
 /* Stops if needed and frees. NULL-safe. */
 void dispatcher_free(dispatcher *d);
 
-/* Submits n tasks of session s (all or nothing). Cache hits are looked up here, on the
- * calling thread. Returns SLUICE_OK, SLUICE_ECLOSED (session closed or dispatcher
- * stopped), or SLUICE_ELIMIT (more than max_tasks would be alive; nothing submitted). */
+/* How a submission counts in its session tracker's `total` (a prompt counts once, however
+ * it reached the dispatcher). */
+typedef enum dispatcher_count {
+    DISPATCH_COUNT_NEW = 0,  /* new prompts: total grows by n */
+    DISPATCH_COUNT_RESERVED, /* counted already by dsession_track_reserve (durable Start) */
+    DISPATCH_COUNT_RESTORED, /* counted in a tracker restored after a restart (resume) */
+} dispatcher_count;
+
+/* Submits n tasks of session s (all or nothing), counted as `how` says. Cache hits are
+ * looked up here, on the calling thread. Returns SLUICE_OK, SLUICE_ECLOSED (session closed
+ * or dispatcher stopped), or SLUICE_ELIMIT (more than max_tasks would be alive; nothing
+ * submitted). On an error nothing is counted: a reservation stays the caller's (release it
+ * with dsession_track_release). Any thread. */
+int dispatcher_submit_counted(dispatcher *d, dsession *s, dispatcher_task_spec *specs, size_t n,
+                              const dispatcher_sink *sink, dispatcher_count how);
+/* dispatcher_submit_counted(..., DISPATCH_COUNT_NEW). */
 int dispatcher_submit(dispatcher *d, dsession *s, dispatcher_task_spec *specs, size_t n,
                       const dispatcher_sink *sink);
 /* Cancels tasks by id (unknown or finished ids are ignored). Asynchronous: each cancelled

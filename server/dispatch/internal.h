@@ -87,6 +87,8 @@ struct dsession {
     pthread_mutex_t mu;
     dsession_status st; /* elapsed_s unused here: computed from opened_ms */
     uint64_t opened_ms;
+    uint64_t elapsed_base_ms; /* tracker time before a restart (dsession_status_restore) */
+    uint64_t reserved;        /* counted in st.total, not submitted yet (dsession_track_reserve) */
 
     /* loop-only */
     bool loop_ref;   /* the loop holds a reference */

@@ -234,10 +234,17 @@ const dsession_config *dsession_get_config(const dsession *s) {
     return &s->cfg;
 }
 
+/* Under mu. The monotonic clock restarts with the machine, so time a tracker ran before a
+ * restart is carried as a base instead of an earlier opened_ms. */
+static double elapsed_s(const dsession *s, uint64_t now_ms) {
+    uint64_t ran = now_ms > s->opened_ms ? now_ms - s->opened_ms : 0;
+    return (double)(s->elapsed_base_ms + ran) / 1000.0;
+}
+
 void dsession_status_get(dsession *s, uint64_t now_ms, dsession_status *out) {
     pthread_mutex_lock(&s->mu);
     *out = s->st;
-    out->elapsed_s = now_ms > s->opened_ms ? (double)(now_ms - s->opened_ms) / 1000.0 : 0;
+    out->elapsed_s = elapsed_s(s, now_ms);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -245,34 +252,48 @@ void dsession_status_reset(dsession *s, uint64_t now_ms, dsession_status *before
     pthread_mutex_lock(&s->mu);
     if (before) {
         *before = s->st;
-        before->elapsed_s = now_ms > s->opened_ms ? (double)(now_ms - s->opened_ms) / 1000.0 : 0;
+        before->elapsed_s = elapsed_s(s, now_ms);
     }
     dsession_status keep = s->st;
     memset(&s->st, 0, sizeof s->st);
-    /* Tasks still alive stay accounted for, so later completions never underflow. */
+    /* Tasks still alive (or reserved) stay accounted for, so later completions never
+     * underflow. */
     s->st.in_progress = keep.in_progress;
     s->st.queued = keep.queued;
     s->st.started = keep.in_progress;
-    s->st.total = keep.in_progress + keep.queued;
+    s->st.total = keep.in_progress + keep.queued + s->reserved;
     s->st.limiting_factor = keep.limiting_factor;
     s->opened_ms = now_ms;
+    s->elapsed_base_ms = 0;
     pthread_mutex_unlock(&s->mu);
 }
 
-void dsession_status_restore(dsession *s, const dsession_status *st) {
+void dsession_status_restore(dsession *s, const dsession_status *st, uint64_t now_ms) {
     pthread_mutex_lock(&s->mu);
     uint64_t in_progress = s->st.in_progress, queued = s->st.queued;
-    uint64_t total = s->st.total, started = s->st.started;
     limiting_factor lf = s->st.limiting_factor; /* the loop's, not the saved one */
     s->st = *st;
     s->st.limiting_factor = lf;
     s->st.in_progress = in_progress;
     s->st.queued = queued;
-    /* Restored tasks were counted again when resubmitted: keep the larger view. */
-    if (s->st.total < total)
-        s->st.total = total;
-    if (s->st.started < started)
-        s->st.started = started;
+    s->st.elapsed_s = 0;
+    s->elapsed_base_ms = st->elapsed_s > 0 ? (uint64_t)(st->elapsed_s * 1000.0) : 0;
+    s->opened_ms = now_ms;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void dsession_track_reserve(dsession *s, size_t n) {
+    pthread_mutex_lock(&s->mu);
+    s->st.total += n;
+    s->reserved += n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void dsession_track_release(dsession *s, size_t n) {
+    pthread_mutex_lock(&s->mu);
+    size_t k = n < s->reserved ? n : (size_t)s->reserved;
+    s->reserved -= k;
+    s->st.total -= k < s->st.total ? k : s->st.total;
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -99,8 +99,18 @@ void dsession_status_get(dsession *s, uint64_t now_ms, dsession_status *out);
 /* Zeroes the counters (in-progress and queued tasks keep being counted as such) and
  * restarts the elapsed clock; *before (may be NULL) receives the status just before. */
 void dsession_status_reset(dsession *s, uint64_t now_ms, dsession_status *before);
-/* Restores counters (after a restart), keeping current in-progress/queued counts. */
-void dsession_status_restore(dsession *s, const dsession_status *st);
+/* Restores the counters of a tracker saved before a restart (in-progress, queued and the
+ * limiting factor stay the live ones; total is taken as saved: the tasks that resume were
+ * counted in it, see DISPATCH_COUNT_RESTORED) and its clock: elapsed_s goes on from
+ * st->elapsed_s at now_ms. Call before any task of the session is submitted. */
+void dsession_status_restore(dsession *s, const dsession_status *st, uint64_t now_ms);
+/* Counts n prompts in total before they are submitted (a durable Start counts its tasks in
+ * the session record it persists with them, so a restart never counts them again). The
+ * reservation ends with a dispatcher_submit_counted(DISPATCH_COUNT_RESERVED) of the tasks,
+ * or with dsession_track_release when they will not be submitted. A ResetTracker keeps
+ * reserved prompts counted, like queued ones. Any thread. */
+void dsession_track_reserve(dsession *s, size_t n);
+void dsession_track_release(dsession *s, size_t n);
 /* True once dispatcher_session_close was called. */
 bool dsession_is_closed(const dsession *s);
 

@@ -85,6 +85,7 @@ static void free_session(svc_session *ss) {
     free(ss->id_str);
     free(ss->tenant);
     free(ss->persisted);
+    pthread_mutex_destroy(&ss->rec_mu);
     free(ss);
 }
 

@@ -1,8 +1,10 @@
 /*
  * Session RPCs (OpenSession, CloseSession, ResetTracker, GetStatus, ListModels) and the
  * persistence of sessions: a session's config and tracker counters are stored as one JSON
- * record (sessrec.h), written at open, every persist interval, and at shutdown; start-up
- * restores them before unfinished tasks resume.
+ * record (sessrec.h), written at open, before every Start's tasks, every persist interval
+ * and at shutdown; start-up restores them before unfinished tasks resume. A restored
+ * tracker already counts the tasks that resume (each Start's record is queued ahead of its
+ * tasks), and its clock goes on from the wall-clock time it was opened or reset.
  */
 #include "svc_internal.h"
 
@@ -19,11 +21,15 @@
 
 /* ---- persistence -------------------------------------------------------------------- */
 
-int svc_session_persist(service *s, svc_session *ss) {
+/* Under ss->rec_mu. */
+static int persist_locked(service *s, svc_session *ss) {
     dsession_status st;
     dsession_status_get(ss->ds, clock_now_ms(), &st);
+    pthread_mutex_lock(&s->mu);
+    uint64_t opened = ss->opened_wall_ms;
+    pthread_mutex_unlock(&s->mu);
     char err[256];
-    char *text = sessrec_encode(dsession_get_config(ss->ds), &st, err, sizeof err);
+    char *text = sessrec_encode(dsession_get_config(ss->ds), &st, opened, err, sizeof err);
     if (!text) {
         LOG_ERROR("service", "session %s: its record could not be encoded (%s)", ss->id_str, err);
         return SLUICE_EINVAL;
@@ -47,6 +53,21 @@ int svc_session_persist(service *s, svc_session *ss) {
     return rc;
 }
 
+int svc_session_persist(service *s, svc_session *ss) {
+    pthread_mutex_lock(&ss->rec_mu);
+    int rc = persist_locked(s, ss);
+    pthread_mutex_unlock(&ss->rec_mu);
+    return rc;
+}
+
+int svc_session_reserve(service *s, svc_session *ss, size_t n) {
+    pthread_mutex_lock(&ss->rec_mu);
+    dsession_track_reserve(ss->ds, n);
+    int rc = persist_locked(s, ss);
+    pthread_mutex_unlock(&ss->rec_mu);
+    return rc;
+}
+
 svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsession *ds) {
     svc_session *ss = XNEW(svc_session);
     ss->id = id;
@@ -54,7 +75,9 @@ svc_session *svc_session_new(service *s, uint64_t id, const char *tenant, dsessi
     ss->tenant = xstrdup(tenant);
     ss->ds = ds;
     ss->refs = 1;
+    ss->opened_wall_ms = clock_wall_ms();
     dlist_init(&ss->tasks);
+    pthread_mutex_init(&ss->rec_mu, NULL);
     return ss;
 }
 
@@ -72,7 +95,8 @@ static int restore_one(void *ud, uint64_t id, const char *tenant, const char *da
     dsession_status st;
     char err[512];
     dsession *ds = NULL;
-    bool ok = sessrec_decode(data, len, tenant, &cfg, &st, err, sizeof err) == 0;
+    uint64_t opened = 0;
+    bool ok = sessrec_decode(data, len, tenant, &cfg, &st, &opened, err, sizeof err) == 0;
     if (ok) {
         ok = dsession_new(s->reg, &cfg, clock_now_ms(), &ds, err, sizeof err) == 0;
         dsession_config_cleanup(&cfg);
@@ -83,8 +107,14 @@ static int restore_one(void *ud, uint64_t id, const char *tenant, const char *da
         rc->dropped++;
         return 0;
     }
-    dsession_status_restore(ds, &st);
+    /* The tracker's clock runs on through the restart: elapsed is wall time since it was
+     * opened (or reset), downtime included, as for a session that never stopped. */
+    uint64_t now_wall = clock_wall_ms();
+    st.elapsed_s = opened && now_wall > opened ? (double)(now_wall - opened) / 1000.0 : 0;
+    dsession_status_restore(ds, &st, clock_now_ms());
     svc_session *ss = svc_session_new(s, id, tenant, ds);
+    if (opened)
+        ss->opened_wall_ms = opened;
     pthread_mutex_lock(&s->mu); /* restored whatever the limit: they exist already */
     u64map_put(&s->sessions, id, ss);
     svc_tenant(s, tenant)->sessions++;
@@ -269,6 +299,9 @@ static void reset_tracker(tcall *call, ProtobufCMessage *msg, void *ctx) {
     } else {
         dsession_status before;
         dsession_status_reset(ss->ds, clock_now_ms(), &before);
+        pthread_mutex_lock(&s->mu);
+        ss->opened_wall_ms = clock_wall_ms();
+        pthread_mutex_unlock(&s->mu);
         if (req->clear_blocklist)
             dispatcher_session_clear_blocklist(s->d, ss->ds);
         Sluice__V1__ResetTrackerResponse resp = SLUICE__V1__RESET_TRACKER_RESPONSE__INIT;

@@ -3,7 +3,9 @@
  *   {"config": {"name", "models": [{"name", "weight", "sampling"}], "sampling", "rpm",
  *               "tpm", "concurrent", "max_attempts", "request_timeout_ms",
  *               "task_timeout_ms", "cache_mode"},
- *    "tracker": {"total", "succeeded", ... "cost", "cost_saved"}}
+ *    "tracker": {"total", "succeeded", ... "cost", "cost_saved"}, "opened_unix_ms"}
+ * "total" counts the durable tasks that resume after a restart (they are counted before
+ * they are persisted), and "opened_unix_ms" carries the tracker's clock across it.
  * Sampling parameters carry their `set` mask and every value (only set ones matter).
  * Objects are packed with "O" (the packer takes a reference of its own), so a failed pack
  * leaves nothing behind whatever jansson does with stolen references on error.
@@ -98,13 +100,15 @@ static json_t *status_to_json(const dsession_status *st) {
                      st->cost_saved);
 }
 
-char *sessrec_encode(const dsession_config *cfg, const dsession_status *st, char *err,
-                     size_t errlen) {
+char *sessrec_encode(const dsession_config *cfg, const dsession_status *st, uint64_t opened_unix_ms,
+                     char *err, size_t errlen) {
     if (err && errlen)
         err[0] = '\0';
     json_t *config = config_to_json(cfg, err, errlen);
     json_t *tracker = config ? status_to_json(st) : NULL;
-    json_t *rec = tracker ? json_pack("{s:O, s:O}", "config", config, "tracker", tracker) : NULL;
+    json_t *rec = tracker ? json_pack("{s:O, s:O, s:I}", "config", config, "tracker", tracker,
+                                      "opened_unix_ms", (json_int_t)opened_unix_ms)
+                          : NULL;
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(config);
     json_decref(tracker);
@@ -216,8 +220,9 @@ static void status_from_json(const json_t *j, dsession_status *st) {
 }
 
 int sessrec_decode(const char *data, size_t len, const char *tenant, dsession_config *cfg,
-                   dsession_status *st, char *err, size_t errlen) {
+                   dsession_status *st, uint64_t *opened_unix_ms, char *err, size_t errlen) {
     json_error_t je;
+    *opened_unix_ms = 0;
     json_t *rec = json_loadb(data, len, 0, &je);
     if (!rec) {
         memset(cfg, 0, sizeof *cfg);
@@ -225,8 +230,12 @@ int sessrec_decode(const char *data, size_t len, const char *tenant, dsession_co
         return SLUICE_EPROTO;
     }
     int rc = config_from_json(json_object_get(rec, "config"), tenant, cfg, err, errlen);
-    if (!rc)
+    if (!rc) {
         status_from_json(json_object_get(rec, "tracker"), st);
+        json_t *opened = json_object_get(rec, "opened_unix_ms");
+        if (json_is_integer(opened) && json_integer_value(opened) > 0)
+            *opened_unix_ms = (uint64_t)json_integer_value(opened);
+    }
     json_decref(rec);
     return rc;
 }

@@ -24,9 +24,14 @@ typedef struct svc_session {
     dsession *ds;
     int refs; /* table + users (under mu) */
     bool closed;
-    bool ephemeral;  /* a BatchProcess's own session: never persisted */
-    char *persisted; /* the record last stored, so an unchanged one is not rewritten (mu) */
-    dlist tasks;     /* Start'ed tasks held in memory (svc_task.sess_link) */
+    bool ephemeral;          /* a BatchProcess's own session: never persisted */
+    char *persisted;         /* the record last stored, so an unchanged one is not rewritten (mu) */
+    uint64_t opened_wall_ms; /* when the tracker was opened or reset, Unix ms (mu) */
+    dlist tasks;             /* Start'ed tasks held in memory (svc_task.sess_link) */
+    /* Orders the session's record writes: a record is read from the tracker and queued for
+     * the store under it, so the store never ends with an older record than the last one
+     * queued (Start relies on that: see svc_session_reserve). Taken before mu. */
+    pthread_mutex_t rec_mu;
 } svc_session;
 
 typedef struct svc_task {
@@ -125,6 +130,12 @@ bool svc_session_add(service *s, svc_session *ss);
  * since the last put. Returns SLUICE_OK, SLUICE_EINVAL when the record cannot be encoded
  * (logged; nothing is stored) or the store's error. Without mu. */
 int svc_session_persist(service *s, svc_session *ss);
+/* Counts n prompts of a Start in the tracker's total (dsession_track_reserve) and queues the
+ * record holding that total, before the Start queues its tasks: the store writes in queue
+ * order, so every stored task of the session is counted in its stored record, and tasks
+ * that resume after a restart are not counted again (DISPATCH_COUNT_RESTORED). Returns as
+ * svc_session_persist (the reservation stands whatever it returns). Without mu. */
+int svc_session_reserve(service *s, svc_session *ss, size_t n);
 int svc_sessions_restore(service *s, char *err, size_t errlen);
 void svc_persist_all(service *s);
 

@@ -204,6 +204,7 @@ static void start_durable(void *ud, int status) {
     service *s = c->s;
     if (status != 0) {
         drop_tasks(c);
+        dsession_track_release(c->ss->ds, c->n);
         svc_reply_error(c->call, GRPC_STATUS_INTERNAL, "could not persist the tasks");
         start_ctx_free(c);
         return;
@@ -214,8 +215,11 @@ static void start_durable(void *ud, int status) {
         specs[i].request = c->reqs[i];
         specs[i].task_ctx = c->tasks[i];
     }
-    int rc = dispatcher_submit(s->d, c->ss->ds, specs, c->n, &s->durable_sink);
+    int rc = dispatcher_submit_counted(s->d, c->ss->ds, specs, c->n, &s->durable_sink,
+                                       DISPATCH_COUNT_RESERVED);
     free(specs);
+    if (rc != 0)
+        dsession_track_release(c->ss->ds, c->n); /* failed at once: not counted, as before */
     if (rc == 0) {
         for (size_t i = 0; i < c->n; i++)
             c->reqs[i] = NULL; /* the dispatcher owns them now */
@@ -329,8 +333,12 @@ static void start_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
             for (size_t i = 0; i < c->n; i++)
                 c->tasks[i] = task_new(s, ss, first + i, req->prompts[i]);
             tcall_ref(call);
+            /* Counted, with the record that says so queued ahead of the tasks: a restart
+             * finds them counted and does not count them again when they resume. */
+            svc_session_reserve(s, ss, c->n);
             int prc = persist_new(c);
             if (prc != 0) {
+                dsession_track_release(ss->ds, c->n);
                 drop_tasks(c);
                 if (prc == SLUICE_ELIMIT)
                     svc_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -391,7 +399,9 @@ static int resume_one(void *ud, store_task *rec) {
     svc_tenant(s, ss->tenant)->open_tasks++;
     pthread_mutex_unlock(&s->mu);
     dispatcher_task_spec spec = {rec->id, rec->request, t};
-    if (dispatcher_submit(s->d, ss->ds, &spec, 1, &s->durable_sink) == 0) {
+    /* Counted once already: in the restored tracker (see svc_session_reserve). */
+    if (dispatcher_submit_counted(s->d, ss->ds, &spec, 1, &s->durable_sink,
+                                  DISPATCH_COUNT_RESTORED) == 0) {
         rec->request = NULL;
         rc->resumed++;
     } else {

@@ -11,13 +11,8 @@
  * text appended.
  * Nothing is logged on that path; the caller prints the message and stops.
  *
- * Options: one shared LRU block cache (block_cache_bytes, 64 MiB by default); LZ4 on every
- * level (ZSTD at the bottom saved ~27% of disk, 516 instead of 708 bytes per ~1 KB answer,
- * but its compactions took ~20% of a core during a 1M-answer fill on this 2-core machine
- * and slowed reads: CPU is the scarcer resource here); full bloom filters (10 bits/key) on
- * the point-read families (cache, tasks, sessions, meta); dynamic level sizes; a 128 MiB
- * WAL cap so a crash replays little; WAL on, fsync per batch only with sync_writes.
- * Memtables are flushed at close so a clean restart replays no WAL.
+ * RocksDB's options and their sizes (block cache, memtables, WAL cap) are built in
+ * store_options.c. Memtables are flushed at close so a clean restart replays no WAL.
  */
 #include "server/store/store_internal.h"
 
@@ -35,9 +30,6 @@
 
 static const char *const cf_names[CF_COUNT] = {"default", "meta",       "cache",      "cache_age",
                                                "tasks",   "tasks_open", "tasks_done", "sessions"};
-
-#define BLOCK_CACHE_BYTES (64u << 20)
-#define WAL_MAX_BYTES (128u << 20)
 
 uint64_t store_now(const store *s) {
     return s->cfg.clock ? s->cfg.clock(s->cfg.clock_ctx) : clock_wall_ms();
@@ -112,71 +104,6 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
         rc = SLUICE_EIO;
     }
     return rc;
-}
-
-/* ---- options ------------------------------------------------------------------------- */
-
-static rocksdb_block_based_table_options_t *table_options(store *s, bool bloom) {
-    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(t, s->block_cache);
-    rocksdb_block_based_options_set_format_version(t, 5);
-    /* Index and filter blocks stay in the table readers (RocksDB's default), not in the
-     * block cache, where data blocks kept evicting them (measured: each eviction cost a
-     * re-read and decompression on the next point read). They are small: ~1.3 bytes of
-     * filter per key. */
-    if (bloom)
-        rocksdb_block_based_options_set_filter_policy(t,
-                                                      rocksdb_filterpolicy_create_bloom_full(10));
-    return t;
-}
-
-static rocksdb_options_t *cf_options(store *s, enum store_cf cf) {
-    rocksdb_options_t *o = rocksdb_options_create_copy(s->db_opts);
-    bool point = cf == CF_META || cf == CF_CACHE || cf == CF_TASKS || cf == CF_SESSIONS;
-    rocksdb_options_set_block_based_table_factory(o, point ? s->bbt_point : s->bbt_scan);
-    if (cf != CF_CACHE && cf != CF_TASKS)
-        rocksdb_options_set_write_buffer_size(o, 16u << 20);
-    return o;
-}
-
-static void build_options(store *s) {
-    s->block_cache = rocksdb_cache_create_lru(s->cfg.block_cache_bytes);
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(o, 1);
-    rocksdb_options_set_create_missing_column_families(o, 1);
-    rocksdb_options_set_max_background_jobs(o, 2);
-    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
-    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-    rocksdb_options_set_max_total_wal_size(o, WAL_MAX_BYTES);
-    rocksdb_options_set_db_write_buffer_size(o, 256u << 20);
-    rocksdb_options_set_keep_log_file_num(o, 3);
-    rocksdb_options_set_max_log_file_size(o, 16u << 20);
-    s->db_opts = o;
-    s->bbt_point = table_options(s, true);
-    s->bbt_scan = table_options(s, false);
-    for (int i = 0; i < CF_COUNT; i++)
-        s->cf_opts[i] = cf_options(s, (enum store_cf)i);
-    s->wopts = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(s->wopts, s->cfg.sync_writes);
-    s->ropts = rocksdb_readoptions_create();
-}
-
-static void free_options(store *s) {
-    for (int i = 0; i < CF_COUNT; i++)
-        if (s->cf_opts[i])
-            rocksdb_options_destroy(s->cf_opts[i]);
-    if (s->db_opts)
-        rocksdb_options_destroy(s->db_opts);
-    if (s->bbt_point)
-        rocksdb_block_based_options_destroy(s->bbt_point);
-    if (s->bbt_scan)
-        rocksdb_block_based_options_destroy(s->bbt_scan);
-    if (s->block_cache)
-        rocksdb_cache_destroy(s->block_cache);
-    if (s->wopts)
-        rocksdb_writeoptions_destroy(s->wopts);
-    if (s->ropts)
-        rocksdb_readoptions_destroy(s->ropts);
 }
 
 /* ---- open ---------------------------------------------------------------------------- */
@@ -314,8 +241,7 @@ static void apply_defaults(store *s, const store_config *cfg) {
         s->cfg.write_queue_max = 65536;
     if (!s->cfg.sweep_interval_ms)
         s->cfg.sweep_interval_ms = 10000;
-    if (!s->cfg.block_cache_bytes)
-        s->cfg.block_cache_bytes = BLOCK_CACHE_BYTES;
+    store_sizes_derive(cfg, &s->sizes);
 }
 
 static void close_db(store *s) {
@@ -338,7 +264,7 @@ static void close_db(store *s) {
         s->db = NULL;
     }
     free(s->extra_cf);
-    free_options(s);
+    store_options_free(s);
 }
 
 static void free_store(store *s) {
@@ -373,7 +299,7 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen) {
         return SLUICE_EINVAL;
     }
     store *s = alloc_store(cfg);
-    build_options(s);
+    store_options_build(s);
     int rc = make_dirs(s->dir, err, errlen);
     rc = rc ? rc : open_db(s, err, errlen);
     rc = rc ? rc : check_schema(s, err, errlen);

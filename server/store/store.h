@@ -44,8 +44,25 @@ typedef struct store_config {
     uint32_t sweep_interval_ms;   /* 0 = 10000 */
     store_clock_fn clock;         /* NULL = clock_wall_ms */
     void *clock_ctx;
-    size_t block_cache_bytes; /* RocksDB block cache (uncompressed blocks); 0 = 64 MiB */
+    /* RocksDB's own sizes (store_sizes_derive): the memory budget they are derived from,
+     * and each of them alone (0 = derived from the budget). */
+    uint64_t memory_budget_bytes; /* block cache + memtables + what RocksDB sizes itself;
+                                     0 = 256 MiB */
+    uint64_t block_cache_bytes;   /* uncompressed blocks read back; 0 = budget / 4 */
+    uint64_t write_buffer_bytes;  /* memtables of all column families; 0 = budget / 2 */
+    uint64_t wal_max_bytes;       /* WAL size that forces a flush (disk); 0 = write buffers */
 } store_config;
+
+/* The sizes RocksDB is opened with. */
+typedef struct store_sizes {
+    uint64_t memory_budget_bytes, block_cache_bytes, write_buffer_bytes, wal_max_bytes;
+    uint64_t big_memtable_bytes;   /* one memtable of the cache or tasks family */
+    uint64_t small_memtable_bytes; /* one memtable of the other families */
+} store_sizes;
+
+/* The sizes cfg asks for, each derived from the memory budget unless set (see
+ * store_options.c for the split). Pure; any thread. */
+void store_sizes_derive(const store_config *cfg, store_sizes *out);
 
 /* Opens (creating if needed) the store and starts its writer thread. Returns SLUICE_OK or
  * SLUICE_EIO with one message in err saying what is wrong and what to do ("data directory

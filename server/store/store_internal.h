@@ -105,7 +105,8 @@ typedef struct store_batch {
 #define STORE_PENDING_SLOTS 1024 /* direct-mapped set of keys with a delete queued */
 
 struct store {
-    store_config cfg; /* dir points at dir below; defaults filled in */
+    store_config cfg;  /* dir points at dir below; defaults filled in */
+    store_sizes sizes; /* RocksDB's, derived from cfg */
     char *dir;
     rocksdb_t *db;
     rocksdb_options_t *db_opts;
@@ -202,6 +203,13 @@ uint64_t store_now(const store *s);
  * message. Exposed for tests. */
 void store_explain_open_error(const char *dir, const char *origin, const char *rocks_err, char *err,
                               size_t errlen);
+
+/* ---- options (store_options.c) -------------------------------------------------------- */
+
+/* Creates the option objects and the block cache from s->sizes and s->cfg. */
+void store_options_build(store *s);
+/* Destroys what store_options_build made (NULL members are skipped). */
+void store_options_free(store *s);
 
 /* ---- writer (store_writer.c) ---------------------------------------------------------- */
 

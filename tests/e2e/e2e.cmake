@@ -9,6 +9,11 @@ sluice_test(test_crash_resume
   LIBS sluice sluice_fake_provider sluice_fake_test_util PkgConfig::JANSSON Threads::Threads
   LABELS e2e TIMEOUT 900 WIRES)
 add_dependencies(test_crash_resume sluiced)
+sluice_test(test_batch_split
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_batch_split.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+  LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e TIMEOUT 300)
+add_dependencies(test_batch_split sluiced)
 # The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).
 set(SLUICE_CLI_E2E /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
     ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)

@@ -22,7 +22,8 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "interop", "python"))
-from fake_sluice import FakeSluice  # noqa: E402
+from fake_sluice import Abort, FakeSluice  # noqa: E402
+import grpc  # noqa: E402
 from test_service_interop import load_messages  # noqa: E402
 
 BUILD = os.environ["SLUICE_BUILD_DIR"]
@@ -277,6 +278,39 @@ def test_check_config():
         check(p.returncode == 0, "the default configuration is valid")
 
 
+def test_store_sizes_reach_rocksdb():
+    """store.memory_budget_bytes reaches RocksDB through sluiced's configuration: the sizes
+    it derives are in the OPTIONS file RocksDB writes at open, and in sluiced's start-up
+    log line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "c.json")
+        data = os.path.join(tmp, "data")
+        open(cfg, "w").write(json.dumps({"listen": "127.0.0.1:0", "store": {
+            "data_dir": data, "memory_budget_bytes": 8 << 20, "wal_max_bytes": 3 << 20}}))
+        p = subprocess.Popen([SLUICED, "--config", cfg, "--port-file",
+                              os.path.join(tmp, "port")], stderr=subprocess.PIPE, text=True)
+        try:
+            line = ""
+            for line in p.stderr:
+                if "memory budget" in line:
+                    break
+            check("memory budget 8 MiB (block cache 2 MiB, write buffers 4 MiB), WAL cap 3 MiB"
+                  in line, "sluiced logs the store's sizes (%s)" % line.strip())
+            opts = {}
+            newest = sorted(f for f in os.listdir(data) if f.startswith("OPTIONS-"))[-1]
+            for row in open(os.path.join(data, newest)):
+                k, _, v = row.strip().partition("=")
+                opts.setdefault(k, v)
+            check(opts.get("db_write_buffer_size") == str(4 << 20) and
+                  opts.get("max_total_wal_size") == str(3 << 20),
+                  "RocksDB was opened with them (%s, %s)" % (opts.get("db_write_buffer_size"),
+                                                           opts.get("max_total_wal_size")))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=60)
+        check(p.returncode == 0, "sluiced stops cleanly")
+
+
 # ---- against a scripted server (fake_sluice.py) ----------------------------------------
 
 PB = None  # sluice.v1 message classes, generated in main
@@ -336,6 +370,188 @@ def test_run_writes_undecodable_answers():
           "undecodable text written with '?' (%s)" % res)
 
 
+def batch_refused_with(code, details):
+    """A BatchProcess handler that reads the batch, then ends the call with this status."""
+    def handler(requests):
+        for req in requests:
+            if req.WhichOneof("kind") == "end":
+                break
+        raise Abort(code, details)
+        yield  # a generator, like every BatchProcess handler
+    return handler
+
+
+def test_run_prints_a_refused_batch_error():
+    """run_batch closed the session (which clears the SDK's error) before printing it, so a
+    refused batch printed "sluice: " and nothing else, followed by a resume hint that a
+    re-run cannot honour. The message is printed; the hint only for failures a re-run can
+    finish (the connection or the server failing on the way)."""
+    session = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+               "CloseSession": lambda req: PB.CloseSessionResponse(status=PB.TrackerStatus())}
+    limit = "limit max_batch_prompts=1 reached"
+    rc, _, err, calls = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.RESOURCE_EXHAUSTED, limit)),
+        ["run", "-q"], stdin='"one"\n"two"\n')
+    check(rc == 4 and limit in err, "a refused batch prints its message (%d: %r)" % (rc, err))
+    check("re-run" not in err, "no resume hint for a limit (%r)" % err)
+    check(calls["CloseSession"] == 1, "the session is still closed")
+    bad = "header.config.models[0].name: unknown model 'x'"
+    rc, _, err, _ = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.INVALID_ARGUMENT, bad)),
+        ["run", "-q"], stdin='"one"\n')
+    check(rc == 2 and bad in err and "re-run" not in err,
+          "a bad request: its message, exit 2, no resume hint (%d: %r)" % (rc, err))
+    rc, _, err, _ = with_fake(
+        dict(session, BatchProcess=batch_refused_with(grpc.StatusCode.UNAVAILABLE,
+                                                      "the server is stopping")),
+        ["run", "-q"], stdin='"one"\n')
+    check(rc == 3 and "the server is stopping" in err and "re-run the same input" in err,
+          "a server going away: its message and the resume hint (%d: %r)" % (rc, err))
+
+
+def batch_answering_last_first(text_bytes):
+    """A BatchProcess handler that reads the whole batch, then answers the last prompt first
+    and the first one last (each answer text_bytes long): in input order, every result
+    waits for the first line."""
+    def handler(requests):
+        prompts = []
+        for req in requests:
+            kind = req.WhichOneof("kind")
+            if kind == "end":
+                break
+            prompts += list(req.prompts.prompts) if kind == "prompts" else \
+                [req.prompt] if kind == "prompt" else []
+        order = sorted(prompts, key=lambda p: -p.index)
+        for i in range(0, len(order), 50):
+            yield PB.BatchEvent(results=PB.BatchResults(results=[
+                PB.BatchResult(index=p.index, task_id="local:t%d" % p.index, response=PB.Response(
+                    completion=("answer %d " % p.index).ljust(text_bytes, "."), model_used="m-a"))
+                for p in order[i:i + 50]]))
+        yield PB.BatchEvent(summary=PB.BatchSummary(prompts=len(prompts)))
+    return handler
+
+
+def run_measured(args, stdin):
+    """Runs the CLI; returns (rc, out, err, peak RSS in KiB)."""
+    with tempfile.TemporaryFile("w+") as fin, tempfile.TemporaryFile("w+") as fout, \
+            tempfile.TemporaryFile("w+") as ferr:
+        fin.write(stdin)
+        fin.seek(0)
+        p = subprocess.Popen([SLUICE] + args, stdin=fin, stdout=fout, stderr=ferr, env=ENV)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fout.seek(0)
+        ferr.seek(0)
+        return p.returncode, fout.read(), ferr.read(), usage.ru_maxrss
+
+
+def sanitized_build():
+    cache = open(os.path.join(BUILD, "CMakeCache.txt")).read()
+    return "SLUICE_ASAN:BOOL=ON" in cache or "SLUICE_TSAN:BOOL=ON" in cache
+
+
+def test_run_bounds_the_input_order_buffer():
+    """Regression: the input-order buffer was unbounded - one slow early line held every later
+    result in memory (783 MB peak on 300,000 lines). With the first line answered last, the
+    results beyond --buffer-bytes wait in a temporary file: the memory they hold stays under
+    the limit, and every line still comes out, in input order."""
+    n, size, limit = 3000, 10000, 1 << 20
+    handlers = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+                "CloseSession": lambda req: PB.CloseSessionResponse(status=PB.TrackerStatus()),
+                "BatchProcess": batch_answering_last_first(size)}
+    stdin = "".join('"slow first %d"\n' % i for i in range(n))
+    runs = {}
+    for buffer_bytes in (limit, 1 << 30):
+        srv = FakeSluice(PB, handlers)
+        try:
+            runs[buffer_bytes] = run_measured(
+                ["run", "-s", srv.target, "--buffer-bytes", str(buffer_bytes)], stdin)
+        finally:
+            srv.stop()
+    rc, out, err, rss = runs[limit]
+    res = lines(out)
+    check(rc == 0 and len(res) == n, "every line has its result (%d: %s)" % (rc, err[-300:]))
+    check(all(r["line"] == i + 1 and r["completion"].startswith("answer %d " % i) and
+              len(r["completion"]) == size for i, r in enumerate(res)),
+          "results in input order, whole")
+    m = re.search(r"sluice: (\d+) results \(([\d.]+) MiB\) waited for earlier lines in a "
+                  r"temporary file; memory held at most (\d+) bytes of them", err)
+    check(m is not None, "the spill is reported (%r)" % err[-400:])
+    check(int(m.group(3)) <= limit and int(m.group(1)) >= n - limit // size - 1,
+          "at most --buffer-bytes held in memory (%s bytes), the rest in the file (%s results)"
+          % (m.group(3), m.group(1)))
+    rc2, out2, _, rss_unbounded = runs[1 << 30]
+    check(rc2 == 0 and out2 == out, "the same output with an unbounded buffer")
+    if not sanitized_build():  # sanitizers keep freed memory: RSS says nothing there
+        check(rss_unbounded - rss > 15 * 1024,
+              "the bounded run's peak RSS is lower by most of the 30 MB of results (%d KiB vs "
+              "%d KiB)" % (rss, rss_unbounded))
+
+
+def batch_behind_a_body_limit(limit, seen):
+    """A BatchProcess handler behind a proxy-like limit on the request body: it counts each
+    call's bytes as a proxy does (every message with gRPC's 5-byte prefix) and refuses a
+    call that goes beyond `limit` the way grpc reports nginx's 413. It answers each prompt,
+    last first, and records per call (session_id, bytes, indexes) in `seen`."""
+    def handler(requests):
+        call = {"session": None, "bytes": 0, "indexes": []}
+        seen.append(call)
+        for req in requests:
+            call["bytes"] += len(req.SerializeToString()) + 5
+            if call["bytes"] > limit:
+                raise Abort(grpc.StatusCode.UNKNOWN, "Received http2 header with status: 413")
+            kind = req.WhichOneof("kind")
+            if kind == "header":
+                call["session"] = req.header.session_id
+            elif kind == "prompts":
+                call["indexes"] += [p.index for p in req.prompts.prompts]
+            elif kind == "end":
+                break
+        yield PB.BatchEvent(results=PB.BatchResults(results=[
+            PB.BatchResult(index=i, task_id="local:t%d" % i,
+                           response=PB.Response(completion="answer %d" % i, model_used="m-a"))
+            for i in reversed(call["indexes"])]))
+        yield PB.BatchEvent(summary=PB.BatchSummary(prompts=len(call["indexes"])))
+    return handler
+
+
+def test_run_splits_a_batch_for_a_proxy():
+    """Batches over a proxy's request-body limit (nginx client_max_body_size, 1 MiB by
+    default) failed: --max-call-bytes sends the batch as several calls within the limit, on
+    the run's one session, and the results come back complete and in input order."""
+    limit, n = 64 << 10, 2000  # ~400 KB of prompts
+    stdin = "".join(json.dumps({"prompt": "split me %d " % i + "x" * 150}) + "\n"
+                    for i in range(n))
+    closed = []
+    handlers = {"OpenSession": lambda req: PB.OpenSessionResponse(session_id="local:s1"),
+                "CloseSession": lambda req: closed.append(req.session_id) or
+                PB.CloseSessionResponse(status=PB.TrackerStatus(total=n, succeeded=n))}
+    seen = []
+    handlers["BatchProcess"] = batch_behind_a_body_limit(limit, seen)
+    rc, _, err, _ = with_fake(handlers, ["run", "-q"], stdin=stdin)
+    check(rc != 0 and "status: 413" in err and "--max-call-bytes" in err,
+          "one call is refused by the limit, and the error says what to do (%d: %r)"
+          % (rc, err[-300:]))
+    seen.clear()
+    closed.clear()
+    rc, out, err, calls = with_fake(handlers, ["run", "--max-call-bytes", str(limit)],
+                                    stdin=stdin)
+    res = lines(out)
+    check(rc == 0 and len(res) == n, "the batch completes (%d: %s)" % (rc, err[-300:]))
+    check([r["line"] for r in res] == list(range(1, n + 1)) and
+          all(r["completion"] == "answer %d" % i for i, r in enumerate(res)),
+          "results in input order")
+    check(calls["BatchProcess"] >= 6 and len(seen) == calls["BatchProcess"],
+          "several calls (%d)" % calls["BatchProcess"])
+    check(all(c["bytes"] <= limit for c in seen), "each within the limit (largest %d bytes)"
+          % max(c["bytes"] for c in seen))
+    check(all(c["session"] == "local:s1" for c in seen) and calls["OpenSession"] == 1 and
+          closed == ["local:s1"], "all on the run's one session, closed once at the end")
+    sent = [i for c in seen for i in c["indexes"]]
+    check(sent == list(range(n)), "every prompt sent once, with its index in the whole batch")
+    check("done: %d prompts" % n in err, "one final summary for the whole batch")
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as gen:
         PB = load_messages(gen)
@@ -343,8 +559,10 @@ if __name__ == "__main__":
                   test_as_completed_and_completions_only, test_gemini_tools_schema_and_cost,
                   test_resume_sends_only_missing,
                   test_start_wait_status_models, test_start_stops_at_a_refused_prompt,
-                  test_metrics_show_the_batch, test_check_config,
-                  test_status_calls_get_status_once, test_run_writes_undecodable_answers]:
+                  test_metrics_show_the_batch, test_check_config, test_store_sizes_reach_rocksdb,
+                  test_status_calls_get_status_once, test_run_writes_undecodable_answers,
+                  test_run_prints_a_refused_batch_error, test_run_bounds_the_input_order_buffer,
+                  test_run_splits_a_batch_for_a_proxy]:
             print("--", t.__name__)
             t()
     print("cli: all checks passed")

@@ -223,6 +223,77 @@ static void test_tracker_survives_restart(void) {
     sluiced_cleanup(&p);
 }
 
+/* The session's tracker right after a restart (status read through a new client). */
+static void status_after_restart(sluiced_proc *p, const char *session, sluice_tracker *t) {
+    sluice_client *c = restart_and_attach(p, session, 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(sluice_client_status(c, t), 0);
+    sluice_client_detach(c);
+    sluice_client_free(c);
+}
+
+/* Regression: a session's total grew on every restart by the number of tasks that resumed
+ * (100 -> 199 -> 298 over two restarts: the resumed tasks were counted again when they
+ * were submitted to the dispatcher), and elapsed started again from zero. Restarted twice,
+ * once by kill -9 right after Start answered (before any periodic persist) and once by a
+ * drain, the tracker still counts each task once and its clock goes on. */
+static void test_restart_counts_each_task_once(void) {
+    enum { N = 100 };
+    sluiced_proc p;
+    CU_ASSERT_EQUAL_FATAL(sluiced_start(&p, NULL), 0);
+    fake_provider_set_latency(p.fake, 60000, 0); /* every task stays unfinished */
+    sluice_client *c = make_client(p.target, 100);
+    CU_ASSERT_EQUAL_FATAL(sluice_client_open(c), 0);
+    char *session = strdup(sluice_client_session_id(c));
+    sluice_prompt *ps[N];
+    for (int i = 0; i < N; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "counted once %d", i);
+        ps[i] = sluice_prompt_text(text);
+    }
+    char **ids = NULL;
+    CU_ASSERT_EQUAL_FATAL(sluice_start_many(c, (const sluice_prompt *const *)ps, N, &ids), 0);
+    sluice_tracker t0, t1, t2;
+    CU_ASSERT_EQUAL(sluice_client_status(c, &t0), 0);
+    CU_ASSERT_EQUAL(t0.total, N);
+    sluiced_kill(&p);
+
+    status_after_restart(&p, session, &t1);
+    CU_ASSERT_EQUAL(t1.total, N);
+    CU_ASSERT_EQUAL(t1.in_progress + t1.queued, N); /* all of them resumed */
+    CU_ASSERT_TRUE(t1.elapsed_s > t0.elapsed_s);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0); /* the drain leaves them unfinished */
+
+    status_after_restart(&p, session, &t2);
+    CU_ASSERT_EQUAL(t2.total, N);
+    CU_ASSERT_TRUE(t2.elapsed_s > t1.elapsed_s);
+    fprintf(stderr, "\n  total %llu -> %llu -> %llu, elapsed %.3f -> %.3f -> %.3f s\n",
+            (unsigned long long)t0.total, (unsigned long long)t1.total,
+            (unsigned long long)t2.total, t0.elapsed_s, t1.elapsed_s, t2.elapsed_s);
+
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+    fake_provider_set_latency(p.fake, 0, 0);
+    sluice_client *c3 = restart_and_attach(&p, session, 100); /* now they finish */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c3);
+    sluice_response **rs = NULL;
+    size_t n_rs = 0;
+    CU_ASSERT_EQUAL(sluice_wait_for_all(c3, (const char *const *)ids, N, 60000, &rs, &n_rs), 0);
+    sluice_tracker fin;
+    CU_ASSERT_EQUAL(sluice_client_close(c3, &fin), 0);
+    CU_ASSERT_EQUAL(fin.total, N);
+    CU_ASSERT_EQUAL(fin.succeeded, N);
+    sluice_responses_free(rs, n_rs);
+    sluice_task_ids_free(ids, N);
+    for (int i = 0; i < N; i++)
+        sluice_prompt_free(ps[i]);
+    free(session);
+    sluice_client_detach(c);
+    sluice_client_free(c);
+    sluice_client_free(c3);
+    CU_ASSERT_EQUAL(sluiced_stop(&p), 0);
+    sluiced_cleanup(&p);
+}
+
 /* What sluiced counted over all its tasks, from its metrics. */
 typedef struct counted {
     uint64_t succeeded, cancelled, attempts;
@@ -412,6 +483,7 @@ int main(void) {
         {"resend_broken_batch", test_resend_broken_batch},
         {"tracker_survives_restart", test_tracker_survives_restart},
         {"drain_with_unfinished_tasks", test_drain_with_unfinished_tasks},
+        {"restart_counts_each_task_once", test_restart_counts_each_task_once},
         {NULL, NULL},
     };
     return test_run_suite("crash_resume", cases);

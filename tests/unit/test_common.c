@@ -207,6 +207,10 @@ static void test_config(void) {
         {"{\"dispatch\":{\"dedup\":\"yes\"}}", "dispatch.dedup: must be true or false"},
         {"{\"log\":{\"level\":\"loud\"}}", "log.level: 'loud' is not one of"},
         {"{\"listen\":\"a\",\"listen\":\"b\"}", "duplicate"},
+        /* RocksDB's sizes: 0 (derived from the budget) or at least 1 MiB */
+        {"{\"store\":{\"block_cache_bytes\":4096}}",
+         "store.block_cache_bytes: must be 0 (derived) or an integer between 1.04858e+06"},
+        {"{\"store\":{\"memory_budget_bytes\":0}}", "store.memory_budget_bytes: must be an"},
         {"[1]", "must be a JSON object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -217,6 +221,15 @@ static void test_config(void) {
     CU_ASSERT_EQUAL(
         config_load_text(&c, "{\"limits\":{\"max_batch_prompts\":1e19}}", err, sizeof err), 0);
     CU_ASSERT_EQUAL(c.max_batch_prompts, 10000000000000000000ull);
+    CU_ASSERT_EQUAL(c.memory_budget_bytes, 256ull << 20); /* the default */
+    CU_ASSERT_EQUAL(config_load_text(&c,
+                                     "{\"store\":{\"memory_budget_bytes\":16777216,"
+                                     "\"wal_max_bytes\":0,\"write_buffer_bytes\":2097152}}",
+                                     err, sizeof err),
+                    0);
+    CU_ASSERT_EQUAL(c.memory_budget_bytes, 16u << 20);
+    CU_ASSERT_EQUAL(c.wal_max_bytes, 0);
+    CU_ASSERT_EQUAL(c.write_buffer_bytes, 2u << 20);
     setenv("SLUICE_DATA_DIR", "/srv/sluice", 1);
     setenv("SLUICE_DRAIN_GRACE_MS", "1234", 1);
     CU_ASSERT_EQUAL(config_apply_env(&c, err, sizeof err), 0);

@@ -39,10 +39,13 @@ static void test_round_trip(void) {
     st.failed = 2;
     st.cost = 0.5;
     char err[256];
-    char *text = sessrec_encode(&c, &st, err, sizeof err);
+    char *text = sessrec_encode(&c, &st, 1765000000123ull, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    uint64_t opened = 0;
     CU_ASSERT_EQUAL_FATAL(
-        sessrec_decode(text, strlen(text), "acme", &back, &st_back, err, sizeof err), SLUICE_OK);
+        sessrec_decode(text, strlen(text), "acme", &back, &st_back, &opened, err, sizeof err),
+        SLUICE_OK);
+    CU_ASSERT_EQUAL(opened, 1765000000123ull); /* the tracker's clock survives a restart */
     EXPECT_STR(back.name, "caf\xc3\xa9 batch");
     EXPECT_STR(back.tenant, "acme");
     CU_ASSERT_EQUAL_FATAL(back.n_models, 2);
@@ -73,31 +76,31 @@ static void test_unencodable_strings_name_the_field(void) {
     char err[256];
     free(c.name);
     c.name = xstrdup("\xff");
-    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, err, sizeof err));
+    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, 0, err, sizeof err));
     CU_ASSERT_STRING_EQUAL(err, "name: not valid UTF-8");
     free(c.name);
     c.name = NULL; /* absent: fine */
     free(c.models[1].name);
     c.models[1].name = xstrdup("m-\xc0\x80");
-    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, err, sizeof err));
+    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, 0, err, sizeof err));
     CU_ASSERT_STRING_EQUAL(err, "models[1].name: not valid UTF-8");
     free(c.models[1].name);
     c.models[1].name = xstrdup("m-b");
     free(c.models[1].sampling.stop[0]);
     c.models[1].sampling.stop[0] = xstrdup("\xed\xa0\x80");
-    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, err, sizeof err));
+    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, 0, err, sizeof err));
     CU_ASSERT_STRING_EQUAL(err, "models[1].sampling.stop[0]: not valid UTF-8");
     free(c.models[1].sampling.stop[0]);
     c.models[1].sampling.stop[0] = xstrdup("END");
     c.sampling.stop[0] = xstrdup("fine");
     c.sampling.stop[1] = xstrdup("\x80");
     c.sampling.n_stop = 2;
-    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, err, sizeof err));
+    CU_ASSERT_PTR_NULL(sessrec_encode(&c, &st, 0, err, sizeof err));
     CU_ASSERT_STRING_EQUAL(err, "sampling.stop[1]: not valid UTF-8");
     free(c.sampling.stop[1]);
     c.sampling.stop[1] = NULL;
     c.sampling.n_stop = 1;
-    char *text = sessrec_encode(&c, &st, err, sizeof err);
+    char *text = sessrec_encode(&c, &st, 0, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL(text);
     free(text);
     dsession_config_cleanup(&c);
@@ -106,14 +109,16 @@ static void test_unencodable_strings_name_the_field(void) {
 static void test_bad_records_fail_decoding(void) {
     dsession_config c;
     dsession_status st;
+    uint64_t opened;
     char err[256];
     const char *junk = "{not json";
-    CU_ASSERT_EQUAL(sessrec_decode(junk, strlen(junk), "", &c, &st, err, sizeof err),
+    CU_ASSERT_EQUAL(sessrec_decode(junk, strlen(junk), "", &c, &st, &opened, err, sizeof err),
                     SLUICE_EPROTO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "session record"));
     const char *no_config = "{\"tracker\": {}}";
-    CU_ASSERT_EQUAL(sessrec_decode(no_config, strlen(no_config), "", &c, &st, err, sizeof err),
-                    SLUICE_EPROTO);
+    CU_ASSERT_EQUAL(
+        sessrec_decode(no_config, strlen(no_config), "", &c, &st, &opened, err, sizeof err),
+        SLUICE_EPROTO);
     CU_ASSERT_STRING_EQUAL(err, "session record: no config");
     const char *bad_model =
         "{\"config\": {\"name\": \"\", \"models\": [{\"name\": 5}], \"sampling\": {\"set\": 0, "
@@ -121,8 +126,9 @@ static void test_bad_records_fail_decoding(void) {
         "\"thinking_budget\": 0, \"json_mode\": false}, \"rpm\": 0, \"tpm\": 0, \"concurrent\": 0, "
         "\"max_attempts\": 0, \"request_timeout_ms\": 0, \"task_timeout_ms\": 0, "
         "\"cache_mode\": 0}}";
-    CU_ASSERT_EQUAL(sessrec_decode(bad_model, strlen(bad_model), "", &c, &st, err, sizeof err),
-                    SLUICE_EPROTO);
+    CU_ASSERT_EQUAL(
+        sessrec_decode(bad_model, strlen(bad_model), "", &c, &st, &opened, err, sizeof err),
+        SLUICE_EPROTO);
     CU_ASSERT_STRING_EQUAL(err, "session record: models[0] malformed");
 }
 

@@ -10,7 +10,8 @@ functions given by the test.
 A unary handler gets the decoded request and returns a message or raw bytes (bytes let a
 test send what protobuf would refuse to build, e.g. strings that are not UTF-8); a
 BatchProcess handler gets the iterator of decoded requests and yields messages or bytes.
-Methods without a handler answer UNIMPLEMENTED.
+A handler ends its call with a gRPC error by raising Abort(code, details). Methods without a
+handler answer UNIMPLEMENTED.
 """
 import collections
 import threading
@@ -24,6 +25,15 @@ REQUESTS = {"OpenSession": "OpenSessionRequest", "CloseSession": "CloseSessionRe
             "AsCompleted": "AsCompletedRequest", "Cancel": "CancelRequest",
             "ListModels": "ListModelsRequest"}
 STREAMING = {"BatchProcess"}
+
+
+class Abort(Exception):
+    """Raised by a handler: the call ends with this gRPC status code and details."""
+
+    def __init__(self, code, details):
+        super().__init__(details)
+        self.code = code
+        self.details = details
 
 
 def raw(msg):
@@ -59,13 +69,19 @@ class FakeSluice(grpc.GenericRpcHandler):
         if name in STREAMING:
             def stream(requests, ctx):
                 count()
-                for m in fn(requests):
-                    yield raw(m)
+                try:
+                    for m in fn(requests):
+                        yield raw(m)
+                except Abort as a:
+                    ctx.abort(a.code, a.details)
             return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=deser,
                                                          response_serializer=lambda b: b)
 
         def unary(request, ctx):
             count()
-            return raw(fn(request))
+            try:
+                return raw(fn(request))
+            except Abort as a:
+                ctx.abort(a.code, a.details)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=deser,
                                                    response_serializer=lambda b: b)

@@ -11,10 +11,9 @@ pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 pkg_check_modules(CUNIT REQUIRED IMPORTED_TARGET cunit)
-# libssl: the HTTP client reads a connection's ALPN (libcurl is built on OpenSSL).
-pkg_check_modules(SSL REQUIRED IMPORTED_TARGET libssl)
-# Test-only: the fake provider's HTTP/2 front and its gzip-encoded answers.
+# Test-only: the fake provider's HTTP/2 + TLS front and its gzip-encoded answers.
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
+pkg_check_modules(SSL REQUIRED IMPORTED_TARGET libssl)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 
 find_program(PROTOC protoc REQUIRED)

@@ -62,6 +62,18 @@ static const char *last_error(const dtask *t) {
     return r && r->n_attempts ? r->attempts[r->n_attempts - 1].error : NULL;
 }
 
+/* Counts an attempt of t: in the task, the tracker and, when m is set (a request went to
+ * libcurl), the upstream-request metrics. */
+static void count_attempt(dispatcher *d, dtask *t, const model_info *m) {
+    if (t->attempts++ > 0)
+        atomic_fetch_add(&d->retries, 1);
+    task_track_counts(t, 1, 0);
+    if (m) {
+        atomic_fetch_add(&d->upstream_requests, 1);
+        atomic_fetch_add_explicit(&stats_model(d, m)->requests, 1, memory_order_relaxed);
+    }
+}
+
 void task_launch(dispatcher *d, dtask *t, keystate *k) {
     uint64_t now = dispatch_now_us();
     theap_cancel(&d->timers, &t->timer);            /* its deadline, while it waited */
@@ -71,16 +83,13 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
         fail_budget(d, t, "ran out before its next attempt could start", last_error(t));
         return;
     }
-    if (t->attempts++ == 0) {
+    if (t->attempts == 0) {
         t->deadline_us = now + (uint64_t)t->sess->cfg.task_timeout_ms * 1000;
         sched_note_first_attempt(d, k);
-    } else {
-        atomic_fetch_add(&d->retries, 1);
     }
     t->attempt_start_us = now;
     t->flight_key = k;
     task_track_start(t);
-    task_track_counts(t, 1, 0);
 
     const model_info *m = cur_model(t);
     provider_request preq;
@@ -90,15 +99,16 @@ void task_launch(dispatcher *d, dtask *t, keystate *k) {
             ->build(m, k->key->secret, t->req, &t->eff, &preq, err, sizeof err) != 0) {
         provider_request_cleanup(&preq);
         sched_release(d, t);
+        count_attempt(d, t, NULL); /* an attempt on this model, though nothing was sent */
         record_attempt(t, 0, 0, err);
         retry_verdict v = {RETRY_OTHER_OR_FAIL, "request not expressible", false, false};
         handle_failure(d, t, v, LLM_ERR_INVALID_REQUEST, 0, err, -1);
         return;
     }
     task_set_state(d, t, DTASK_IN_FLIGHT);
-    atomic_fetch_add(&d->upstream_requests, 1);
-    atomic_fetch_add_explicit(&stats_model(d, m)->requests, 1, memory_order_relaxed);
     t->http = http_client_submit(d->http, &preq, attempt_timeout_ms(t, now), on_http_done, t);
+    if (http_request_started(t->http)) /* else it ends in attempt_not_sent, never counted */
+        count_attempt(d, t, m);
 }
 
 /* Queues a retry and, while it waits (capacity, a cooldown, the retry budget), watches the
@@ -189,19 +199,13 @@ static void count_status(dispatcher *d, amodel *m, const http_response *r) {
     atomic_fetch_add_explicit(model, 1, memory_order_relaxed);
 }
 
-/* libcurl refused to set the transfer up, so nothing reached the provider and this was
- * no attempt: its counts are taken back (a retry gets its budget token back) and the task
- * fails with the reason. The http client already retried on a fresh handle, so what is
- * left is a bug of ours or an out-of-memory; retrying would only spin. */
+/* libcurl refused to set the transfer up, so nothing reached the provider and this was no
+ * attempt (task_launch never counted it; a retry gets its budget token back), and the task
+ * fails with the reason: a refusal on a fresh handle is a bug of ours or an out-of-memory,
+ * and retrying would only spin. */
 static void attempt_not_sent(dispatcher *d, dtask *t, keystate *k, const char *why) {
-    t->attempts--;
-    atomic_fetch_sub(&d->upstream_requests, 1);
-    atomic_fetch_sub_explicit(&stats_model(d, cur_model(t))->requests, 1, memory_order_relaxed);
-    if (t->attempts > 0) {
-        atomic_fetch_sub(&d->retries, 1);
+    if (t->attempts > 0) /* a retry: its budget token comes back */
         k->retry_tokens += 1.0;
-    }
-    task_track_counts(t, -1, 0);
     char msg[512];
     snprintf(msg, sizeof msg,
              "internal error: the request could not be set up, nothing was sent (%s)", why);
@@ -229,6 +233,16 @@ static void redact_secrets(const dispatcher *d, char *msg) {
             p += sizeof mark - 1;
         }
     }
+}
+
+/* Whether s holds a configured provider secret. */
+static bool has_secret(const dispatcher *d, const char *s) {
+    for (size_t i = 0; i < d->reg->n_keys; i++) {
+        const char *secret = d->reg->keys[i].secret;
+        if (secret && strlen(secret) >= 4 && strstr(s, secret))
+            return true;
+    }
+    return false;
 }
 
 static void on_http_done(void *ud, const http_response *r) {
@@ -261,8 +275,16 @@ static void on_http_done(void *ud, const http_response *r) {
             return;
         }
         failure = RETRY_FAILURE_MALFORMED;
+        if (has_secret(d, r->body)) /* the message may quote the body, cut anywhere */
+            snprintf(msg, sizeof msg, "unusable answer (not quoted: it holds a provider key)");
     } else {
-        ops->parse_error(r->status, r->body, r->body_len, msg, sizeof msg);
+        /* Masked before parsing: the message quotes the body and may cut it inside a key. */
+        char *masked = has_secret(d, r->body) ? xstrdup(r->body) : NULL;
+        if (masked)
+            redact_secrets(d, masked);
+        ops->parse_error(r->status, masked ? masked : r->body,
+                         masked ? strlen(masked) : r->body_len, msg, sizeof msg);
+        free(masked);
         /* Gemini names its delay in the body (google.rpc.RetryInfo): a Retry-After all the
          * same, used when no header gave one. */
         if (fb.retry_after_ms < 0 && ops->retry_after_ms)
@@ -385,16 +407,16 @@ static int next_model(dispatcher *d, dtask *t, retry_verdict v, llm_error_kind k
 
 static void handle_failure(dispatcher *d, dtask *t, retry_verdict v, llm_error_kind kind,
                            int status, const char *error, int64_t retry_after_ms) {
-    if (t->ghost) { /* its task is gone: no retries (identical prompts begin their own) */
-        task_fail(d, t, LLM_ERR_CANCELLED, status, error);
-        return;
-    }
     if (v.rate_limited)
         kind = LLM_ERR_RATE_LIMITED;
     if (v.action == RETRY_BLOCKLIST)
         blocklist(t);
     if (v.action == RETRY_RATE_LIMITED)
         cool_key(d, t, retry_after_ms);
+    if (t->ghost) { /* its task is gone: no retries (identical prompts begin their own) */
+        task_fail(d, t, LLM_ERR_CANCELLED, status, error);
+        return;
+    }
     if (v.action == RETRY_FAIL) {
         task_fail(d, t, v.context_exceeded ? LLM_ERR_INVALID_REQUEST : kind, status, error);
         return;

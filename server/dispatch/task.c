@@ -367,9 +367,10 @@ static void ghost_done(void *ctx, uint64_t id, void *task_ctx, dtask_state final
 
 static const dispatcher_sink ghost_sink = {.on_done = ghost_done};
 
-/* t is cancelled while its attempt is on its way. Its caller gets CANCELLED now (a copy of t
- * ends in its place), while t lives on, nameless, until the answer arrives: the attempt is
- * already sent (and billed), and its answer fills the cache for a re-run and serves the
+/* t is cancelled while its attempt is on its way (libcurl began to send it: one still waiting
+ * for a connection or a stream is simply cancelled, never sent). Its caller gets CANCELLED now (a
+ * copy of t ends in its place), while t lives on, nameless, until the answer arrives: the attempt
+ * is already sent (and billed), and its answer fills the cache for a re-run and serves the
  * identical prompts waiting on it, which would otherwise send it again. A ghost never
  * retries, and is abandoned at shutdown like any task. */
 static void retire(dispatcher *d, dtask *t) {
@@ -399,7 +400,7 @@ static void retire(dispatcher *d, dtask *t) {
 }
 
 void task_cancel(dispatcher *d, dtask *t) {
-    if (t->http && !t->ghost) {
+    if (t->http && !t->ghost && http_request_sent(t->http)) {
         retire(d, t);
         return;
     }

@@ -23,12 +23,13 @@
  * though the provider may have read and billed the first one. sluice counts every send as an
  * attempt, so the body is handed to libcurl through a read callback, and the rewind that such
  * a re-send needs is refused: the transfer ends with HTTP_ERR_RESET, and the dispatcher
- * decides (a retry is a counted attempt, within max_attempts and the retry budget). One
- * re-send is let through: an HTTP/2 stream the server refused (REFUSED_STREAM, or past a
- * GOAWAY), which the server promises it never processed. libcurl does not say why it wants
- * to rewind, so that case is recognised as "the transfer's connection negotiated h2 (its
- * TLS session's ALPN) and no socket error happened": on HTTP/2 a dead connection ends the
- * transfer with a socket error or a short-stream error, never a silent retry.
+ * decides (a retry is a counted attempt, within max_attempts and the retry budget). That
+ * includes HTTP/2 streams a server refused (REFUSED_STREAM, or past a GOAWAY), which it
+ * promises it never processed: libcurl does not say why it wants to rewind (it asks once the
+ * replacement connection is up, and a dead connection looks the same: an error with no
+ * bytes read), so they are counted too - an over-count, never an uncounted request. A
+ * request whose body libcurl had not begun to send is re-sent by libcurl without a rewind:
+ * the provider cannot have processed a POST without its body.
  *
  * A transfer that cannot be set up (an option or curl_multi_add_handle refused) was never
  * sent: it ends with HTTP_ERR_SETUP, and every such refusal is counted
@@ -56,7 +57,6 @@
 #include "sluice/status.h"
 
 #include <errno.h>
-#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +100,7 @@ struct http_request {
 
 struct http_client {
     CURLM *multi;
+    CURLSH *share;  /* TLS sessions, resumed across transfers (each has a fresh handle) */
     http_events ev; /* epoll set, libcurl's timer, the wakeup eventfd */
     char *ca_file;
     size_t max_body;
@@ -154,29 +155,12 @@ static size_t on_read(char *out, size_t size, size_t n, void *ud) {
     return k;
 }
 
-/* True when the transfer's connection negotiated HTTP/2 over TLS (ALPN "h2"). */
-static bool on_h2_connection(CURL *easy) {
-    struct curl_tlssessioninfo *ti = NULL;
-    if (curl_easy_getinfo(easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
-        ti->backend != CURLSSLBACKEND_OPENSSL || !ti->internals)
-        return false;
-    const unsigned char *alpn = NULL;
-    unsigned len = 0;
-    SSL_get0_alpn_selected(ti->internals, &alpn, &len);
-    return len == 2 && memcmp(alpn, "h2", 2) == 0;
-}
-
-/* libcurl asks to rewind the body only to send the request again by itself: allowed for a
- * refused HTTP/2 stream, refused otherwise (see the top of this file). */
+/* libcurl asks to rewind the body only to send the request again by itself: refused (see
+ * the top of this file). */
 static int on_seek(void *ud, curl_off_t offset, int origin) {
-    http_request *r = ud;
-    long os_errno = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
-    if (os_errno == 0 && origin == SEEK_SET && offset == 0 && on_h2_connection(r->easy)) {
-        r->body_off = 0;
-        return CURL_SEEKFUNC_OK;
-    }
-    r->no_resend = true;
+    (void)offset;
+    (void)origin;
+    ((http_request *)ud)->no_resend = true;
     return CURL_SEEKFUNC_FAIL;
 }
 
@@ -238,13 +222,14 @@ static bool setopt_ok(http_request *r, const char *name, CURLcode rc) {
     return false;
 }
 
-/* Gives r a fresh easy handle carrying the options every transfer shares. Aborts when
- * libcurl refuses one: on a new handle that is out of memory (the server's allocation
- * policy is to abort) or a bug that every test would hit at once. */
-static void handle_new(http_client *c, http_request *r) {
+/* Gives r a fresh easy handle carrying the options every transfer shares. Returns false,
+ * with the reason in r->errbuf, when libcurl refuses one (http_client_new tries once, so a
+ * libcurl that lacks a feature fails at start-up, not at the first prompt). */
+static bool handle_open(http_client *c, http_request *r) {
     r->easy = curl_easy_init();
     bool ok =
         r->easy && SETOPT(r, CURLOPT_PRIVATE, (void *)r) && SETOPT(r, CURLOPT_NOSIGNAL, 1L) &&
+        SETOPT(r, CURLOPT_SHARE, c->share) &&
         SETOPT(r, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) &&
         SETOPT(r, CURLOPT_ACCEPT_ENCODING, "") &&
         SETOPT(r, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER_BYTES) &&
@@ -256,8 +241,16 @@ static void handle_new(http_client *c, http_request *r) {
         SETOPT(r, CURLOPT_SEEKFUNCTION, on_seek) && SETOPT(r, CURLOPT_SEEKDATA, (void *)r) &&
         SETOPT(r, CURLOPT_ERRORBUFFER, r->errbuf) && SETOPT(r, CURLOPT_TCP_KEEPALIVE, 1L) &&
         (!c->ca_file || SETOPT(r, CURLOPT_CAINFO, c->ca_file));
-    if (!ok) {
-        LOG_ERROR("http", "cannot make an easy handle: %s", r->easy ? r->errbuf : "out of memory");
+    if (!r->easy)
+        snprintf(r->errbuf, sizeof r->errbuf, "curl_easy_init: out of memory");
+    return ok;
+}
+
+/* handle_open for a transfer: a refusal now (after the start-up probe) is out of memory,
+ * and the server's allocation policy is to abort. */
+static void handle_new(http_client *c, http_request *r) {
+    if (!handle_open(c, r)) {
+        LOG_ERROR("http", "cannot make an easy handle: %s", r->errbuf);
         abort();
     }
 }
@@ -386,6 +379,23 @@ int http_client_new(const http_config *cfg, http_client **out, char *err, size_t
     }
     c->ca_file = xstrdup(cfg->ca_file);
     c->max_body = cfg->max_response_bytes ? cfg->max_response_bytes : HTTP_DEFAULT_MAX_BODY;
+    /* One thread uses the share, so it needs no lock callbacks. */
+    c->share = curl_share_init();
+    if (!c->share ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        snprintf(err, errlen, "http: cannot set up the TLS session cache");
+        http_client_free(c);
+        return SLUICE_ENOMEM;
+    }
+    http_request probe;
+    memset(&probe, 0, sizeof probe);
+    bool ok = handle_open(c, &probe);
+    curl_easy_cleanup(probe.easy);
+    if (!ok) {
+        snprintf(err, errlen, "http: libcurl refuses an option sluice needs: %s", probe.errbuf);
+        http_client_free(c);
+        return SLUICE_EINVAL;
+    }
     *out = c;
     return SLUICE_OK;
 }
@@ -409,6 +419,8 @@ void http_client_free(http_client *c) {
     drop_list(c, &c->pool, false);
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    if (c->share)
+        curl_share_cleanup(c->share); /* after every handle that used it */
     http_events_cleanup(&c->ev);
     free(c->ca_file);
     free(c);
@@ -529,4 +541,12 @@ size_t http_client_in_flight(const http_client *c) {
 
 uint64_t http_client_setup_failures(const http_client *c) {
     return c ? atomic_load_explicit(&c->setup_failures, memory_order_relaxed) : 0;
+}
+
+bool http_request_started(const http_request *r) {
+    return r && r->state != HTTP_REQ_FAILED;
+}
+
+bool http_request_sent(const http_request *r) {
+    return r && r->state == HTTP_REQ_RUNNING && (r->body_off > 0 || !r->req.body);
 }

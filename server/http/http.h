@@ -87,6 +87,13 @@ void http_client_free(http_client *c);
  * a body and none. Loop thread. */
 http_request *http_client_submit(http_client *c, provider_request *req, uint32_t timeout_ms,
                                  http_done_fn done, void *ud);
+/* Whether r was set up and handed to libcurl (false: it will end with HTTP_ERR_SETUP, having
+ * sent nothing). Valid until its callback runs. Loop thread. */
+bool http_request_started(const http_request *r);
+/* Whether libcurl began to send r's body: until then the provider cannot have processed the
+ * request (a transfer waiting for a connection or an HTTP/2 stream has sent nothing). Valid
+ * until its callback runs. Loop thread. */
+bool http_request_sent(const http_request *r);
 /* Aborts a transfer; its callback will not run. A no-op for a transfer whose callback is
  * running. Loop thread. */
 void http_client_cancel(http_client *c, http_request *r);
@@ -97,9 +104,8 @@ int http_client_poll(http_client *c, int timeout_ms);
 /* Interrupts a poll in progress (or makes the next one return at once). Any thread. */
 void http_client_wakeup(http_client *c);
 /* How many times libcurl refused to set a transfer up (an option or the attach to the
- * multi), each counted once; a refusal on a reused handle is retried on a fresh one, and
- * only a second refusal ends the transfer with HTTP_ERR_SETUP. Nonzero means a bug of ours
- * or an out-of-memory: tests assert it stays 0. Any thread. */
+ * multi); each such transfer ends with HTTP_ERR_SETUP. Nonzero means a bug of ours or an
+ * out-of-memory: tests assert it stays 0. Any thread. */
 uint64_t http_client_setup_failures(const http_client *c);
 /* Transfers in progress. Loop thread. */
 size_t http_client_in_flight(const http_client *c);

@@ -22,7 +22,8 @@ struct fake_raw {
     int lfd;
     pthread_t thread;
     atomic_uint_fast64_t requests;
-    atomic_int conn; /* the connection being served, -1 when none (stop shuts it down) */
+    pthread_mutex_t mu; /* conn: set, shut down and closed under it */
+    int conn;           /* the connection being served, -1 when none (stop shuts it down) */
     char url[64];
 };
 
@@ -78,7 +79,6 @@ static void serve(fake_raw *f, int fd, char *b) {
         }
         break;
     }
-    close(fd);
 }
 
 static void *accept_main(void *arg) {
@@ -88,9 +88,14 @@ static void *accept_main(void *arg) {
         int fd = accept(f->lfd, NULL, NULL);
         if (fd < 0)
             break; /* shut down */
-        atomic_store(&f->conn, fd);
+        pthread_mutex_lock(&f->mu);
+        f->conn = fd;
+        pthread_mutex_unlock(&f->mu);
         serve(f, fd, b);
-        atomic_store(&f->conn, -1);
+        pthread_mutex_lock(&f->mu); /* stop never shuts down a number already reused */
+        f->conn = -1;
+        close(fd);
+        pthread_mutex_unlock(&f->mu);
     }
     free(b);
     return NULL;
@@ -99,7 +104,8 @@ static void *accept_main(void *arg) {
 fake_raw *fake_raw_start(const fake_raw_config *cfg) {
     fake_raw *f = XNEW(fake_raw);
     f->cfg = *cfg;
-    atomic_init(&f->conn, -1);
+    f->conn = -1;
+    pthread_mutex_init(&f->mu, NULL);
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t len = sizeof a;
@@ -109,6 +115,7 @@ fake_raw *fake_raw_start(const fake_raw_config *cfg) {
         pthread_create(&f->thread, NULL, accept_main, f) != 0) {
         if (f->lfd >= 0)
             close(f->lfd);
+        pthread_mutex_destroy(&f->mu);
         free(f);
         return NULL;
     }
@@ -128,10 +135,12 @@ void fake_raw_stop(fake_raw *f) {
     if (!f)
         return;
     shutdown(f->lfd, SHUT_RDWR);
-    int fd = atomic_load(&f->conn);
-    if (fd >= 0)
-        shutdown(fd, SHUT_RDWR); /* a client's idle keep-alive connection */
+    pthread_mutex_lock(&f->mu);
+    if (f->conn >= 0)
+        shutdown(f->conn, SHUT_RDWR); /* a client's idle keep-alive connection */
+    pthread_mutex_unlock(&f->mu);
     pthread_join(f->thread, NULL);
     close(f->lfd);
+    pthread_mutex_destroy(&f->mu);
     free(f);
 }

@@ -3,7 +3,8 @@
  * are kept pending at all times, so the client reads results while it sends prompts and a
  * server applying backpressure never deadlocks with us. Prompts go out many per message
  * (PromptBatch); results arrive in completion order, grouped in BatchResults events, each
- * carrying the prompt's index; the blocking forms put them back in input order.
+ * carrying the prompt's index; the blocking forms put them back in input order. The
+ * server's heartbeats (sent while the stream is otherwise silent) are read and dropped.
  */
 #include "sdk_internal.h"
 
@@ -36,6 +37,7 @@ static int write_header(sluice_client *c, sluice_rpc_call *call, const sluice_ba
     h.show_progress = o && (o->show_progress || o->on_progress);
     h.progress_interval_ms = o ? o->progress_interval_ms : 0;
     h.return_completions_only = completions_only;
+    h.omit_text_parts = true; /* the SDK reads the text from completion only */
     h.expected_prompts = n;
     Sluice__V1__BatchRequest req = SLUICE__V1__BATCH_REQUEST__INIT;
     req.kind_case = SLUICE__V1__BATCH_REQUEST__KIND_HEADER;
@@ -134,6 +136,8 @@ static int handle_read(sluice_rpc_event *ev, stream_state *s, const sluice_batch
             rc = deliver_result(e->results->results[i], cb, ud);
     else if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_PROGRESS)
         deliver_progress(o, e->progress);
+    /* anything else (a heartbeat keeping an idle stream open through proxies, or a kind
+     * this SDK does not know) carries nothing for the caller */
     protobuf_c_message_free_unpacked(ev->msg, NULL);
     return rc;
 }

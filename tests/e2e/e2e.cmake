@@ -9,6 +9,13 @@ sluice_test(test_crash_resume
   LIBS sluice sluice_fake_provider sluice_fake_test_util PkgConfig::JANSSON Threads::Threads
   LABELS e2e TIMEOUT 900 WIRES)
 add_dependencies(test_crash_resume sluiced)
+# The SDK's waits past sluiced's cap on one Wait, unknown ids per id, heartbeats skipped,
+# the text sent once, the keepalive option on the wire.
+sluice_test(test_sdk_waits
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_waits.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+  LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e sdk TIMEOUT 600)
+add_dependencies(test_sdk_waits sluiced)
 # The SDK through nginx (grpc_pass, TLS, grpc_read_timeout 5 s, client_max_body_size 1m):
 # heartbeats, the Wait cap and the SDK's waiting again keep every call below the proxy's
 # timeout. Needs Debian's nginx (deploy/packages.txt).

@@ -23,7 +23,7 @@ sluice_test(test_sdk_proxy
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_proxy.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
           ${CMAKE_CURRENT_LIST_DIR}/nginx_harness.c
   LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
-  LABELS e2e proxy TIMEOUT 600)
+  LABELS e2e integration proxy TIMEOUT 600)
 add_dependencies(test_sdk_proxy sluiced)
 # The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).
 set(SLUICE_CLI_E2E /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py

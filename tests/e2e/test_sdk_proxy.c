@@ -240,9 +240,10 @@ static void test_rerun_finishes_behind_the_proxy(void) {
  * resets the stream (the client sees INTERNAL "RST_STREAM with error code 2"), because it
  * counts every message of the request stream against the limit. Split into calls below
  * the limit, the same prompts all go through.
- * TODO(issue 19 item 2): batch splitting in the SDK is being built on another branch; when
- * it lands, run the whole batch in one sluice_process_prompts call with the SDK's
- * splitting option and expect success, instead of splitting by hand below. */
+ * TODO(issue 19 item 2): batch splitting in the SDK (sluice_client_options.max_call_bytes)
+ * is on another branch; once merged, run the whole batch in one sluice_process_prompts call
+ * by a client with max_call_bytes = 1 MiB and expect every result, instead of splitting by
+ * hand below. */
 static void test_large_batch_through_the_proxy(void) {
     start(NULL);
     sluice_client *c = proxied_client(0, 0);

@@ -228,6 +228,8 @@ static int start_service(server *s) {
     vc.max_open_tasks_per_tenant = s->cfg.max_open_tasks_per_tenant;
     vc.max_sessions_per_tenant = s->cfg.max_sessions_per_tenant;
     vc.max_message_bytes = s->cfg.max_message_bytes;
+    vc.heartbeat_interval_ms = s->cfg.heartbeat_interval_ms;
+    vc.max_wait_ms = s->cfg.max_wait_ms;
     transport_config tc;
     memset(&tc, 0, sizeof tc);
     tc.listen_addr = s->cfg.listen;
@@ -237,6 +239,10 @@ static int start_service(server *s) {
     tc.tls_cert_file = s->cfg.tls_cert_file;
     tc.tls_key_file = s->cfg.tls_key_file;
     tc.tokens_file = s->cfg.tokens_file;
+    tc.keepalive_time_ms = s->cfg.keepalive_time_ms;
+    tc.keepalive_timeout_ms = s->cfg.keepalive_timeout_ms;
+    tc.min_client_ping_interval_ms = s->cfg.min_client_ping_interval_ms;
+    tc.keepalive_permit_without_calls = s->cfg.keepalive_permit_without_calls;
     if (service_new(&vc, s->d, s->st, s->reg, s->tm, &s->svc, err, sizeof err) != 0 ||
         transport_new(&tc, &s->tr, err, sizeof err) != 0 || service_register(s->svc, s->tr) != 0 ||
         service_restore(s->svc, err, sizeof err) != 0 ||

@@ -466,6 +466,27 @@ int cli_run(cli_opts *o, sluice_client *c, const char *path, bool start_only) {
 
 /* ---- wait / status / models --------------------------------------------------------- */
 
+/* The line of a task without a result: still running at the timeout, or an id that names
+ * no task (`error` then says so). NULL when out of memory. */
+static json_t *state_row(const char *task_id, const char *state, const char *error) {
+    json_t *row = json_object();
+    bool ok = row != NULL;
+    put(row, "task_id", jstr(task_id), &ok);
+    put(row, "state", json_string(state), &ok);
+    if (error) {
+        put(row, "is_error", json_true(), &ok);
+        put(row, "error", jstr(error), &ok);
+    }
+    if (!ok) {
+        json_decref(row);
+        row = NULL;
+    }
+    return row;
+}
+
+/* Waits for the tasks (the SDK waits again, Wait after Wait, past sluiced's cap on one
+ * Wait) and prints a line per id in order. An unknown id is a line saying so, not the end
+ * of the others: the exit code is then 2. */
 int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
     if (n == 0 && !o->session) {
         fprintf(stderr, "sluice wait: give task ids or --session\n");
@@ -477,21 +498,18 @@ int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
     if (!rc)
         rc = sluice_wait_for_all(c, (const char *const *)ids, (size_t)n, o->wait_timeout_ms, &rs,
                                  &n_out);
-    size_t failed = 0;
+    size_t failed = 0, unknown = 0;
     for (size_t i = 0; i < n_out; i++) {
-        if (rs[i]) {
+        const char *id = i < (size_t)n ? ids[i] : "";
+        if (rs[i] && sluice_response_error_kind(rs[i]) == SLUICE_ERROR_NOT_FOUND) {
+            unknown++;
+            write_json(stdout, state_row(id, "not_found", sluice_response_error_message(rs[i])));
+            fprintf(stderr, "sluice wait: %s\n", sluice_response_error_message(rs[i]));
+        } else if (rs[i]) {
             failed += sluice_response_is_error(rs[i]);
             failed += write_json(stdout, cli_result_json(rs[i], o->completions_only)) != 0;
         } else {
-            json_t *row = json_object();
-            bool ok = row != NULL;
-            put(row, "task_id", jstr(i < (size_t)n ? ids[i] : ""), &ok);
-            put(row, "state", json_string("running"), &ok);
-            if (!ok) {
-                json_decref(row);
-                row = NULL;
-            }
-            write_json(stdout, row);
+            write_json(stdout, state_row(id, "running", NULL));
         }
     }
     sluice_responses_free(rs, n_out);
@@ -500,6 +518,8 @@ int cli_wait(cli_opts *o, sluice_client *c, char **ids, int n) {
         fprintf(stderr, "sluice: %s\n", sluice_last_error());
         return cli_exit_code(rc);
     }
+    if (unknown)
+        return cli_exit_code(SLUICE_ENOTFOUND);
     return (failed || rc) ? CLI_PROMPT_FAILED : CLI_OK;
 }
 

@@ -47,6 +47,12 @@ typedef struct sluice_rpc_channel_opts {
     /* Largest message sent or received, bytes; 0 = 4 MiB; above INT_MAX gives
      * SLUICE_EINVAL. Exceeding it fails the call with RESOURCE_EXHAUSTED. */
     size_t max_message_bytes;
+    /* Keepalive pings while calls are open: after keepalive_time_ms without activity
+     * (0 = none), the connection dropped when one is not acknowledged within
+     * keepalive_timeout_ms (0 = gRPC's 20 s). They go on however long a call stays quiet
+     * (no cap on pings without data). */
+    uint32_t keepalive_time_ms;
+    uint32_t keepalive_timeout_ms;
 } sluice_rpc_channel_opts;
 
 /* The final status of a call: a grpc_status_code value and its details text. */

@@ -49,6 +49,12 @@ static grpc_channel_credentials *make_credentials(const sluice_rpc_channel_opts 
     return grpc_ssl_credentials_create(opts->tls_root_certs_pem, NULL, NULL, NULL);
 }
 
+static void add_int_arg(grpc_arg *args, size_t *n, const char *key, size_t value) {
+    args[*n].type = GRPC_ARG_INTEGER;
+    args[*n].key = (char *)key;
+    args[(*n)++].value.integer = value > INT_MAX ? INT_MAX : (int)value;
+}
+
 /* Creates the grpc_channel; the caller holds a grpc_init reference. */
 static int open_channel(const char *target, const sluice_rpc_channel_opts *opts,
                         grpc_channel **out) {
@@ -59,14 +65,17 @@ static int open_channel(const char *target, const sluice_rpc_channel_opts *opts,
     }
     /* grpc_channel_create copies the arguments: the name is only borrowed. */
     const char *name = opts != NULL && opts->use_tls ? opts->tls_server_name : NULL;
-    grpc_arg args[3];
+    grpc_arg args[6];
     size_t n = 0;
-    args[n].type = GRPC_ARG_INTEGER;
-    args[n].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[n++].value.integer = (int)max;
-    args[n].type = GRPC_ARG_INTEGER;
-    args[n].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[n++].value.integer = (int)max;
+    add_int_arg(args, &n, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max);
+    add_int_arg(args, &n, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max);
+    if (opts != NULL && opts->keepalive_time_ms) {
+        add_int_arg(args, &n, GRPC_ARG_KEEPALIVE_TIME_MS, opts->keepalive_time_ms);
+        add_int_arg(args, &n, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+        if (opts->keepalive_timeout_ms) {
+            add_int_arg(args, &n, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, opts->keepalive_timeout_ms);
+        }
+    }
     if (name != NULL) {
         args[n].type = GRPC_ARG_STRING;
         args[n].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;

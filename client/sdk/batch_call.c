@@ -3,7 +3,8 @@
  * all times, so the client reads results while it sends prompts and a server applying
  * backpressure never deadlocks with us. Prompts go out many per message (PromptBatch);
  * results arrive in completion order, grouped in BatchResults events, each carrying the
- * prompt's index (its position in the whole batch).
+ * prompt's index (its position in the whole batch). The server's heartbeats (sent while the
+ * stream is otherwise silent) are read and dropped.
  *
  * A call may have a byte budget (sluice_client_options.max_call_bytes): the request bytes
  * it sends - every message with gRPC's 5-byte prefix, which is what a proxy counts as the
@@ -65,6 +66,7 @@ static void build_header(const sluice_client *c, const sdk_call_plan *p, Sluice_
     h->show_progress = o && (o->show_progress || o->on_progress);
     h->progress_interval_ms = o ? o->progress_interval_ms : 0;
     h->return_completions_only = p->completions_only;
+    h->omit_text_parts = true; /* the SDK reads the text from completion only */
     h->expected_prompts = p->n - p->first;
     sluice__v1__batch_request__init(req);
     req->kind_case = SLUICE__V1__BATCH_REQUEST__KIND_HEADER;
@@ -211,6 +213,8 @@ static int handle_read(sluice_rpc_event *ev, stream_state *s, const sdk_call_pla
             rc = deliver_result(e->results->results[i], p->cb, p->ud);
     else if (e->kind_case == SLUICE__V1__BATCH_EVENT__KIND_PROGRESS)
         deliver_progress(p, e->progress);
+    /* anything else (a heartbeat keeping an idle stream open through proxies, or a kind
+     * this SDK does not know) carries nothing for the caller */
     protobuf_c_message_free_unpacked(ev->msg, NULL);
     return rc;
 }

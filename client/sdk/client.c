@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define DEFAULT_RPC_TIMEOUT_MS 60000u
+#define DEFAULT_KEEPALIVE_TIME_MS 30000u
+#define DEFAULT_KEEPALIVE_TIMEOUT_MS 20000u
 
 static const Sluice__V1__CacheMode cache_modes[] = {
     SLUICE__V1__CACHE_MODE__CACHE_MODE_READ_WRITE, SLUICE__V1__CACHE_MODE__CACHE_MODE_READ_ONLY,
@@ -84,6 +86,11 @@ int sluice_client_new(const char *target, const sluice_client_options *o, sluice
     co.tls_server_name = o->tls_server_name;
     co.bearer_token = o->auth_token;
     co.max_message_bytes = o->max_message_bytes ? o->max_message_bytes : 16u << 20;
+    co.keepalive_time_ms = o->keepalive_time_ms == UINT32_MAX ? 0
+                           : o->keepalive_time_ms             ? o->keepalive_time_ms
+                                                              : DEFAULT_KEEPALIVE_TIME_MS;
+    co.keepalive_timeout_ms =
+        o->keepalive_timeout_ms ? o->keepalive_timeout_ms : DEFAULT_KEEPALIVE_TIMEOUT_MS;
     c->target = sdk_strdup(target);
     c->config = build_config(o);
     c->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : DEFAULT_RPC_TIMEOUT_MS;

@@ -2,13 +2,19 @@
  * Start / Wait / AsCompleted / Cancel. start_nowait opens a session on first use (like
  * lm-deluge's auto-opened tracker); the others need one only when no ids are given.
  * Waits are unary RPCs whose deadline is the wait's timeout plus a margin, so a slow task
- * never turns into a transport error. An answer too large for one message leaves some
- * results out (WaitResponse.more_task_ids): wait_for_all fetches them with further Waits.
+ * never turns into a transport error. One Wait blocks at most the server's cap (20 s by
+ * default, below proxies' read timeouts) and answers with the tasks still pending; an
+ * answer too large for one message leaves some results out (more_task_ids): wait_for_all
+ * waits and fetches again, Wait after Wait, until everything came or its own timeout
+ * passed. Requests ask for each answer's text once (omit_text_parts): the SDK reads it
+ * from Response.completion and never from the text parts. AsCompleted heartbeats are
+ * skipped.
  */
 #include "sdk_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WAIT_MARGIN_MS 10000u
 
@@ -113,6 +119,12 @@ static uint32_t wait_deadline_ms(uint32_t timeout_ms) {
     return timeout_ms > UINT32_MAX - WAIT_MARGIN_MS ? UINT32_MAX : timeout_ms + WAIT_MARGIN_MS;
 }
 
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *session,
                     uint32_t timeout_ms, Sluice__V1__WaitResponse **resp) {
     Sluice__V1__WaitRequest req = SLUICE__V1__WAIT_REQUEST__INIT;
@@ -124,48 +136,63 @@ static int wait_rpc(sluice_client *c, char *const *ids, size_t n, const char *se
     /* what this client accepts: a bigger answer would fail on our side */
     req.max_response_bytes =
         c->max_message_bytes < UINT32_MAX ? (uint32_t)c->max_message_bytes : UINT32_MAX;
+    req.omit_text_parts = true; /* the SDK reads the text from completion only */
     sluice_rpc_status st;
     sluice_rpc_call_opts o = {wait_deadline_ms(timeout_ms)};
     int rc = sluice__v1__sluice__wait__rpc(c->ch, &req, resp, &o, &st);
     return rc ? sdk_rpc_fail(rc, &st, "Wait") : 0;
 }
 
-/* Ids to fetch again (the answer's more_task_ids) and where their results go. */
-typedef struct refetch {
+/* The ids a wait still wants, in request order, and where their results go: finished
+ * tasks an answer left out (more_task_ids: fetched at once) and unfinished ones (pending:
+ * waited for, Wait after Wait, since one Wait blocks at most the server's cap). */
+typedef struct wanted {
     char **ids;
     size_t *pos;
-    size_t n;
-} refetch;
+    bool *more;
+    size_t n, n_more;
+} wanted;
 
-static void refetch_cleanup(refetch *f) {
-    sdk_strings_free(f->ids, f->n);
-    free(f->pos);
-    memset(f, 0, sizeof *f);
+static void wanted_cleanup(wanted *w) {
+    sdk_strings_free(w->ids, w->n);
+    free(w->pos);
+    free(w->more);
+    memset(w, 0, sizeof *w);
+}
+
+static int wanted_add(wanted *w, const char *id, size_t pos, bool more) {
+    if (!(w->ids[w->n] = sdk_strdup(id)))
+        return sdk_fail(SLUICE_ENOMEM, "out of memory");
+    w->pos[w->n] = pos;
+    w->more[w->n++] = more;
+    w->n_more += more;
+    return 0;
 }
 
 /* Puts the results of an answer whose entries belong at rs[pos[0 .. n_results)] and
- * gathers the ids it left out for another Wait into *next (their entries come without a
- * response, in order). *got counts the results taken. Returns SLUICE_OK, SLUICE_EPROTO
- * (more_task_ids that are not entries of the answer) or SLUICE_ENOMEM. */
+ * gathers the ids still wanted into *next: the entries without a response, listed in
+ * more_task_ids (in order) or pending. *got counts the results taken. Returns SLUICE_OK,
+ * SLUICE_EPROTO (more_task_ids that are not entries of the answer) or SLUICE_ENOMEM. */
 static int absorb(Sluice__V1__WaitResponse *resp, const size_t *pos, sluice_response **rs,
-                  refetch *next, size_t *got) {
-    size_t m = 0, want = resp->n_more_task_ids;
-    next->ids = calloc(want ? want : 1, sizeof *next->ids);
-    next->pos = calloc(want ? want : 1, sizeof *next->pos);
-    if (!next->ids || !next->pos)
+                  wanted *next, size_t *got) {
+    size_t m = 0, want = resp->n_more_task_ids, k = resp->n_results;
+    next->ids = calloc(k ? k : 1, sizeof *next->ids);
+    next->pos = calloc(k ? k : 1, sizeof *next->pos);
+    next->more = calloc(k ? k : 1, sizeof *next->more);
+    if (!next->ids || !next->pos || !next->more)
         return sdk_fail(SLUICE_ENOMEM, "out of memory");
-    for (size_t j = 0; j < resp->n_results; j++) {
+    for (size_t j = 0; j < k; j++) {
         Sluice__V1__TaskResult *tr = resp->results[j];
         int rc = from_result(tr, &rs[pos[j]]);
         if (rc)
             return rc;
         *got += rs[pos[j]] != NULL;
-        if (!rs[pos[j]] && m < want && strcmp(tr->task_id, resp->more_task_ids[m]) == 0) {
-            if (!(next->ids[next->n] = sdk_strdup(tr->task_id)))
-                return sdk_fail(SLUICE_ENOMEM, "out of memory");
-            next->pos[next->n++] = pos[j];
-            m++;
-        }
+        if (rs[pos[j]])
+            continue;
+        bool more = m < want && strcmp(tr->task_id, resp->more_task_ids[m]) == 0;
+        m += more;
+        if ((rc = wanted_add(next, tr->task_id, pos[j], more)) != 0)
+            return rc;
     }
     if (m != want)
         return sdk_fail(SLUICE_EPROTO, "Wait named %zu results to fetch again, %zu of its tasks",
@@ -173,29 +200,57 @@ static int absorb(Sluice__V1__WaitResponse *resp, const size_t *pos, sluice_resp
     return 0;
 }
 
-/* Fetches what the first answer left out (it did not fit in one message), Wait after
- * Wait, until everything came or a Wait brings nothing new. */
-static int fetch_rest(sluice_client *c, refetch *f, uint32_t timeout_ms, sluice_response **rs) {
+/* Past the deadline only results known to be finished are fetched: the pending ids are
+ * dropped (their entries stay NULL). */
+static void drop_pending(wanted *w) {
+    size_t k = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (!w->more[i]) {
+            free(w->ids[i]);
+            continue;
+        }
+        w->ids[k] = w->ids[i];
+        w->pos[k] = w->pos[i];
+        w->more[k++] = true;
+    }
+    w->n = k;
+}
+
+/* Waits for what the first answer did not bring, Wait after Wait, until everything came or
+ * the timeout passed (started at start_ms; 0 = none). A round of results left out only
+ * for room that brings none fails with SLUICE_ELIMIT instead of going round forever. */
+static int wait_rounds(sluice_client *c, wanted *w, uint32_t timeout_ms, uint64_t start_ms,
+                       sluice_response **rs) {
     int rc = 0;
-    while (!rc && f->n) {
+    while (!rc && w->n) {
+        uint64_t waited = now_ms() - start_ms;
+        bool expired = timeout_ms && waited >= timeout_ms;
+        if (expired) {
+            drop_pending(w);
+            if (!w->n)
+                break;
+        }
+        /* a finished task is answered at once whatever the timeout (1: not "none") */
+        uint32_t t = expired ? 1 : timeout_ms ? (uint32_t)(timeout_ms - waited) : 0;
+        bool only_more = w->n_more == w->n;
         Sluice__V1__WaitResponse *resp = NULL;
-        if ((rc = wait_rpc(c, f->ids, f->n, NULL, timeout_ms, &resp)) != 0)
+        if ((rc = wait_rpc(c, w->ids, w->n, NULL, t, &resp)) != 0)
             break;
-        refetch next = {NULL, NULL, 0};
+        wanted next = {0};
         size_t got = 0;
-        if (resp->n_results != f->n)
+        if (resp->n_results != w->n)
             rc = sdk_fail(SLUICE_EPROTO, "Wait answered %zu results for %zu ids", resp->n_results,
-                          f->n);
-        else if ((rc = absorb(resp, f->pos, rs, &next, &got)) == 0 && got == 0)
+                          w->n);
+        else if ((rc = absorb(resp, w->pos, rs, &next, &got)) == 0 && got == 0 && only_more)
             rc = sdk_fail(SLUICE_ELIMIT,
                           "Wait brought none of the %zu results it left out before (each "
                           "too large for an answer of %zu bytes?)",
-                          f->n, c->max_message_bytes);
+                          w->n, c->max_message_bytes);
         protobuf_c_message_free_unpacked(&resp->base, NULL);
-        refetch_cleanup(f);
-        *f = next;
+        wanted_cleanup(w);
+        *w = next;
     }
-    refetch_cleanup(f);
+    wanted_cleanup(w);
     return rc;
 }
 
@@ -209,6 +264,7 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
     int rc = check_ids(task_ids, n);
     if (rc)
         return rc;
+    uint64_t start = now_ms();
     char *session = NULL;
     if (n == 0 && !(session = sdk_session(c, false, &rc)))
         return rc;
@@ -224,7 +280,7 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
     }
     sluice_response **rs = calloc(k ? k : 1, sizeof *rs);
     size_t *pos = calloc(k ? k : 1, sizeof *pos);
-    refetch rest = {NULL, NULL, 0};
+    wanted rest = {0};
     size_t got = 0;
     if (!rs || !pos) {
         rc = sdk_fail(SLUICE_ENOMEM, "out of memory");
@@ -236,8 +292,8 @@ int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     free(pos);
     if (!rc)
-        rc = fetch_rest(c, &rest, timeout_ms, rs);
-    refetch_cleanup(&rest);
+        rc = wait_rounds(c, &rest, timeout_ms, start, rs);
+    wanted_cleanup(&rest);
     if (rc) {
         sluice_responses_free(rs, rs ? k : 0);
         return rc;
@@ -260,7 +316,11 @@ int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t timeout_ms,
     sluice_response **rs = NULL;
     size_t n = 0;
     int rc = sluice_wait_for_all(c, &task_id, 1, timeout_ms, &rs, &n);
-    if (n == 1) {
+    if (n == 1 && rs[0] && sluice_response_error_kind(rs[0]) == SLUICE_ERROR_NOT_FOUND) {
+        /* one id: its not being found is the call's error (as it always was) */
+        rc = sdk_fail(SLUICE_ENOTFOUND, "Wait: %s", sluice_response_error_message(rs[0]));
+        sluice_responses_free(rs, n);
+    } else if (n == 1) {
         *out = rs[0];
         free(rs);
     } else {
@@ -334,6 +394,7 @@ int sluice_as_completed(sluice_client *c, const char *const *task_ids, size_t n,
     req.n_task_ids = n;
     if (session)
         req.session_id = session;
+    req.omit_text_parts = true;
     sluice_rpc_call_opts o = {0};
     rc = sluice__v1__sluice__as_completed__start(c->ch, &req, &o, &it->call);
     free(session);
@@ -380,6 +441,10 @@ int sluice_iter_next(sluice_iter *it, sluice_response **out) {
         int rc = tr ? 0 : read_next(it, &tr);
         if (rc)
             return rc;
+        if (tr->heartbeat) { /* the server keeping an idle stream open: nothing to yield */
+            protobuf_c_message_free_unpacked(&tr->base, NULL);
+            continue;
+        }
         sluice_response *r;
         if ((rc = from_result(tr, &r)) != 0) {
             it->held = tr; /* handed out by the next call */

@@ -128,6 +128,7 @@ typedef enum sluice_error_kind {
     SLUICE_ERROR_NO_MODEL = 5,
     SLUICE_ERROR_CANCELLED = 6,
     SLUICE_ERROR_TIMEOUT = 7,
+    SLUICE_ERROR_NOT_FOUND = 8, /* sluice_wait_for_all: the id names no task */
 } sluice_error_kind;
 
 typedef struct sluice_usage {
@@ -221,6 +222,15 @@ typedef struct sluice_client_options {
      * the session's tracker covers every call. A prompt too large to go in a call alone, or
      * a value under 256, fails the batch with SLUICE_EINVAL before any prompt is sent. */
     size_t max_call_bytes;
+    /* Keepalive: while a call is open the channel pings sluiced after keepalive_time_ms
+     * without activity and drops the connection when a ping is not acknowledged within
+     * keepalive_timeout_ms (its calls fail with SLUICE_EUNAVAILABLE), so a dead server,
+     * proxy or network path is noticed instead of waited on. 0 = 30000 and 20000;
+     * keepalive_time_ms UINT32_MAX = no pings. sluiced accepts pings every 5 s or more
+     * (its keepalive.min_client_ping_interval_ms): one that does not (an older sluiced, a
+     * stricter proxy) closes the connection with "too many pings" after the third. */
+    uint32_t keepalive_time_ms;
+    uint32_t keepalive_timeout_ms;
 } sluice_client_options;
 
 typedef struct sluice_client sluice_client;
@@ -344,16 +354,19 @@ SLUICE_API int sluice_start_many(sluice_client *c, const sluice_prompt *const *p
 SLUICE_API void sluice_task_ids_free(char **task_ids, size_t n);
 /* start_nowait + wait_for: blocks for the response (free with sluice_response_free). */
 SLUICE_API int sluice_start(sluice_client *c, const sluice_prompt *prompt, sluice_response **out);
-/* Waits for one task. timeout_ms 0 = no limit. SLUICE_ETIMEDOUT when it is still running
- * at the timeout; SLUICE_ENOTFOUND for an unknown id. */
+/* Waits for one task. timeout_ms 0 = no limit (however long it takes: sluiced answers one
+ * Wait after at most its wait cap, and the SDK waits again). SLUICE_ETIMEDOUT when it is
+ * still running at the timeout; SLUICE_ENOTFOUND for an unknown id. */
 SLUICE_API int sluice_wait_for(sluice_client *c, const char *task_id, uint32_t timeout_ms,
                                sluice_response **out);
 /* Waits for several tasks (n == 0: every task of the open session unfinished now) and
  * returns their responses in the order of ids: *out has *n_out entries (n, or the
- * session's count), free with sluice_responses_free. Entries of tasks still running at
- * the timeout are NULL and the call returns SLUICE_ETIMEDOUT. Results too large for one
- * answer of the server are fetched with further Waits. SLUICE_ENOMEM when out of memory
- * (never reported as a timeout). */
+ * session's count), free with sluice_responses_free. timeout_ms 0 = no limit. Entries of
+ * tasks still running at the timeout are NULL and the call returns SLUICE_ETIMEDOUT. An
+ * id that names no task gets an error response of kind SLUICE_ERROR_NOT_FOUND naming it
+ * (the other tasks are waited for as usual). Results too large for one answer of the
+ * server, and tasks still running when sluiced's cap on one Wait passed, are fetched with
+ * further Waits. SLUICE_ENOMEM when out of memory (never reported as a timeout). */
 SLUICE_API int sluice_wait_for_all(sluice_client *c, const char *const *task_ids, size_t n,
                                    uint32_t timeout_ms, sluice_response ***out, size_t *n_out);
 /* Cancels tasks (n == 0: every unfinished task of the open session). */

@@ -48,6 +48,14 @@ static const key_spec keys[] = {
     {"tls.cert_file", T_STR, F(tls_cert_file), 0, 0, "SLUICE_TLS_CERT_FILE"},
     {"tls.key_file", T_STR, F(tls_key_file), 0, 0, "SLUICE_TLS_KEY_FILE"},
     {"auth.tokens_file", T_STR, F(tokens_file), 0, 0, "SLUICE_TOKENS_FILE"},
+    {"rpc.heartbeat_interval_ms", T_U32, F(heartbeat_interval_ms), 0, 3600000,
+     "SLUICE_HEARTBEAT_INTERVAL_MS"},
+    {"rpc.max_wait_ms", T_U32, F(max_wait_ms), 0, 3600000, "SLUICE_MAX_WAIT_MS"},
+    {"keepalive.time_ms", T_U32, F(keepalive_time_ms), 0, 86400000, NULL},
+    {"keepalive.timeout_ms", T_U32, F(keepalive_timeout_ms), 1000, 600000, NULL},
+    {"keepalive.min_client_ping_interval_ms", T_U32, F(min_client_ping_interval_ms), 0, 86400000,
+     NULL},
+    {"keepalive.permit_without_calls", T_BOOL, F(keepalive_permit_without_calls), 0, 0, NULL},
     {"store.data_dir", T_STR, F(data_dir), 0, 0, "SLUICE_DATA_DIR"},
     {"store.cache_ttl_s", T_U64, F(cache_ttl_s), 0, SECONDS_MAX, NULL},
     {"store.cache_max_bytes", T_U64, F(cache_max_bytes), 1 << 20, BIG, NULL},
@@ -84,6 +92,12 @@ void config_defaults(sluiced_config *c) {
     c->listen = xstrdup("0.0.0.0:50051");
     c->max_message_bytes = 16u << 20;
     c->drain_grace_ms = 25000;
+    c->heartbeat_interval_ms = 15000;
+    c->max_wait_ms = 20000;
+    c->keepalive_time_ms = 60000;
+    c->keepalive_timeout_ms = 20000;
+    c->min_client_ping_interval_ms = 5000;
+    c->keepalive_permit_without_calls = true;
     c->data_dir = xstrdup("./sluice-data");
     c->cache_max_bytes = 1ull << 30;
     c->result_retention_s = 86400;

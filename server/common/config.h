@@ -10,7 +10,8 @@
  * Environment overrides (applied after the file, for containers):
  *   SLUICE_LISTEN, SLUICE_NODE_ID, SLUICE_DATA_DIR, SLUICE_REGISTRY_FILE,
  *   SLUICE_TOKENS_FILE, SLUICE_TLS_CERT_FILE, SLUICE_TLS_KEY_FILE, SLUICE_METRICS_LISTEN,
- *   SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_CA_FILE, SLUICE_DRAIN_GRACE_MS.
+ *   SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_CA_FILE, SLUICE_DRAIN_GRACE_MS,
+ *   SLUICE_HEARTBEAT_INTERVAL_MS, SLUICE_MAX_WAIT_MS.
  *
  * Strings are owned by the config (config_cleanup). Not thread safe: built in main.
  */
@@ -32,6 +33,13 @@ typedef struct sluiced_config {
     char *tls_cert_file;      /* NULL = plaintext */
     char *tls_key_file;
     char *tokens_file; /* NULL = auth off */
+
+    uint32_t heartbeat_interval_ms;       /* stream heartbeats; 0 = none; default 15000 */
+    uint32_t max_wait_ms;                 /* cap on one Wait; 0 = none; default 20000 */
+    uint32_t keepalive_time_ms;           /* server pings; 0 = none; default 60000 */
+    uint32_t keepalive_timeout_ms;        /* ping ack timeout; default 20000 */
+    uint32_t min_client_ping_interval_ms; /* client pings accepted; default 5000 */
+    bool keepalive_permit_without_calls;  /* pings on connections without calls; true */
 
     char *data_dir;              /* default "./sluice-data" */
     uint64_t cache_ttl_s;        /* 0 = forever */

@@ -8,7 +8,9 @@
  * Results are collected as tasks end and sent when the dispatcher flushes the batch's sink
  * (once per loop round), up to RESULTS_PER_EVENT per BatchEvent, so a busy batch costs a
  * few large messages instead of one per prompt. Progress snapshots go out every interval
- * when asked for, and a summary ends the stream.
+ * when asked for, a heartbeat whenever the stream has queued nothing for the heartbeat
+ * interval (whatever show_progress says: proxies close streams that stay silent longer
+ * than their read timeout), and a summary ends the stream.
  *
  * Backpressure: the transport reads the next message only when asked (tcall_read_next),
  * and the batch asks only while fewer than max_batch_in_flight of its prompts are inside
@@ -25,7 +27,8 @@
  * (sink.cancelled), so no prompt of a cancelled batch is sent once the cancel is processed.
  *
  * Lifetime: refs = the call + one per task in the dispatcher (released at the flush that
- * follows its on_done) + a pending progress timer + a pending retry timer.
+ * follows its on_done) + a pending progress timer + a pending retry timer + a pending
+ * heartbeat timer.
  */
 #include "svc_internal.h"
 
@@ -74,6 +77,7 @@ typedef struct batch {
     u64map live;
     uint64_t started_ms;
     uint64_t progress_timer;
+    uint64_t heartbeat_timer; /* the next check for silence (0 = none) */
     dispatcher_sink sink;
 } batch;
 
@@ -140,6 +144,8 @@ static Sluice__V1__BatchResult *result_proto(batch *b, uint64_t id, uint64_t ind
         }
     } else {
         res->response = convert_response(r);
+        if (b->header->omit_text_parts)
+            convert_drop_text_parts(res->response);
     }
     return res;
 }
@@ -279,13 +285,15 @@ static void maybe_finish(batch *b) {
                   b->n_pending == 0 && b->sending == 0;
     if (finish)
         batch_set_state(b, BATCH_DONE);
-    uint64_t timer = finish ? b->progress_timer : 0;
+    uint64_t timer = finish ? b->progress_timer : 0, heartbeat = finish ? b->heartbeat_timer : 0;
     if (finish)
-        b->progress_timer = 0;
+        b->progress_timer = b->heartbeat_timer = 0;
     pthread_mutex_unlock(&b->mu);
     if (!finish)
         return;
     if (timer && timers_cancel(b->s->tm, timer))
+        batch_unref_n(b, 1);
+    if (heartbeat && timers_cancel(b->s->tm, heartbeat))
         batch_unref_n(b, 1);
     if (send_summary(b) == SLUICE_ELIMIT) { /* the queue is full: on_writable comes back */
         pthread_mutex_lock(&b->mu);
@@ -521,6 +529,39 @@ static void progress_tick(void *arg) {
     batch_unref_n(b, 1);
 }
 
+static void heartbeat_tick(void *arg);
+
+/* Under b->mu: checks again for silence after delay_ms, unless the call is over. */
+static void arm_heartbeat_locked(batch *b, uint64_t delay_ms) {
+    if (b->state == BATCH_DONE || !b->s->cfg.heartbeat_interval_ms)
+        return;
+    b->refs++;
+    b->heartbeat_timer = timers_add(b->s->tm, delay_ms, heartbeat_tick, b);
+}
+
+/* Sends a heartbeat when the stream has been silent for the interval (a full outbound
+ * queue is not silent: nothing is lost by skipping), then re-arms. */
+static void heartbeat_tick(void *arg) {
+    batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    b->heartbeat_timer = 0;
+    bool live = b->state != BATCH_DONE;
+    pthread_mutex_unlock(&b->mu);
+    uint64_t next = 0;
+    if (live && svc_heartbeat_due(b->s, b->call, b->started_ms, clock_now_ms(), &next)) {
+        Sluice__V1__Heartbeat hb = SLUICE__V1__HEARTBEAT__INIT;
+        Sluice__V1__BatchEvent ev = SLUICE__V1__BATCH_EVENT__INIT;
+        ev.kind_case = SLUICE__V1__BATCH_EVENT__KIND_HEARTBEAT;
+        ev.heartbeat = &hb;
+        tcall_send(b->call, &ev.base);
+    }
+    pthread_mutex_lock(&b->mu);
+    if (live)
+        arm_heartbeat_locked(b, next);
+    pthread_mutex_unlock(&b->mu);
+    batch_unref_n(b, 1);
+}
+
 static void on_header(batch *b, Sluice__V1__BatchHeader *h) {
     if (b->state != BATCH_HEADER) {
         protobuf_c_message_free_unpacked(&h->base, NULL);
@@ -533,6 +574,7 @@ static void on_header(batch *b, Sluice__V1__BatchHeader *h) {
     b->started_ms = clock_now_ms();
     pthread_mutex_lock(&b->mu);
     batch_set_state(b, BATCH_RUNNING);
+    arm_heartbeat_locked(b, b->s->cfg.heartbeat_interval_ms);
     pthread_mutex_unlock(&b->mu);
     if (h->show_progress)
         schedule_progress(b);
@@ -683,13 +725,15 @@ static void batch_done(tcall *call, bool cancelled, void *ctx) {
     for (size_t i = 0; i < b->live.cap; i++)
         if (b->live.vals[i])
             ids[n++] = b->live.keys[i];
-    uint64_t timer = b->progress_timer, retry = b->retry_timer;
-    b->progress_timer = b->retry_timer = 0;
+    uint64_t timer = b->progress_timer, retry = b->retry_timer, heartbeat = b->heartbeat_timer;
+    b->progress_timer = b->retry_timer = b->heartbeat_timer = 0;
     pthread_mutex_unlock(&b->mu);
     if (n)
         dispatcher_cancel_tasks(b->s->d, ids, n);
     free(ids);
     if (timer && timers_cancel(b->s->tm, timer))
+        batch_unref_n(b, 1);
+    if (heartbeat && timers_cancel(b->s->tm, heartbeat))
         batch_unref_n(b, 1);
     if (retry && timers_cancel(b->s->tm, retry))
         batch_unref_n(b, 1);

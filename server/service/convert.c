@@ -373,6 +373,32 @@ Sluice__V1__TaskResult *convert_task_result(const char *task_id, store_task_stat
     return o;
 }
 
+Sluice__V1__TaskResult *convert_not_found(const char *task_id) {
+    Sluice__V1__TaskResult *o = XNEW(Sluice__V1__TaskResult);
+    sluice__v1__task_result__init(o);
+    o->task_id = dup_or_empty(task_id);
+    o->state = SLUICE__V1__TASK_STATE__TASK_STATE_NOT_FOUND;
+    o->custom_id = xstrdup("");
+    Sluice__V1__Response *e = XNEW(Sluice__V1__Response);
+    sluice__v1__response__init(e);
+    e->is_error = true;
+    e->error_kind = SLUICE__V1__ERROR_KIND__ERROR_KIND_NOT_FOUND;
+    e->error_message = xasprintf("task '%s' not found", o->task_id);
+    o->response = e;
+    return o;
+}
+
+void convert_drop_text_parts(Sluice__V1__Response *r) {
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_content; i++) {
+        if (r->content[i]->kind_case == SLUICE__V1__PART__KIND_TEXT)
+            protobuf_c_message_free_unpacked(&r->content[i]->base, NULL);
+        else
+            r->content[k++] = r->content[i];
+    }
+    r->n_content = k;
+}
+
 /* ---- ids ---------------------------------------------------------------------------- */
 
 char *convert_format_id(const char *node, char kind, uint64_t n) {

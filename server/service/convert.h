@@ -44,6 +44,12 @@ Sluice__V1__TrackerStatus *convert_status(const dsession_status *st, const char 
 Sluice__V1__TaskResult *convert_task_result(const char *task_id, store_task_state state,
                                             const llm_response *r, uint64_t index,
                                             const char *custom_id);
+/* The Wait entry of an id that names no task the caller can see: state NOT_FOUND and an
+ * error response (ERROR_KIND_NOT_FOUND) naming it. */
+Sluice__V1__TaskResult *convert_not_found(const char *task_id);
+/* Leaves the text parts out of r->content (frees them), keeping the other parts in
+ * order: the text stays in r->completion (the requests' omit_text_parts). */
+void convert_drop_text_parts(Sluice__V1__Response *r);
 
 /* Task/session ids on the wire: "<node>:t<n>" / "<node>:s<n>". Free with free(). */
 char *convert_format_id(const char *node, char kind, uint64_t n);

@@ -33,6 +33,17 @@ static void fill_defaults(service_config *c) {
         c->max_message_bytes = 4u << 20;
 }
 
+bool svc_heartbeat_due(const service *s, const tcall *call, uint64_t since_ms, uint64_t now_ms,
+                       uint64_t *next_ms) {
+    uint64_t every = s->cfg.heartbeat_interval_ms;
+    uint64_t last = tcall_last_queued_ms(call);
+    if (last < since_ms)
+        last = since_ms;
+    uint64_t silent = now_ms > last ? now_ms - last : 0;
+    *next_ms = silent >= every ? every : every - silent;
+    return silent >= every;
+}
+
 size_t service_outbound_needed(const service_config *cfg) {
     service_config c = *cfg;
     fill_defaults(&c);

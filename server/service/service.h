@@ -35,6 +35,10 @@ typedef struct service_config {
     uint32_t persist_interval_ms;     /* how often trackers are persisted; 0 = 5000 */
     size_t max_message_bytes;         /* the transport's message limit (Wait answers stay
                                        * within it); 0 = 4 MiB */
+    uint32_t heartbeat_interval_ms;   /* a BatchProcess or AsCompleted stream silent this
+                                       * long gets a heartbeat; 0 = never */
+    uint32_t max_wait_ms;             /* longest one Wait blocks (then it answers with what
+                                       * is pending); 0 = no cap */
 } service_config;
 
 /* Creates the service. All pointers are borrowed and must outlive it. */

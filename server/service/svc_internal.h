@@ -68,8 +68,12 @@ typedef struct waiter {
     size_t remaining;
     uint64_t timer;            /* Wait timeout (0 = none) */
     size_t max_response_bytes; /* Wait: the client's limit (0 = the server's) */
+    size_t max_results;        /* Wait: responses per answer (0 = any number) */
+    bool omit_text_parts;      /* leave text parts out of responses (the request's flag) */
     bool completed;            /* replied, timed out or cancelled */
-    int refs_count;            /* the call and the timer hold it */
+    int refs_count;            /* the call and the timers hold it */
+    uint64_t heartbeat_timer;  /* AsCompleted: the next heartbeat check (0 = none) */
+    uint64_t heartbeat_since;  /* AsCompleted: when heartbeats started (clock_now_ms) */
     /* AsCompleted: results waiting for room in the call's outbound queue, a FIFO in
      * pending[head .. n_pending) */
     Sluice__V1__TaskResult **pending;
@@ -117,6 +121,12 @@ void svc_session_put_locked(service *s, svc_session *ss);
 bool svc_session_unlist_locked(service *s, svc_session *ss);
 void svc_reply_error(tcall *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether a stream owes its client a heartbeat at now_ms: nothing was queued on it for
+ * the heartbeat interval, counted from the last message queued or from since_ms (when its
+ * heartbeats started), whichever is later. *next_ms gets the delay after which to ask
+ * again. Only with cfg.heartbeat_interval_ms set. Any thread, without mu. */
+bool svc_heartbeat_due(const service *s, const tcall *call, uint64_t since_ms, uint64_t now_ms,
+                       uint64_t *next_ms);
 
 /* sessions.c */
 void svc_sessions_register(service *s, transport_handler *h, size_t *n);

@@ -9,12 +9,18 @@
  * hold that the handler drops when it has finished setting the waiter up, so a task that
  * ends during set-up can never make a waiter reply early.
  *
- * Lifetime: refs_count counts the call (dropped in on_done) and a pending timer.
+ * Heartbeats: an AsCompleted stream that has queued nothing for the heartbeat interval
+ * gets a TaskResult{heartbeat} (a timer per stream, re-armed at the next moment the stream
+ * could have been silent that long), so proxies that close idle streams keep it open.
+ *
+ * Lifetime: refs_count counts the call (dropped in on_done) and each pending timer (the
+ * Wait timeout, the heartbeat).
  */
 #include "waiters.h"
 #include "waitfit.h"
 
 #include "server/common/alloc.h"
+#include "server/common/clock.h"
 #include "sluice/status.h"
 
 #include <stdlib.h>
@@ -104,6 +110,8 @@ void waiter_fill_locked(waiter *w, size_t slot, Sluice__V1__TaskResult *r) {
         free_result(r);
         return;
     }
+    if (w->omit_text_parts && r->response)
+        convert_drop_text_parts(r->response);
     if (w->stream)
         push_pending(w, r);
     else
@@ -135,22 +143,26 @@ static void reply_wait(waiter *w) {
     Sluice__V1__WaitResponse resp = SLUICE__V1__WAIT_RESPONSE__INIT;
     resp.n_results = w->n;
     resp.results = w->results;
-    resp.all_done = true;
     for (size_t i = 0; i < w->n; i++) {
         if (!w->results[i]) /* not reached: every slot is filled before a reply */
             w->results[i] = convert_task_result(w->id_strs[i], STORE_TASK_QUEUED, NULL, 0, NULL);
-        if (!w->results[i]->response)
-            resp.all_done = false;
     }
     size_t limit = w->svc->cfg.max_message_bytes;
     if (w->max_response_bytes && w->max_response_bytes < limit)
         limit = w->max_response_bytes;
     char err[256];
-    if (waitfit(&resp, limit, err, sizeof err) != SLUICE_OK)
+    if (waitfit(&resp, limit, w->max_results, err, sizeof err) != SLUICE_OK)
         tcall_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
     else
         tcall_reply(w->call, &resp.base);
-    free(resp.more_task_ids);
+    waitfit_cleanup(&resp);
+}
+
+/* Under mu: stops the heartbeats of a waiter that is over. */
+static void stop_heartbeat_locked(service *s, waiter *w) {
+    if (w->heartbeat_timer && timers_cancel(s->tm, w->heartbeat_timer))
+        w->refs_count--;
+    w->heartbeat_timer = 0;
 }
 
 /* Sends pending stream results; finishes the stream after the last one. A full outbound
@@ -165,6 +177,7 @@ static void flush_stream(service *s, waiter *w) {
             if (finish) {
                 w->completed = true;
                 detach_locked(w);
+                stop_heartbeat_locked(s, w);
             }
             pthread_mutex_unlock(&s->mu);
             if (finish)
@@ -220,9 +233,44 @@ void waiter_release(service *s, waiter *w) {
     pthread_mutex_unlock(&s->mu);
 }
 
+static void heartbeat_tick(void *arg);
+
+/* Under mu: checks again for silence after delay_ms, unless the stream is over. */
+static void arm_heartbeat_locked(service *s, waiter *w, uint64_t delay_ms) {
+    if (w->completed || !w->stream || !s->cfg.heartbeat_interval_ms)
+        return;
+    w->refs_count++;
+    w->heartbeat_timer = timers_add(s->tm, delay_ms, heartbeat_tick, w);
+}
+
+/* Sends a heartbeat when the stream has been silent for the interval (a full outbound
+ * queue is not silent: nothing is lost by skipping), then re-arms. */
+static void heartbeat_tick(void *arg) {
+    waiter *w = arg;
+    service *s = w->svc;
+    pthread_mutex_lock(&s->mu);
+    w->heartbeat_timer = 0;
+    bool live = !w->completed;
+    uint64_t since = w->heartbeat_since;
+    pthread_mutex_unlock(&s->mu);
+    uint64_t next = 0;
+    if (live && svc_heartbeat_due(s, w->call, since, clock_now_ms(), &next)) {
+        Sluice__V1__TaskResult hb = SLUICE__V1__TASK_RESULT__INIT;
+        hb.heartbeat = true;
+        tcall_send(w->call, &hb.base);
+    }
+    pthread_mutex_lock(&s->mu);
+    if (live)
+        arm_heartbeat_locked(s, w, next);
+    waiter_unref_locked(w);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void waiter_setup_done(service *s, waiter *w) {
     pthread_mutex_lock(&s->mu);
     w->remaining--;
+    w->heartbeat_since = clock_now_ms();
+    arm_heartbeat_locked(s, w, s->cfg.heartbeat_interval_ms);
     pthread_mutex_unlock(&s->mu);
     waiter_flush(s, w);
 }
@@ -266,6 +314,7 @@ void waiter_on_call_done(service *s, waiter *w) {
     if (w->timer && timers_cancel(s->tm, w->timer))
         w->refs_count--;
     w->timer = 0;
+    stop_heartbeat_locked(s, w);
     waiter_unref_locked(w);
     pthread_mutex_unlock(&s->mu);
 }

@@ -1,8 +1,12 @@
 /*
  * Wait, AsCompleted and Cancel. Wait and AsCompleted park a waiter (waiters.c) on the
  * unfinished tasks they name; nothing here blocks a transport thread. Ids are checked
- * first: an id that is malformed, unknown, or another tenant's is NOT_FOUND, naming it.
- * Finished tasks that already left memory are read from the store.
+ * first: an id that is malformed, unknown, or another tenant's is, for Wait, an entry of
+ * its own (TASK_STATE_NOT_FOUND with an error response naming it) beside the others'
+ * results, and for AsCompleted and Cancel a NOT_FOUND status naming it. Finished tasks
+ * that already left memory are read from the store. One Wait blocks for at most the
+ * server's cap (max_wait_ms), whatever its timeout: proxies cut calls that stay silent
+ * longer than their read timeout, so a long wait is a series of Waits (the SDK's loop).
  */
 #include "svc_internal.h"
 #include "waiters.h"
@@ -15,9 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a Wait or AsCompleted asked for, beyond its ids. */
+typedef struct waiter_opts {
+    bool stream;          /* AsCompleted */
+    bool omit_text_parts; /* the request's omit_text_parts */
+} waiter_opts;
+
+static waiter *new_waiter(service *s, tcall *call, size_t n, const waiter_opts *o) {
+    waiter *w = waiter_new(s, call, n, o->stream);
+    w->omit_text_parts = o->omit_text_parts;
+    return w;
+}
+
 /* Slots of all unfinished in-memory tasks of a session (Wait/AsCompleted without ids). */
 static int collect_session(service *s, tcall *call, const char *session_id, waiter **out,
-                           bool stream) {
+                           const waiter_opts *o) {
     svc_session *ss = svc_session_get(s, session_id, tcall_tenant(call));
     if (!ss) {
         svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "session '%s' not found",
@@ -28,7 +44,7 @@ static int collect_session(service *s, tcall *call, const char *session_id, wait
     size_t n = 0;
     for (dlink *l = ss->tasks.head.next; l != &ss->tasks.head; l = l->next)
         n += !DLIST_ENTRY(l, svc_task, sess_link)->finished;
-    waiter *w = waiter_new(s, call, n, stream);
+    waiter *w = new_waiter(s, call, n, o);
     size_t slot = 0;
     for (dlink *l = ss->tasks.head.next; l != &ss->tasks.head; l = l->next) {
         svc_task *t = DLIST_ENTRY(l, svc_task, sess_link);
@@ -62,22 +78,31 @@ static int fill_from_store(service *s, waiter *w, size_t slot, uint64_t id, cons
     return rc;
 }
 
-/* Slots for the named ids; replies NOT_FOUND naming the first unknown id. */
+/* An id that names no task of this caller: for a Wait an entry saying so (under mu);
+ * for a stream an error. Returns 0 when the slot was filled. */
+static int not_found(waiter *w, size_t slot) {
+    if (w->stream)
+        return -1;
+    waiter_fill_locked(w, slot, convert_not_found(w->id_strs[slot]));
+    return 0;
+}
+
+/* Slots for the named ids. Unknown ids: see not_found; a stream's first unknown id is
+ * answered NOT_FOUND, naming it, and fails the set-up. */
 static int collect_ids(service *s, tcall *call, char **ids, size_t n, waiter *w) {
     const char *tenant = tcall_tenant(call);
     uint64_t *nums = XNEWV(uint64_t, n);
-    bool *in_store = XNEWV(bool, n);
+    bool *in_store = XNEWV(bool, n), *unknown = XNEWV(bool, n);
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < n; i++) {
         w->id_strs[i] = xstrdup(ids[i]);
-        if (convert_parse_id(s->cfg.node_id, 't', ids[i], &nums[i]) != 0)
-            rc = -1 - (int)i;
+        unknown[i] = convert_parse_id(s->cfg.node_id, 't', ids[i], &nums[i]) != 0;
     }
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n && !rc; i++) {
-        svc_task *t = u64map_get(&s->tasks, nums[i]);
-        if (t && strcmp(t->sess->tenant, tenant) != 0)
-            rc = -1 - (int)i;
+        svc_task *t = unknown[i] ? NULL : u64map_get(&s->tasks, nums[i]);
+        if (unknown[i] || (t && strcmp(t->sess->tenant, tenant) != 0))
+            rc = not_found(w, i) ? -1 - (int)i : 0;
         else if (!t)
             in_store[i] = true;
         else if (t->finished)
@@ -87,18 +112,23 @@ static int collect_ids(service *s, tcall *call, char **ids, size_t n, waiter *w)
             waiter_register_locked(w, i, t);
     }
     pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < n && !rc; i++)
-        if (in_store[i] && fill_from_store(s, w, i, nums[i], tenant) != 0)
-            rc = -1 - (int)i;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!in_store[i] || fill_from_store(s, w, i, nums[i], tenant) == 0)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        rc = not_found(w, i) ? -1 - (int)i : 0;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (rc)
         svc_reply_error(call, GRPC_STATUS_NOT_FOUND, "task '%s' not found", ids[-rc - 1]);
     free(nums);
     free(in_store);
+    free(unknown);
     return rc;
 }
 
 static waiter *start_waiter(service *s, tcall *call, char **ids, size_t n, const char *session,
-                            bool stream) {
+                            const waiter_opts *o) {
     waiter *w = NULL;
     if (n == 0) {
         if (!session || !*session) {
@@ -106,12 +136,12 @@ static waiter *start_waiter(service *s, tcall *call, char **ids, size_t n, const
                             "task_ids: give task ids or a session_id");
             return NULL;
         }
-        if (collect_session(s, call, session, &w, stream) != 0)
+        if (collect_session(s, call, session, &w, o) != 0)
             return NULL;
         tcall_set_user(call, w);
         return w;
     }
-    w = waiter_new(s, call, n, stream);
+    w = new_waiter(s, call, n, o);
     tcall_set_user(call, w);
     if (collect_ids(s, call, ids, n, w) != 0) {
         waiter_on_call_done(s, w); /* stops it; the call's on_done then finds no waiter */
@@ -121,14 +151,22 @@ static waiter *start_waiter(service *s, tcall *call, char **ids, size_t n, const
     return w;
 }
 
+/* How long one Wait blocks: its timeout (0 = none), at most the server's cap. */
+static uint32_t wait_timeout_ms(const service *s, uint32_t requested) {
+    uint32_t cap = s->cfg.max_wait_ms;
+    return cap && (requested == 0 || requested > cap) ? cap : requested;
+}
+
 static void wait_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     service *s = ctx;
     Sluice__V1__WaitRequest *req = (Sluice__V1__WaitRequest *)msg;
-    waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, false);
+    waiter_opts o = {.stream = false, .omit_text_parts = req->omit_text_parts};
+    waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, &o);
     if (w) { /* the call's reference holds w: on_done never runs during on_message */
         pthread_mutex_lock(&s->mu);
         w->max_response_bytes = req->max_response_bytes; /* read at the reply, under mu */
-        waiter_arm_timeout_locked(s, w, req->timeout_ms);
+        w->max_results = req->max_results;
+        waiter_arm_timeout_locked(s, w, wait_timeout_ms(s, req->timeout_ms));
         pthread_mutex_unlock(&s->mu);
         waiter_setup_done(s, w);
     }
@@ -138,7 +176,8 @@ static void wait_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
 static void as_completed_rpc(tcall *call, ProtobufCMessage *msg, void *ctx) {
     service *s = ctx;
     Sluice__V1__AsCompletedRequest *req = (Sluice__V1__AsCompletedRequest *)msg;
-    waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, true);
+    waiter_opts o = {.stream = true, .omit_text_parts = req->omit_text_parts};
+    waiter *w = start_waiter(s, call, req->task_ids, req->n_task_ids, req->session_id, &o);
     if (w)
         waiter_setup_done(s, w);
     protobuf_c_message_free_unpacked(msg, NULL);

@@ -63,8 +63,9 @@ struct tcall {
     grpc_byte_buffer *q_inline[QUEUE_INLINE];
     size_t q_head, q_len, q_cap;
     size_t n_queued_total;
-    bool send_in_flight; /* the send tag is in use */
-    bool msg_in_flight;  /* ...and that batch carries q[q_head] */
+    uint64_t last_queued_ms; /* clock_now_ms() of the last message queued; 0 = none */
+    bool send_in_flight;     /* the send tag is in use */
+    bool msg_in_flight;      /* ...and that batch carries q[q_head] */
     bool status_started;
     bool over_watermark;
     grpc_status_code fin_code;

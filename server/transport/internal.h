@@ -65,6 +65,8 @@ struct transport {
     int n_workers;
     size_t max_message_bytes;
     size_t max_outbound;
+    uint32_t keepalive_time_ms, keepalive_timeout_ms, min_client_ping_interval_ms;
+    bool keepalive_permit_without_calls;
     char *tls_cert_pem;
     char *tls_key_pem;
     auth *auth; /* NULL = auth off */

@@ -15,6 +15,7 @@
 #include "server/transport/call.h"
 
 #include "server/common/alloc.h"
+#include "server/common/clock.h"
 #include "sluice/status.h"
 
 #include <grpc/byte_buffer.h>
@@ -50,6 +51,7 @@ static void queue_push_locked(tcall *c, grpc_byte_buffer *bb) {
     c->q[(c->q_head + c->q_len) % c->q_cap] = bb;
     c->q_len++;
     c->n_queued_total++;
+    c->last_queued_ms = clock_now_ms();
     if (c->q_len >= watermark(c))
         c->over_watermark = true;
 }
@@ -184,6 +186,14 @@ int tcall_finish(tcall *call, grpc_status_code code, const char *details) {
         rc = SLUICE_ECLOSED;
     pthread_mutex_unlock(&call->mu);
     return rc;
+}
+
+uint64_t tcall_last_queued_ms(const tcall *call) {
+    tcall *c = (tcall *)call;
+    pthread_mutex_lock(&c->mu);
+    uint64_t ms = c->last_queued_ms;
+    pthread_mutex_unlock(&c->mu);
+    return ms;
 }
 
 size_t tcall_outbound_pending(const tcall *call) {

@@ -86,6 +86,10 @@ static int copy_config(transport *t, const transport_config *cfg, char *err, siz
         t->max_message_bytes = INT_MAX;
     t->max_outbound =
         cfg->max_outbound_per_call ? cfg->max_outbound_per_call : TRANSPORT_DEFAULT_OUTBOUND;
+    t->keepalive_time_ms = cfg->keepalive_time_ms;
+    t->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+    t->min_client_ping_interval_ms = cfg->min_client_ping_interval_ms;
+    t->keepalive_permit_without_calls = cfg->keepalive_permit_without_calls;
     int rc = SLUICE_OK;
     if (cfg->tls_cert_file) {
         rc = read_pem(cfg->tls_cert_file, &t->tls_cert_pem, err, errlen);
@@ -246,17 +250,37 @@ static void destroy_cq(grpc_completion_queue *cq) {
     grpc_completion_queue_destroy(cq);
 }
 
+static void add_int_arg(grpc_arg *args, size_t *n, const char *key, long v) {
+    args[*n].type = GRPC_ARG_INTEGER;
+    args[*n].key = (char *)key;
+    args[(*n)++].value.integer = v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* The server's channel arguments: message limits, no SO_REUSEPORT, keepalive and the
+ * client ping policy (0 leaves gRPC's default). Keepalive pings go on without data
+ * (max_pings_without_data 0): a quiet stream is exactly what they are for. */
+static size_t server_args(const transport *t, grpc_arg *args) {
+    size_t n = 0;
+    add_int_arg(args, &n, GRPC_ARG_ALLOW_REUSEPORT, 0);
+    add_int_arg(args, &n, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (long)t->max_message_bytes);
+    add_int_arg(args, &n, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, (long)t->max_message_bytes);
+    if (t->keepalive_time_ms) {
+        add_int_arg(args, &n, GRPC_ARG_KEEPALIVE_TIME_MS, t->keepalive_time_ms);
+        add_int_arg(args, &n, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    }
+    if (t->keepalive_timeout_ms)
+        add_int_arg(args, &n, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, t->keepalive_timeout_ms);
+    if (t->min_client_ping_interval_ms)
+        add_int_arg(args, &n, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                    t->min_client_ping_interval_ms);
+    add_int_arg(args, &n, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                t->keepalive_permit_without_calls);
+    return n;
+}
+
 static int bind_server(transport *t, char *err, size_t errlen) {
-    grpc_arg args[3] = {
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-         .value.integer = (int)t->max_message_bytes},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-         .value.integer = (int)t->max_message_bytes},
-    };
-    grpc_channel_args ca = {.num_args = 3, .args = args};
+    grpc_arg args[9];
+    grpc_channel_args ca = {.num_args = server_args(t, args), .args = args};
     t->server = grpc_server_create(&ca, NULL);
     t->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(t->server, t->cq, NULL);

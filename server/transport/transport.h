@@ -57,6 +57,18 @@ typedef struct transport_config {
      * grpc.health.v1.Health answers UNAUTHENTICATED unless the request carries
      * "authorization: Bearer <token>" for a listed token. */
     const char *tokens_file;
+    /* Server keepalive: a connection is pinged after keepalive_time_ms without activity
+     * (0 = gRPC's default, two hours) and closed when the ping is not acknowledged within
+     * keepalive_timeout_ms (0 = gRPC's default, 20 s), so a vanished client's calls end. */
+    uint32_t keepalive_time_ms;
+    uint32_t keepalive_timeout_ms;
+    /* Ping policy: a client ping arriving less than this after the previous one, while the
+     * server sent nothing, is a strike; after two strikes gRPC closes the connection with
+     * GOAWAY "too_many_pings" (0 = gRPC's default, 5 minutes). */
+    uint32_t min_client_ping_interval_ms;
+    /* Accept client pings (and send keepalive pings) on connections without a call open;
+     * false: gRPC's default, a ping there more often than every two hours is a strike. */
+    bool keepalive_permit_without_calls;
 } transport_config;
 
 /* Handler of one method. Every callback gets the handler's ctx. */
@@ -150,6 +162,9 @@ const char *tcall_tenant(const tcall *call);
 int tcall_send(tcall *call, const ProtobufCMessage *msg);
 /* Messages queued and not yet sent (including the one in flight). */
 size_t tcall_outbound_pending(const tcall *call);
+/* When the last message was queued on the call (server/common/clock.h clock_now_ms()), 0
+ * when none was: what stream heartbeats measure silence from. Any thread. */
+uint64_t tcall_last_queued_ms(const tcall *call);
 /* Ends the call with a status once every queued message is sent. `details` may be NULL
  * (copied). Returns SLUICE_OK or SLUICE_ECLOSED. Any thread. */
 int tcall_finish(tcall *call, grpc_status_code code, const char *details);

@@ -14,6 +14,22 @@ sluice_test(test_batch_split
   LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
   LABELS e2e TIMEOUT 300)
 add_dependencies(test_batch_split sluiced)
+# The SDK's waits past sluiced's cap on one Wait, unknown ids per id, heartbeats skipped,
+# the text sent once, the keepalive option on the wire.
+sluice_test(test_sdk_waits
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_waits.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+  LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e sdk TIMEOUT 600)
+add_dependencies(test_sdk_waits sluiced)
+# The SDK through nginx (grpc_pass, TLS, grpc_read_timeout 5 s, client_max_body_size 1m):
+# heartbeats, the Wait cap and the SDK's waiting again keep every call below the proxy's
+# timeout. Needs Debian's nginx (deploy/packages.txt).
+sluice_test(test_sdk_proxy
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_proxy.c ${CMAKE_CURRENT_LIST_DIR}/sluiced_harness.c
+          ${CMAKE_CURRENT_LIST_DIR}/nginx_harness.c
+  LIBS sluice sluice_fake_provider sluice_fake_test_util Threads::Threads
+  LABELS e2e integration proxy TIMEOUT 600)
+add_dependencies(test_sdk_proxy sluiced)
 # The sluice CLI end to end (Python driver; sluiced and the fake started by the launcher).
 set(SLUICE_CLI_E2E /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
     ${CMAKE_BINARY_DIR} -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cli.py)

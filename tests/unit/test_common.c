@@ -243,6 +243,45 @@ static void test_config(void) {
     config_cleanup(&c);
 }
 
+/* Streams and waits behind proxies: heartbeats and the Wait cap are on by default, well
+ * under nginx's 60 s grpc_read_timeout; client pings every 10 s are accepted; each can be
+ * set from the file, and the two rpc keys from the environment. */
+static void test_config_streams_and_keepalive(void) {
+    sluiced_config c;
+    char err[256];
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(c.heartbeat_interval_ms, 15000);
+    CU_ASSERT_EQUAL(c.max_wait_ms, 20000);
+    CU_ASSERT_EQUAL(c.keepalive_time_ms, 60000);
+    CU_ASSERT_EQUAL(c.keepalive_timeout_ms, 20000);
+    CU_ASSERT_TRUE(c.min_client_ping_interval_ms > 0 && c.min_client_ping_interval_ms <= 10000);
+    CU_ASSERT_TRUE(c.keepalive_permit_without_calls);
+    CU_ASSERT_EQUAL(config_load_text(&c,
+                                     "{\"rpc\":{\"heartbeat_interval_ms\":0,\"max_wait_ms\":"
+                                     "3000},\"keepalive\":{\"time_ms\":0,\"timeout_ms\":"
+                                     "5000,\"min_client_ping_interval_ms\":1000,"
+                                     "\"permit_without_calls\":false}}",
+                                     err, sizeof err),
+                    0);
+    CU_ASSERT_EQUAL(c.heartbeat_interval_ms, 0);
+    CU_ASSERT_EQUAL(c.max_wait_ms, 3000);
+    CU_ASSERT_EQUAL(c.keepalive_time_ms, 0);
+    CU_ASSERT_EQUAL(c.keepalive_timeout_ms, 5000);
+    CU_ASSERT_EQUAL(c.min_client_ping_interval_ms, 1000);
+    CU_ASSERT_FALSE(c.keepalive_permit_without_calls);
+    CU_ASSERT_EQUAL(config_load_text(&c, "{\"keepalive\":{\"timeout_ms\":10}}", err, sizeof err),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "keepalive.timeout_ms: must be"));
+    setenv("SLUICE_HEARTBEAT_INTERVAL_MS", "2000", 1);
+    setenv("SLUICE_MAX_WAIT_MS", "4000", 1);
+    CU_ASSERT_EQUAL(config_apply_env(&c, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.heartbeat_interval_ms, 2000);
+    CU_ASSERT_EQUAL(c.max_wait_ms, 4000);
+    unsetenv("SLUICE_HEARTBEAT_INTERVAL_MS");
+    unsetenv("SLUICE_MAX_WAIT_MS");
+    config_cleanup(&c);
+}
+
 static void test_u64map(void) {
     u64map m;
     u64map_init(&m);
@@ -297,6 +336,7 @@ int main(void) {
         {"sampling_merge", test_sampling_merge},
         {"error_message_cut_between_characters", test_error_message_cut_between_characters},
         {"config", test_config},
+        {"config_streams_and_keepalive", test_config_streams_and_keepalive},
         {"u64map", test_u64map},
         {"timers", test_timers},
         {NULL, NULL},

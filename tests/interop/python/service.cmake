@@ -29,3 +29,23 @@ add_test(NAME start_wait_limits_python
           --config "{\"limits\": {\"max_open_tasks_per_tenant\": 70000}, \"max_message_bytes\": 4194304}"
           -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_start_wait_limits.py)
 set_tests_properties(start_wait_limits_python PROPERTIES TIMEOUT 600 LABELS "interop;e2e")
+
+# Quiet streams and long waits on the wire: heartbeats on BatchProcess and AsCompleted, the
+# cap on one Wait (pending_task_ids), max_results, omit_text_parts, the CLI waiting again
+# and unknown ids per id (sluiced with short intervals).
+add_test(NAME streams_python
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR}
+          --config "{\"rpc\": {\"heartbeat_interval_ms\": 300, \"max_wait_ms\": 700}}"
+          -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_streams.py)
+set_tests_properties(streams_python PROPERTIES TIMEOUT 300 LABELS "interop;e2e")
+
+# Keepalive and the client ping policy: a client pinging every 10 s keeps its silent call
+# and its idle connection (gRPC's default policy closed them after 30 s), one pinging every
+# second is refused, and sluiced closes a connection that leaves its ping unanswered.
+add_test(NAME keepalive_python
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/interop/run_with_sluiced.py
+          ${CMAKE_BINARY_DIR}
+          --config "{\"rpc\": {\"max_wait_ms\": 60000}, \"keepalive\": {\"time_ms\": 1000, \"timeout_ms\": 1000}}"
+          -- /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_keepalive.py)
+set_tests_properties(keepalive_python PROPERTIES TIMEOUT 300 LABELS "interop;e2e")

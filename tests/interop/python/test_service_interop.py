@@ -4,8 +4,8 @@
 The message classes are generated at test time with protoc --python_out from
 proto/sluice/v1/sluice.proto; calls go through grpcio's generic stubs. Runs a batch
 (BatchProcess: header, prompts, end; results in completion order with the caller's index,
-then a summary) and Start + Wait, plus the error paths a client meets first (NOT_FOUND,
-INVALID_ARGUMENT). Exits non-zero on the first failed check.
+then a summary) and Start + Wait, plus the error paths a client meets first (unknown
+task ids, INVALID_ARGUMENT). Exits non-zero on the first failed check.
 """
 import importlib
 import json
@@ -205,12 +205,19 @@ def main():
         st = status(pb.GetStatusRequest(session_id=sid), timeout=10).status
         check(st.total == 36 and st.succeeded == 36, "GetStatus counts 36 prompts")
 
-        try:
-            wait(pb.WaitRequest(task_ids=["local:t987654321"]), timeout=10)
-            check(False, "unknown task id fails")
-        except grpc.RpcError as e:
-            check(e.code() == grpc.StatusCode.NOT_FOUND and "local:t987654321" in e.details(),
-                  "unknown task id -> NOT_FOUND naming it")
+        # An unknown id is answered per id, beside the others' results (it used to fail the
+        # whole Wait NOT_FOUND and withhold them).
+        w = wait(pb.WaitRequest(task_ids=[ids[0], "local:t987654321", "bogus"]), timeout=10)
+        check(len(w.results) == 3 and w.results[0].state == pb.TASK_STATE_SUCCEEDED and
+              ("started from python 0") in w.results[0].response.completion,
+              "Wait with unknown ids: the known task's result")
+        for r, tid in zip(w.results[1:], ["local:t987654321", "bogus"]):
+            check(r.task_id == tid and r.state == pb.TASK_STATE_NOT_FOUND and
+                  r.response.is_error and r.response.error_kind == pb.ERROR_KIND_NOT_FOUND and
+                  tid in r.response.error_message,
+                  "unknown task id %s -> a NOT_FOUND entry naming it" % tid)
+        check(w.all_done and not w.pending_task_ids and not w.more_task_ids,
+              "Wait with unknown ids is all_done")
         try:
             open_session(pb.OpenSessionRequest(config=pb.SessionConfig(
                 models=[pb.ModelChoice(name="nope")])), timeout=10)

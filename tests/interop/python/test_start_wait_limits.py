@@ -73,6 +73,7 @@ def wait_all(wait, ids, **kw):
         check(len(w.results) == len(want) and [r.task_id for r in w.results] == want,
               "round %d: one entry per id, in request order" % rounds)
         more = list(w.more_task_ids)
+        check(not w.pending_task_ids, "round %d: every task finished" % rounds)
         for r in w.results:
             if r.task_id not in more:
                 check(r.HasField("response"), "%s: finished, with its result" % r.task_id)
@@ -89,6 +90,13 @@ def wait_limits(ch, pb, sid):
     ids = list(start(pb.StartRequest(session_id=sid, prompts=[
         pb.Prompt(text="big answer %d [[pad:600000]]" % i, index=i) for i in range(12)]),
         timeout=60).task_ids)
+    # Every result is there before the checks: one Wait blocks at most sluiced's cap
+    # (rpc.max_wait_ms), and the rounds counted below are those of results left out for room.
+    status = rpc(ch, pb, "GetStatus", pb.GetStatusRequest, pb.GetStatusResponse)
+    deadline = time.time() + 300
+    while status(pb.GetStatusRequest(session_id=sid), timeout=10).status.succeeded < 12:
+        check(time.time() < deadline, "the 12 large answers arrive")
+        time.sleep(0.2)
     big = grpc.insecure_channel(os.environ["SLUICE_TARGET"],
                                 options=[("grpc.max_receive_message_length", 64 << 20)])
     wait_raw = big.unary_unary("/sluice.v1.Sluice/Wait",
